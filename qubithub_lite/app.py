@@ -1,0 +1,42 @@
+"""The aiohttp application: middlewares, the route table and the hub lifecycle."""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from .api import api_keys, auth, meta
+from .api.middleware import auth_middleware, errors_middleware
+from .api.routing import HUB_KEY, RouteSpec, register
+from .config import Settings
+from .hub import Hub
+
+#: Every API module exposes ``router``; a new resource adds its module here.
+API_MODULES = [meta, auth, api_keys]
+
+
+def all_routes() -> list[RouteSpec]:
+    return [spec for module in API_MODULES for spec in module.router.specs]
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.server.max_body_bytes,
+        middlewares=[errors_middleware, auth_middleware],
+    )
+    hub = Hub(settings)
+    app[HUB_KEY] = hub
+    routes = all_routes()
+    app[meta.ROUTES_KEY] = routes
+    register(app, routes)
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

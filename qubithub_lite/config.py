@@ -1,0 +1,180 @@
+"""Settings: flags > environment > TOML config file > defaults.
+
+Every setting lives in a ``[section]`` of the TOML file and can be set from the
+environment as ``QUBITHUB_LITE_<SECTION>_<KEY>`` (for example
+``QUBITHUB_LITE_RATE_LIMITS_ENABLED=false``). Each section is a pydantic model,
+so a typo in the config file is an error at start, not a silently ignored key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "QUBITHUB_LITE_"
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ServerConfig(Section):
+    host: str = Field("127.0.0.1", description="Interface to listen on. Use 0.0.0.0 to serve the LAN.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port.")
+    data_dir: Path = Field(
+        Path("./qubithub-data"),
+        description="Where the database, the blob store and the signing secret live.",
+    )
+    max_body_bytes: int = Field(
+        1 * MiB, ge=1024, description="Largest JSON/form request body accepted (uploads have their own limit)."
+    )
+    access_log: bool = Field(False, description="Log one line per request (off by default: logs stay quiet).")
+    shutdown_timeout: float = Field(10.0, ge=0, description="Seconds to let requests finish on SIGINT/SIGTERM.")
+
+
+class DatabaseConfig(Section):
+    url: str = Field(
+        "",
+        description=(
+            "Empty: SQLite file <data_dir>/qubithub.db. Or sqlite:///path/to.db, "
+            "or postgresql://user:pass@host/db (needs asyncpg)."
+        ),
+    )
+    pool_size: int = Field(8, ge=1, le=64, description="Connections in the pool.")
+    busy_timeout_ms: int = Field(10_000, ge=0, description="SQLite busy timeout in milliseconds.")
+
+
+class AuthConfig(Section):
+    access_token_ttl_seconds: int = Field(900, ge=30, description="Lifetime of JWT access tokens (15 minutes).")
+    refresh_token_ttl_days: int = Field(30, ge=1, description="Lifetime of refresh tokens.")
+    bcrypt_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost factor for password hashes.")
+    open_registration: bool = Field(
+        True, description="Let anyone register. Set false for a class: admins create accounts with the CLI."
+    )
+    secret_file: Path | None = Field(
+        None, description="Signing-secret file; default <data_dir>/secret.key, generated on first start (mode 0600)."
+    )
+
+
+class RateLimitsConfig(Section):
+    enabled: bool = Field(True, description="Set false to switch every rate limit off (trusted LAN).")
+    requests_per_minute: int = Field(60, ge=1, description="Requests per minute for a signed-in user.")
+    pro_requests_per_minute: int = Field(600, ge=1, description="Requests per minute for users flagged pro.")
+    anonymous_requests_per_minute: int = Field(60, ge=1, description="Requests per minute per IP when anonymous.")
+    star_per_minute: int = Field(30, ge=1, description="Star toggles per minute per user.")
+    fork_per_minute: int = Field(5, ge=1, description="Forks per minute per user.")
+
+
+class LoggingConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    format: Literal["json", "text"] = Field("json", description="json: one JSON object per line; text: plain.")
+
+
+class StorageConfig(Section):
+    max_file_bytes: int = Field(100 * MiB, ge=1, description="Largest single uploaded file (413 above).")
+    user_quota_bytes: int = Field(
+        5 * GiB, ge=0, description="Storage quota per user (and per organization); 403 when exceeded."
+    )
+
+
+class Settings(Section):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    rate_limits: RateLimitsConfig = Field(default_factory=RateLimitsConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.server.data_dir
+
+    @property
+    def secret_file(self) -> Path:
+        return self.auth.secret_file or self.data_dir / "secret.key"
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'qubithub.db'}"
+
+
+class ConfigError(Exception):
+    """The configuration file or environment holds an invalid setting."""
+
+
+def _env_value(raw: str) -> Any:
+    """Environment values are strings; lists and objects may be given as JSON."""
+    text = raw.strip()
+    if text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def _env_layer(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
+    layer: dict[str, dict[str, Any]] = {}
+    sections = Settings.model_fields
+    # Longest section names first so that e.g. RATE_LIMITS_ wins over a shorter prefix.
+    for section in sorted(sections, key=len, reverse=True):
+        prefix = f"{ENV_PREFIX}{section.upper()}_"
+        model = sections[section].annotation
+        for name, raw in environ.items():
+            if not name.startswith(prefix):
+                continue
+            key = name[len(prefix):].lower()
+            if key in model.model_fields:  # type: ignore[union-attr]
+                layer.setdefault(section, {})[key] = _env_value(raw)
+    return layer
+
+
+def _merge(base: dict[str, dict[str, Any]], top: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    merged = {k: dict(v) for k, v in base.items()}
+    for section, values in top.items():
+        merged.setdefault(section, {}).update(values)
+    return merged
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def load_settings(
+    config_file: Path | str | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Build the settings from defaults, a TOML file, the environment and flag overrides."""
+    environ = dict(os.environ if environ is None else environ)
+    if config_file is None and environ.get(f"{ENV_PREFIX}CONFIG"):
+        config_file = environ[f"{ENV_PREFIX}CONFIG"]
+    layers: dict[str, dict[str, Any]] = {}
+    if config_file is not None:
+        data = read_toml(Path(config_file))
+        for section, values in data.items():
+            if not isinstance(values, dict):
+                raise ConfigError(f"{config_file}: top-level key {section!r} must be a [section]")
+        layers = data
+    layers = _merge(layers, _env_layer(environ))
+    layers = _merge(layers, {s: {k: v for k, v in vals.items() if v is not None} for s, vals in (overrides or {}).items()})
+    try:
+        return Settings.model_validate(layers)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"[{err['loc'][0]}] {'.'.join(str(p) for p in err['loc'][1:])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

@@ -1,0 +1,138 @@
+"""The database handle: peewee's async layer (playhouse.pwasyncio) on aiosqlite.
+
+SQLite runs in WAL mode with ``synchronous=NORMAL``, foreign keys on and a busy
+timeout. Write transactions go through :meth:`Db.tx`, which takes an in-process
+writer lock and then ``BEGIN IMMEDIATE``: writers queue up instead of two
+deferred transactions deadlocking on a lock upgrade. Reads need no lock (WAL).
+The same code runs on PostgreSQL (``postgresql://`` URL, asyncpg) where the
+lock is skipped and the server's own row locking applies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, TypeVar
+from urllib.parse import urlparse
+
+from peewee import DatabaseProxy, Query
+from playhouse.pwasyncio import AsyncDatabaseMixin, AsyncPostgresqlDatabase, AsyncSqliteDatabase
+
+T = TypeVar("T")
+
+#: Every model binds to this proxy; :func:`open_database` points it at the real database.
+database_proxy = DatabaseProxy()
+
+
+class _TaskReentrantLock:
+    """An asyncio lock that the owning task may re-enter (nested transactions)."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task | None = None
+        self._depth = 0
+
+    async def acquire(self) -> None:
+        task = asyncio.current_task()
+        if self._owner is task and task is not None:
+            self._depth += 1
+            return
+        await self._lock.acquire()
+        self._owner, self._depth = task, 1
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+            self._lock.release()
+
+
+class Db:
+    """Thin wrapper giving services one obvious way to read and to write."""
+
+    def __init__(self, engine: AsyncDatabaseMixin, *, url: str):
+        self.engine = engine
+        self.url = url
+        self.is_sqlite = isinstance(engine, AsyncSqliteDatabase)
+        self._write_lock = _TaskReentrantLock() if self.is_sqlite else None
+
+    @contextlib.asynccontextmanager
+    async def tx(self) -> AsyncIterator[None]:
+        """A write transaction (nested calls become savepoints)."""
+        if self._write_lock is not None:
+            await self._write_lock.acquire()
+        try:
+            # atomic() begins a transaction at depth 0 and a savepoint when nested;
+            # the lock type only applies to the outermost BEGIN.
+            async with self.engine.atomic("IMMEDIATE") if self.is_sqlite else self.engine.atomic():
+                yield
+        finally:
+            if self._write_lock is not None:
+                self._write_lock.release()
+
+    # Reads and single statements -------------------------------------------------
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run synchronous peewee code (queries, lazy relations) on the async bridge."""
+        return await self.engine.run(fn, *args, **kwargs)
+
+    async def list(self, query: Query) -> list:
+        return await self.engine.list(query)
+
+    async def first(self, query: Query) -> Any:
+        rows = await self.engine.list(query.limit(1))
+        return rows[0] if rows else None
+
+    async def count(self, query: Query) -> int:
+        return await self.engine.count(query)
+
+    async def scalar(self, query: Query) -> Any:
+        return await self.engine.scalar(query)
+
+    async def exists(self, query: Query) -> bool:
+        return await self.engine.exists(query)
+
+    async def execute(self, query: Query) -> Any:
+        return await self.engine.aexecute(query)
+
+    async def execute_sql(self, sql: str, params: tuple | list = ()) -> Any:
+        return await self.engine.aexecute_sql(sql, params)
+
+    async def close(self) -> None:
+        await self.engine.close_pool()
+
+
+def _sqlite_path(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///"):]
+    if url.startswith("sqlite://"):
+        return url[len("sqlite://"):]
+    return url
+
+
+def open_database(url: str, *, pool_size: int = 8, busy_timeout_ms: int = 10_000) -> Db:
+    """Create the engine for ``url`` and bind every model to it."""
+    scheme = urlparse(url).scheme
+    if scheme in ("postgres", "postgresql"):
+        engine: AsyncDatabaseMixin = AsyncPostgresqlDatabase(url, pool_size=pool_size)
+    elif scheme in ("sqlite", ""):
+        path = _sqlite_path(url)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = AsyncSqliteDatabase(
+            path,
+            pool_size=pool_size,
+            timeout=busy_timeout_ms / 1000,
+            pragmas=[
+                ("journal_mode", "wal"),
+                ("synchronous", "normal"),
+                ("foreign_keys", 1),
+                ("busy_timeout", busy_timeout_ms),
+                ("cache_size", -16_000),
+                ("temp_store", "memory"),
+            ],
+        )
+    else:
+        raise ValueError(f"unsupported database URL scheme {scheme!r} (use sqlite:/// or postgresql://)")
+    database_proxy.initialize(engine)
+    return Db(engine, url=url)

@@ -1,0 +1,36 @@
+"""``qubithub-lite doctor``: what works on this machine."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+from .config import Settings
+
+
+async def run_checks(settings: Settings) -> list[tuple[str, bool, str]]:
+    results: list[tuple[str, bool, str]] = []
+    data_dir = settings.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        writable = os.access(data_dir, os.W_OK)
+        results.append(("data dir", writable, f"{data_dir.resolve()} ({'writable' if writable else 'not writable'})"))
+    except OSError as exc:
+        results.append(("data dir", False, f"{data_dir}: {exc}"))
+    from .db import migrate
+    from .db.core import open_database
+
+    try:
+        database = open_database(settings.database_url)
+        try:
+            version = await migrate.current_version(database)
+        finally:
+            await database.close()
+        head = migrate.head_version()
+        results.append(("database", version <= head, f"{settings.database_url} schema {version}/{head}"))
+    except Exception as exc:
+        results.append(("database", False, f"{type(exc).__name__}: {exc}"))
+    for module in ("qiskit", "qiskit_aer", "cirq", "pennylane", "numpy", "pyarrow", "h5py"):
+        found = importlib.util.find_spec(module) is not None
+        results.append((f"python: {module}", found, "installed" if found else "missing"))
+    return results

@@ -1,0 +1,84 @@
+"""Who may see and change an owned resource (circuit, dataset, space).
+
+A resource has an owner (the user who created it), optionally an
+organization, and ``is_public``. Private resources are visible to their owner
+and, for organization resources, to the organization's members; to everyone
+else they do not exist (services raise NotFound, never Forbidden).
+Members of any role may write an organization's resources; deleting one takes
+its creator or an organization owner/admin.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..db.core import Db
+from ..db.models import Membership, Organization
+from ..errors import Forbidden, NotFound
+
+WRITE_ROLES = ("owner", "admin", "member")
+ADMIN_ROLES = ("owner", "admin")
+
+
+class Owned(Protocol):
+    owner_id: str
+    organization_id: str | None
+    is_public: bool
+
+
+async def role_in(db: Db, user_id: str | None, organization_id: str | None) -> str | None:
+    if user_id is None or organization_id is None:
+        return None
+    row = await db.first(
+        Membership.select(Membership.role).where(
+            (Membership.user == user_id) & (Membership.organization == organization_id)
+        )
+    )
+    return row.role if row else None
+
+
+async def member_org_ids(db: Db, user_id: str | None) -> list[str]:
+    """Organizations whose private resources ``user_id`` may see (for list filters)."""
+    if user_id is None:
+        return []
+    rows = await db.list(Membership.select(Membership.organization).where(Membership.user == user_id))
+    return [r.organization_id for r in rows]
+
+
+async def can_read(db: Db, user_id: str | None, res: Owned) -> bool:
+    if res.is_public or (user_id is not None and res.owner_id == user_id):
+        return True
+    return await role_in(db, user_id, res.organization_id) is not None
+
+
+async def ensure_readable(db: Db, user_id: str | None, res: Owned | None, what: str = "resource") -> None:
+    if res is None or not await can_read(db, user_id, res):
+        raise NotFound(f"{what} not found")
+
+
+async def ensure_writable(db: Db, user_id: str, res: Owned, what: str = "resource", *, admin: bool = False) -> None:
+    """Owner, or an org member (org owner/admin when ``admin``). Invisible → 404, visible → 403."""
+    if res.owner_id == user_id:
+        return
+    role = await role_in(db, user_id, res.organization_id)
+    if role in (ADMIN_ROLES if admin else WRITE_ROLES):
+        return
+    await ensure_readable(db, user_id, res, what)
+    raise Forbidden(f"you do not have permission to change this {what}")
+
+
+async def organization_for_create(db: Db, user_id: str, organization_name: str | None) -> Organization | None:
+    """The organization a new resource goes under (None: personal). 403 if not a member."""
+    if not organization_name:
+        return None
+    org = await Organization.aget_or_none(Organization.slug == organization_name)
+    if org is None:
+        raise NotFound(f"organization '{organization_name}' not found")
+    role = await role_in(db, user_id, org.id)
+    if role is None:
+        raise Forbidden(f"you are not a member of organization '{organization_name}'")
+    if org.is_personal:
+        if role != "owner":
+            raise Forbidden(f"'{organization_name}' is a personal namespace")
+        return None  # one's own namespace: a personal resource
+    return org

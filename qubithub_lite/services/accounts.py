@@ -1,0 +1,170 @@
+"""Accounts: registration, login, refresh-token rotation, logout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from peewee import IntegrityError
+
+from ..config import AuthConfig
+from ..db.core import Db
+from ..db.fields import new_id, utcnow
+from ..db.models import Membership, Organization, RefreshToken, User
+from ..errors import BadRequest, Forbidden, Unauthorized
+from ..logs import fields
+from .passwords import PasswordHasher, password_problem
+from .tokens import AccessTokens, new_opaque_token, sha256_hex
+
+log = logging.getLogger(__name__)
+
+LOGIN_FAILED = "incorrect email/username or password"
+
+
+@dataclass
+class Session:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+@dataclass
+class NewUser:
+    email: str
+    username: str
+    password: str
+    name: str = ""
+    is_admin: bool = False
+    is_pro: bool = False
+
+
+class Accounts:
+    def __init__(self, db: Db, hasher: PasswordHasher, tokens: AccessTokens, config: AuthConfig):
+        self.db = db
+        self.hasher = hasher
+        self.tokens = tokens
+        self.config = config
+
+    # Users ---------------------------------------------------------------
+    async def create_user(self, new: NewUser) -> User:
+        """Create a user and their personal organization (slug = username)."""
+        problem = password_problem(new.password, username=new.username, email=new.email)
+        if problem:
+            raise BadRequest(problem)
+        await self._ensure_free(new.email, new.username)
+        password_hash = await self.hasher.hash(new.password)
+        now = utcnow()
+        try:
+            async with self.db.tx():
+                user = await User.acreate(
+                    id=new_id(), email=new.email, username=new.username, name=new.name or new.username,
+                    password_hash=password_hash, is_admin=new.is_admin, is_pro=new.is_pro,
+                    created_at=now, updated_at=now,
+                )
+                org = await Organization.acreate(
+                    id=new_id(), name=user.name, slug=new.username, is_personal=True, created_at=now
+                )
+                await Membership.acreate(id=new_id(), organization=org, user=user, role="owner", created_at=now)
+        except IntegrityError:
+            # A concurrent registration won the race for the same name.
+            raise BadRequest("email or username already registered") from None
+        log.info("user.created", extra=fields(user_id=user.id, username=user.username, admin=new.is_admin))
+        return user
+
+    async def _ensure_free(self, email: str, username: str) -> None:
+        if await self.db.exists(User.select().where(User.email == email)):
+            raise BadRequest("email already registered")
+        if await self.db.exists(User.select().where(User.username == username)):
+            raise BadRequest("username already taken")
+        if await self.db.exists(Organization.select().where(Organization.slug == username)):
+            raise BadRequest("username already taken by an organization")
+
+    async def register(self, new: NewUser) -> tuple[User, Session]:
+        if not self.config.open_registration:
+            raise Forbidden("registration is closed on this server; ask an administrator for an account")
+        user = await self.create_user(new)
+        return user, await self.create_session(user)
+
+    async def get_active_user(self, user_id: str) -> User | None:
+        user = await User.aget_or_none(User.id == user_id)
+        return user if user is not None and user.is_active else None
+
+    async def memberships(self, user: User) -> list[tuple[Organization, str]]:
+        rows = await self.db.list(
+            Membership.select(Membership, Organization)
+            .join(Organization)
+            .where(Membership.user == user.id)
+            .order_by(Organization.is_personal.desc(), Organization.slug)
+        )
+        return [(m.organization, m.role) for m in rows]
+
+    # Sessions ------------------------------------------------------------
+    async def login(self, identifier: str, password: str) -> tuple[User, Session]:
+        ident = identifier.strip()
+        query = User.email == ident.lower() if "@" in ident else User.username == ident.lower()
+        user = await User.aget_or_none(query)
+        ok = await self.hasher.verify(password, user.password_hash if user else None)
+        if not ok or user is None or not user.is_active:
+            raise Unauthorized(LOGIN_FAILED)
+        return user, await self.create_session(user)
+
+    async def create_session(self, user: User, family_id: str | None = None) -> Session:
+        refresh = new_opaque_token("qhr_")
+        await self._store_refresh(user.id, refresh, family_id or new_id())
+        return Session(self.tokens.issue(user.id), refresh, self.tokens.ttl_seconds)
+
+    async def _store_refresh(self, user_id: str, token: str, family_id: str) -> None:
+        now = utcnow()
+        async with self.db.tx():
+            await RefreshToken.acreate(
+                id=new_id(), user=user_id, family_id=family_id, token_hash=sha256_hex(token),
+                created_at=now, expires_at=now + dt.timedelta(days=self.config.refresh_token_ttl_days),
+            )
+
+    async def refresh(self, token: str) -> Session:
+        """Rotate a refresh token. Reusing an already-rotated token revokes its whole family."""
+        now = utcnow()
+        async with self.db.tx():
+            row = await RefreshToken.aget_or_none(RefreshToken.token_hash == sha256_hex(token))
+            if row is None:
+                raise Unauthorized("invalid refresh token")
+            if row.rotated_at is not None:
+                await self.db.execute(
+                    RefreshToken.update(revoked_at=now)
+                    .where((RefreshToken.family_id == row.family_id) & RefreshToken.revoked_at.is_null())
+                )
+                log.warning("auth.refresh_reuse", extra=fields(user_id=row.user_id, family=row.family_id))
+                reused = True
+            else:
+                reused = False
+                if row.revoked_at is not None or row.expires_at <= now:
+                    raise Unauthorized("refresh token expired or revoked")
+                user = await self.get_active_user(row.user_id)
+                if user is None:
+                    raise Unauthorized("account disabled")
+                row.rotated_at = now
+                await row.asave(only=[RefreshToken.rotated_at])
+                session = await self.create_session(user, family_id=row.family_id)
+        if reused:
+            # Raised after the transaction so the family revocation is committed.
+            raise Unauthorized("refresh token was already used; all sessions of this login were revoked")
+        return session
+
+    async def logout(self, token: str | None) -> None:
+        if not token:
+            return
+        async with self.db.tx():
+            await self.db.execute(
+                RefreshToken.update(revoked_at=utcnow())
+                .where((RefreshToken.token_hash == sha256_hex(token)) & RefreshToken.revoked_at.is_null())
+            )
+
+    async def set_password(self, user: User, password: str) -> None:
+        problem = password_problem(password, username=user.username, email=user.email)
+        if problem:
+            raise BadRequest(problem)
+        user.password_hash = await self.hasher.hash(password)
+        user.updated_at = utcnow()
+        async with self.db.tx():
+            await user.asave(only=[User.password_hash, User.updated_at])

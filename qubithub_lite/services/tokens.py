@@ -1,0 +1,57 @@
+"""JWT access tokens (HS256 with the generated secret, algorithm pinned) and
+opaque refresh tokens / API keys that are stored only as SHA-256 hashes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+
+import jwt
+
+from ..errors import Unauthorized
+
+ALGORITHM = "HS256"
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def new_opaque_token(prefix: str = "") -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+class AccessTokens:
+    def __init__(self, secret: bytes, ttl_seconds: int):
+        self._secret = secret
+        self.ttl_seconds = ttl_seconds
+
+    def issue(self, user_id: str) -> str:
+        now = dt.datetime.now(dt.UTC)
+        claims = {
+            "sub": user_id,
+            "type": "access",
+            "iat": now,
+            "exp": now + dt.timedelta(seconds=self.ttl_seconds),
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def decode(self, token: str) -> str:
+        """The user id of a valid access token; Unauthorized otherwise."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "iat", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("access token expired") from None
+        except jwt.InvalidTokenError:
+            raise Unauthorized("invalid access token") from None
+        if claims.get("type") != "access" or not isinstance(claims.get("sub"), str):
+            raise Unauthorized("invalid access token")
+        return claims["sub"]

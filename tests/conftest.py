@@ -1,0 +1,88 @@
+"""Shared fixtures: a real app on a real SQLite file in a temp dir."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from qubithub_lite.app import create_app
+from qubithub_lite.config import Settings, load_settings
+
+PASSWORD = "Qu4ntum!Leap#42"
+_counter = itertools.count(1)
+
+
+def make_settings(tmp_path, **sections: dict[str, Any]) -> Settings:
+    overrides: dict[str, dict[str, Any]] = {
+        "server": {"data_dir": tmp_path / "data"},
+        "auth": {"bcrypt_rounds": 4},
+        "rate_limits": {"enabled": False},
+        "logging": {"level": "warning"},
+    }
+    for section, values in sections.items():
+        overrides.setdefault(section, {}).update(values)
+    return load_settings(None, overrides, environ={})
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    """Override in a test module (or parametrize) to change settings."""
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings):
+    return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+def hub(client):
+    from qubithub_lite.api.routing import HUB_KEY
+
+    return client.app[HUB_KEY]
+
+
+@dataclass
+class TestUser:
+    id: str
+    username: str
+    email: str
+    access_token: str
+    refresh_token: str
+    password: str = PASSWORD
+    data: dict = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+async def register(client, username: str | None = None, **extra: Any) -> TestUser:
+    username = username or f"user{next(_counter)}"
+    body = {"email": f"{username}@example.org", "username": username, "password": PASSWORD, "name": username.title()}
+    body.update(extra)
+    resp = await client.post("/auth/register", json=body)
+    assert resp.status == 201, await resp.text()
+    data = await resp.json()
+    return TestUser(data["user"]["id"], username, body["email"], data["access_token"], data["refresh_token"], data=data)
+
+
+@pytest.fixture
+def make_user(client):
+    async def factory(username: str | None = None, **extra: Any) -> TestUser:
+        return await register(client, username, **extra)
+
+    return factory
+
+
+@pytest.fixture
+async def alice(make_user) -> TestUser:
+    return await make_user("alice")
+
+
+@pytest.fixture
+async def bob(make_user) -> TestUser:
+    return await make_user("bob")
