@@ -86,3 +86,74 @@ async def alice(make_user) -> TestUser:
 @pytest.fixture
 async def bob(make_user) -> TestUser:
     return await make_user("bob")
+
+
+# A real server process (for the official client and restart tests) -------------------
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    data_dir: Any
+    process: subprocess.Popen
+    env: dict
+
+    @property
+    def api(self) -> str:
+        return self.url + "/api"
+
+    def stop(self, sig: int = 15) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_server(data_dir, extra_env: dict[str, str] | None = None, port: int | None = None) -> LiveServer:
+    port = port or free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUBITHUB_LITE_")}
+    env.update({
+        "QUBITHUB_LITE_AUTH_BCRYPT_ROUNDS": "4",
+        "QUBITHUB_LITE_RATE_LIMITS_ENABLED": "false",
+        "QUBITHUB_LITE_LOGGING_LEVEL": "warning",
+    })
+    env.update(extra_env or {})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qubithub_lite", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stdout.read().decode(errors='replace')}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1):
+                return LiveServer(url, data_dir, proc, env)
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start within 60 s")
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    server = start_server(tmp_path / "live-data")
+    yield server
+    server.stop()
