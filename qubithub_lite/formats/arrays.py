@@ -1,0 +1,147 @@
+"""Shared tabulation of n-d arrays (``.npy`` memmaps and HDF5 datasets).
+
+Rules: the first axis gives the rows; a 1-D array is one column ``value``; a 2-D array
+has columns ``col_0 …``; higher dimensions are flattened per row in C order into
+``col_i_j…`` (index along each trailing axis); a structured/compound dtype gives one
+column per field (structured arrays with more than one dimension are flattened into
+rows). Only the needed leading block of the array is read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from .model import MAX_PREVIEW_COLUMNS, unique_names
+from .values import to_jsonable
+
+
+class ArrayLike(Protocol):
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+
+@dataclass(slots=True)
+class Table:
+    columns: list[str]
+    rows: list[list[Any]]
+    schema: dict[str, str]
+    total_rows: int
+    total_columns: int
+
+
+def numpy_type_name(dtype: np.dtype) -> str:
+    """Schema type name of a (non-structured) numpy dtype."""
+    if dtype.subdtype is not None:
+        return "list"
+    kind = dtype.kind
+    if kind == "b":
+        return "bool"
+    if kind in "iufc":
+        return dtype.name
+    if kind == "U":
+        return "string"
+    if kind == "S":
+        return "binary"
+    if kind == "M":
+        return "datetime"
+    if kind == "m":
+        return "timedelta"
+    if kind == "V":
+        return "struct" if dtype.names else "binary"
+    return "object"
+
+
+def jsonable_array(values: np.ndarray) -> list[Any]:
+    """An n-d array → nested lists of JSON-safe values (NaN/Inf → None, NaT → None)."""
+    kind = values.dtype.kind
+    if kind == "M":
+        text = np.datetime_as_string(values)
+        return _map(np.where(np.isnat(values), None, text).tolist(), lambda v: v)
+    if kind == "m":
+        return _map(np.where(np.isnat(values), None, values.astype(str)).tolist(), lambda v: v)
+    if kind in "biu" and values.dtype.subdtype is None:
+        return values.tolist()
+    if kind == "f" and values.dtype.itemsize <= 8 and bool(np.isfinite(values).all()):
+        return values.tolist()
+    return _map(values.tolist(), to_jsonable)
+
+
+def _map(nested: Any, fn: Callable[[Any], Any]) -> Any:
+    if isinstance(nested, list):
+        return [_map(v, fn) for v in nested]
+    return fn(nested)
+
+
+def leading_slices(shape: tuple[int, ...], count: int) -> tuple[slice, ...]:
+    """Slices selecting a block whose C-order flattening starts with the first ``count``
+    elements of an array of ``shape``, and holds fewer than ``2 * count`` + one
+    trailing block of elements."""
+    slices: list[slice] = []
+    for axis, dim in enumerate(shape):
+        inner = math.prod(shape[axis + 1 :])
+        need = min(dim, max(1, math.ceil(count / inner))) if inner else dim
+        slices.append(slice(0, need))
+        if need > 1:
+            slices.extend(slice(None) for _ in shape[axis + 1 :])
+            break
+    return tuple(slices)
+
+
+def read_prefix(array: ArrayLike, count: int) -> np.ndarray:
+    """The first ``count`` elements of ``array`` in C order, as a 1-D numpy array."""
+    block = np.asarray(array[leading_slices(tuple(array.shape), count)])
+    return block.reshape(-1)[:count]
+
+
+def tabulate(array: ArrayLike, rows: int, type_name: Callable[[np.dtype], str] = numpy_type_name) -> Table:
+    shape = tuple(int(d) for d in array.shape)
+    dtype = array.dtype
+    if dtype.names:
+        return _tabulate_structured(array, shape, rows, type_name)
+    if len(shape) == 0:
+        value = np.asarray(array[()])
+        return Table(["value"], [[jsonable_array(value.reshape(1))[0]]], {"value": type_name(dtype)}, 1, 1)
+    n = min(rows, shape[0])
+    if len(shape) == 1:
+        values = read_prefix(array, n) if n else np.empty(0, dtype)
+        return Table(
+            ["value"], [[v] for v in jsonable_array(values)], {"value": type_name(dtype)}, shape[0], 1
+        )
+    inner = shape[1:]
+    width = math.prod(inner)
+    shown = min(width, MAX_PREVIEW_COLUMNS)
+    if len(inner) == 1:
+        columns = [f"col_{i}" for i in range(shown)]
+    else:
+        index = np.unravel_index(np.arange(shown), inner)
+        columns = ["col_" + "_".join(str(int(ix[c])) for ix in index) for c in range(shown)]
+    if n and shown:
+        block = np.asarray(array[(slice(0, n),) + leading_slices(inner, shown)])
+        table = jsonable_array(block.reshape(n, -1)[:, :shown])
+    else:
+        table = [[] for _ in range(n)]
+    kind = type_name(dtype)
+    return Table(columns, table, dict.fromkeys(columns, kind), shape[0], width)
+
+
+def _tabulate_structured(
+    array: ArrayLike, shape: tuple[int, ...], rows: int, type_name: Callable[[np.dtype], str]
+) -> Table:
+    dtype = array.dtype
+    names = list(dtype.names or ())
+    total = math.prod(shape)
+    n = min(rows, total)
+    values = read_prefix(array, n) if n else np.empty(0, dtype)
+    shown = names[:MAX_PREVIEW_COLUMNS]
+    columns = unique_names(shown)
+    per_field = [jsonable_array(values[name]) if n else [] for name in shown]
+    table = [list(cells) for cells in zip(*per_field)] if n else []
+    schema = {col: type_name(dtype.fields[name][0]) for col, name in zip(columns, shown)}
+    return Table(columns, table, schema, total, len(names))
