@@ -1,0 +1,368 @@
+"""The sandbox interface shared by all drivers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .cgroup import JobCgroup, PidsCgroups
+from .config import SandboxConfig
+from .files import read_outputs, write_job_files
+from .limits import Limits, SandboxResult
+from .process import Outcome, classify, kill_process_group, signal_of, spawn, supervise
+from .warm import WarmPool
+
+logger = logging.getLogger(__name__)
+
+#: Processes the launcher itself keeps inside the job's pids cgroup (sh→driver, sandbox init).
+LAUNCHER_PIDS = 2
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "RAYON_NUM_THREADS",
+)
+
+
+class SandboxUnavailable(RuntimeError):
+    """The configured sandbox cannot run jobs; untrusted code must not be executed."""
+
+
+class Sandbox(ABC):
+    """Runs untrusted jobs. Drivers only say how to wrap a command (:meth:`wrap`);
+    work dirs, limits, output capture, killing and the warm pool live here."""
+
+    name: ClassVar[str]
+    #: False only for the ``none`` driver.
+    isolated: ClassVar[bool] = True
+    #: Path of the job's work dir as the job sees it.
+    inner_workdir: ClassVar[str] = "/job"
+
+    def __init__(
+        self, config: SandboxConfig, *, protected_paths: Iterable[str | os.PathLike[str]] = ()
+    ) -> None:
+        self.config = config
+        self.protected_paths = tuple(Path(p).resolve() for p in protected_paths)
+        self.python = config.python
+        self.prlimit = shutil.which("prlimit") or ""
+        if not self.prlimit:
+            raise SandboxUnavailable("util-linux 'prlimit' is not on PATH (needed for rlimits)")
+        self.cgroups = PidsCgroups.detect() if config.cgroup == "auto" else None
+        if self.isolated and self.cgroups is None and os.geteuid() == 0:
+            raise SandboxUnavailable(
+                "no writable pids cgroup and the server runs as root, so the kernel would "
+                "ignore RLIMIT_NPROC: run as a dedicated non-root user or make "
+                "/sys/fs/cgroup/pids (v1) or /sys/fs/cgroup (v2) writable"
+            )
+        self.ro_paths = self._interpreter_paths() + [
+            str(Path(p).resolve()) for p in config.extra_ro_paths
+        ]
+        self._owns_work_root = config.work_root is None
+        self._work_root = Path(config.work_root or tempfile.mkdtemp(prefix="qubithub-sandbox-"))
+        self._work_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._pools: dict[tuple[str, ...], WarmPool] = {}
+        self.preflight()
+        self._check_protected(self.bound_paths())
+
+    # --- driver hooks -----------------------------------------------------------------
+
+    @abstractmethod
+    def preflight(self) -> None:
+        """Cheap static checks (binary present, kernel features); raise SandboxUnavailable."""
+
+    @abstractmethod
+    def wrap(self, workdir: Path, command: Sequence[str], env: Mapping[str, str],
+             pass_fds: Sequence[int]) -> list[str]:
+        """argv that runs ``command`` in a fresh sandbox with ``workdir`` as its work dir."""
+
+    def bound_paths(self) -> list[str]:
+        """Host paths visible inside the sandbox (checked against protected paths)."""
+        return list(self.ro_paths)
+
+    def process_limit(self) -> str:
+        """How the process/thread cap is enforced (shown by doctor)."""
+        if self.cgroups is not None:
+            return f"{self.cgroups.describe()} pids.max per job"
+        return f"RLIMIT_NPROC (uid {os.geteuid()} on the host, own user namespace)"
+
+    # --- public API -------------------------------------------------------------------
+
+    def limits(self, timeout: float | None = None) -> Limits:
+        """Configured default limits with an optional wall-clock ``timeout``."""
+        return Limits.from_config(self.config, timeout)
+
+    async def run(
+        self,
+        files: Mapping[str, bytes],
+        command: Sequence[str],
+        limits: Limits | None = None,
+        *,
+        outputs: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+    ) -> SandboxResult:
+        """Run ``command`` (resolved on the sandbox PATH) in a fresh sandbox whose work dir
+        holds ``files``; return its result and the requested ``outputs``."""
+        limits = limits or self.limits()
+        argv = limits.prlimit_args(self.prlimit) + list(command)
+        proc, workdir, cgroup = await self.launch(
+            argv, files=files, env=env, stdin_pipe=stdin is not None, limits=limits
+        )
+        try:
+            outcome = await supervise(proc, limits, kill_tree=self._killer(proc, cgroup),
+                                      stdin=stdin)
+            return self._result(outcome, limits, workdir, cgroup, outputs, None, True)
+        finally:
+            await self._cleanup(workdir, cgroup)
+
+    async def run_python(
+        self,
+        files: Mapping[str, bytes],
+        *,
+        code: str | None = None,
+        script: str | None = None,
+        args: Sequence[str] = (),
+        limits: Limits | None = None,
+        preload: Sequence[str] | None = None,
+        outputs: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> SandboxResult:
+        """Run Python ``code`` or the work-dir file ``script`` (exactly one) on a warm
+        interpreter that has already imported ``preload`` (default: the configured
+        ``warm_preload``). Same isolation and limits as :meth:`run`."""
+        if (code is None) == (script is None):
+            raise ValueError("give exactly one of code= or script=")
+        limits = limits or self.limits()
+        pool = self._pool(tuple(self.config.warm_preload if preload is None else preload))
+        warm = await pool.acquire()
+        try:
+            write_job_files(warm.workdir, files)
+            if warm.cgroup is not None:
+                warm.cgroup.set_max(limits.max_processes + LAUNCHER_PIDS)
+            job = {
+                "cwd": self.workdir_inside(warm.workdir),
+                "env": self.job_env(warm.workdir, env),
+                "argv": [script, *args] if script is not None else ["-c", *args],
+                "code": code,
+                "script": script,
+                "limits": {
+                    "cpu": limits.cpu_seconds,
+                    "as": limits.memory_bytes,
+                    "fsize": limits.max_file_bytes,
+                    "nproc": limits.max_processes + 1,
+                    "nofile": limits.max_open_files,
+                },
+            }
+            outcome = await supervise(
+                warm.proc, limits, kill_tree=warm.kill, stdin=json.dumps(job).encode() + b"\n"
+            )
+            status = await warm.read_status(0.2)
+            kind = status.get("kind") if status and status.get("done") else None
+            return self._result(outcome, limits, warm.workdir, warm.cgroup, outputs, kind, False)
+        finally:
+            await warm.discard()
+
+    async def start(self) -> None:
+        """Fill the warm pool for the configured preload set (in the background)."""
+        self._pool(tuple(self.config.warm_preload)).refill()
+
+    async def wait_warm(self, preload: Sequence[str] | None = None) -> None:
+        """Wait until the pool for ``preload`` is full (benchmarks, tests)."""
+        pool = self._pool(tuple(self.config.warm_preload if preload is None else preload))
+        pool.refill()
+        if pool.size:
+            await pool.full.wait()
+
+    async def close(self) -> None:
+        """Stop all warm interpreters and remove their work dirs."""
+        pools, self._pools = list(self._pools.values()), {}
+        await asyncio.gather(*(pool.close() for pool in pools))
+        if self._owns_work_root:
+            shutil.rmtree(self._work_root, ignore_errors=True)
+
+    def probe(self) -> None:
+        """Start a real sandbox running the interpreter once; SandboxUnavailable if it fails."""
+        workdir = Path(tempfile.mkdtemp(dir=self._work_root))
+        try:
+            argv = self.wrap(workdir, [self.python, "-I", "-c", "print('sandbox-ok')"],
+                             self.job_env(workdir, None), ())
+            done = subprocess.run(argv, env=self.job_env(workdir, None), cwd=workdir,
+                                  capture_output=True, timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SandboxUnavailable(f"{self.name}: cannot start a sandbox: {exc}") from exc
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if done.returncode != 0 or done.stdout.strip() != b"sandbox-ok":
+            why = done.stderr.decode(errors="replace").strip()[-500:] or f"exit {done.returncode}"
+            raise SandboxUnavailable(f"{self.name}: cannot start a sandbox: {why}")
+
+    async def doctor(self) -> dict[str, Any]:
+        """Which driver is active, whether it really works, and how limits are enforced."""
+        report: dict[str, Any] = {
+            "driver": self.name,
+            "isolated": self.isolated,
+            "process_limit": self.process_limit(),
+            "python": self.python,
+            "read_only_paths": self.bound_paths(),
+            "work_root": str(self._work_root),
+            "warm_pool": {
+                "size": self.config.warm_pool_size,
+                "preload": list(self.config.warm_preload),
+                "ready": {",".join(k) or "-": p.ready_count for k, p in self._pools.items()},
+            },
+        }
+        try:
+            result = await self.run({}, [self.python, "-I", "-c", "print('sandbox-ok')"],
+                                    self.limits(30))
+            report["works"] = result.ok and result.stdout.strip() == b"sandbox-ok"
+            report["why"] = None if report["works"] else result.stderr_text[-500:]
+        except (OSError, SandboxUnavailable) as exc:
+            report["works"], report["why"] = False, str(exc)
+        return report
+
+    # --- helpers for drivers and the warm pool -----------------------------------------
+
+    def workdir_inside(self, workdir: Path) -> str:
+        return self.inner_workdir
+
+    def job_env(self, workdir: Path, extra: Mapping[str, str] | None) -> dict[str, str]:
+        """The job's whole environment: a minimal base plus ``extra``."""
+        home = self.workdir_inside(workdir)
+        env = {
+            "PATH": f"{Path(self.python).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": home,
+            "LANG": "C.UTF-8",
+            "TMPDIR": "/tmp",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MALLOC_ARENA_MAX": "2",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": "/tmp/matplotlib",
+            "XDG_CACHE_HOME": "/tmp/.cache",
+        }
+        env.update({name: "1" for name in THREAD_ENV})
+        env.update(extra or {})
+        return env
+
+    async def launch(
+        self,
+        command: Sequence[str],
+        *,
+        files: Mapping[str, bytes] | None = None,
+        env: Mapping[str, str] | None = None,
+        pass_fds: Sequence[int] = (),
+        stdin_pipe: bool = False,
+        limits: Limits | None = None,
+    ) -> tuple[asyncio.subprocess.Process, Path, JobCgroup | None]:
+        """Create a work dir (with ``files``) and a pids cgroup, and start ``command`` in a
+        new sandbox. The caller owns the returned process, work dir and cgroup."""
+        limits = limits or self.limits()
+        workdir = Path(tempfile.mkdtemp(dir=self._work_root))
+        cgroup = None
+        try:
+            write_job_files(workdir, files or {})
+            job_env = self.job_env(workdir, env)
+            argv = self.wrap(workdir, command, job_env, pass_fds)
+            if self.cgroups is not None:
+                cgroup = self.cgroups.create(limits.max_processes + LAUNCHER_PIDS)
+                argv = cgroup.wrap(argv)
+            proc = await spawn(argv, env=job_env, cwd=workdir, pass_fds=pass_fds,
+                               stdin_pipe=stdin_pipe)
+        except BaseException:
+            await self._cleanup(workdir, cgroup)
+            raise
+        return proc, workdir, cgroup
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _pool(self, preload: tuple[str, ...]) -> WarmPool:
+        if preload not in self._pools:
+            self._pools[preload] = WarmPool(self, preload, self.config.warm_pool_size)
+        return self._pools[preload]
+
+    @staticmethod
+    def _killer(proc: asyncio.subprocess.Process, cgroup: JobCgroup | None):
+        def kill_tree() -> None:
+            kill_process_group(proc.pid)
+            if cgroup is not None:
+                cgroup.kill_all()
+
+        return kill_tree
+
+    def _result(
+        self,
+        outcome: Outcome,
+        limits: Limits,
+        workdir: Path,
+        cgroup: JobCgroup | None,
+        outputs: Sequence[str],
+        runner_kind: str | None,
+        stderr_heuristics: bool,
+    ) -> SandboxResult:
+        if cgroup is not None:
+            cgroup.kill_all()  # nothing may outlive the job, even without a pid namespace
+        limit_hit = classify(
+            outcome,
+            runner_kind=runner_kind,
+            pids_refused=cgroup.limit_events() if cgroup is not None else 0,
+            stderr_heuristics=stderr_heuristics,
+        )
+        files, file_errors = read_outputs(workdir, outputs, limits.output_file_bytes)
+        return SandboxResult(
+            exit_code=outcome.exit_code,
+            signal=signal_of(outcome.exit_code),
+            stdout=outcome.stdout,
+            stderr=outcome.stderr,
+            stdout_truncated=outcome.stdout_truncated,
+            stderr_truncated=outcome.stderr_truncated,
+            limit_hit=limit_hit,
+            wall_time=outcome.wall_time,
+            files=files,
+            file_errors=file_errors,
+        )
+
+    @staticmethod
+    async def _cleanup(workdir: Path, cgroup: JobCgroup | None) -> None:
+        if cgroup is not None:
+            await cgroup.destroy()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    def _interpreter_paths(self) -> list[str]:
+        """The interpreter's prefixes (venv and base), as real paths, minus system dirs."""
+        try:
+            done = subprocess.run(
+                [self.python, "-I", "-c", "import sys, json; print(json.dumps([sys.prefix, "
+                 "sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, sys.executable]))"],
+                capture_output=True, timeout=30, check=True, env={"PATH": "/usr/bin:/bin"},
+            )
+            paths = json.loads(done.stdout)
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            raise SandboxUnavailable(f"interpreter {self.python!r} is not usable: {exc}") from exc
+        executable = Path(paths.pop())
+        candidates = {str(Path(p).resolve()) for p in paths}
+        candidates |= set(paths)
+        candidates.add(str(executable.resolve().parent))
+        candidates.add(str(executable.parent))
+        system = ("/usr", "/bin", "/lib", "/lib64", "/sbin")
+        keep = sorted(p for p in candidates if not any(
+            p == s or p.startswith(s + "/") for s in system))
+        return [p for p in keep if not any(p.startswith(q + "/") for q in keep if q != p)]
+
+    def _check_protected(self, paths: Iterable[str]) -> None:
+        for bound in paths:
+            root = Path(bound).resolve()
+            for secret in self.protected_paths:
+                if secret == root or root in secret.parents:
+                    raise SandboxUnavailable(
+                        f"refusing to expose {bound} in the sandbox: it contains {secret}"
+                    )

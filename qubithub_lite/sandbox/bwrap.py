@@ -1,0 +1,71 @@
+"""bubblewrap driver (Debian package ``bubblewrap``)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .base import Sandbox, SandboxUnavailable
+from .namespaces import HOSTNAME, etc_entries, synthetic_etc, system_mounts
+
+
+class BwrapSandbox(Sandbox):
+    """Each job gets new user, pid, net, ipc, uts and cgroup namespaces, a read-only
+    tmpfs root with only the system dirs and the interpreter prefix bound read-only, a
+    fresh /proc, /dev and /tmp, and its work dir at /job. All capabilities are dropped,
+    nested user namespaces are disabled, and the job dies with its bwrap."""
+
+    name = "bwrap"
+
+    def preflight(self) -> None:
+        binary = shutil.which("bwrap")
+        if binary is None:
+            raise SandboxUnavailable("bwrap not found on PATH (install the 'bubblewrap' package)")
+        self.binary = binary
+        try:
+            help_text = subprocess.run(
+                [binary, "--help"], capture_output=True, text=True, timeout=10, check=False
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SandboxUnavailable(f"bwrap does not run: {exc}") from exc
+        self._disable_userns = "--disable-userns" in help_text
+        self._etc = synthetic_etc(self._work_root / ".etc", self.config.sandbox_uid)
+
+    def bound_paths(self) -> list[str]:
+        return system_mounts()[1] + etc_entries() + super().bound_paths()
+
+    def wrap(self, workdir: Path, command: Sequence[str], env: Mapping[str, str],
+             pass_fds: Sequence[int]) -> list[str]:
+        uid = str(self.config.sandbox_uid)
+        argv = [
+            self.binary,
+            "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try",
+            "--uid", uid, "--gid", uid, "--hostname", HOSTNAME,
+            "--cap-drop", "ALL", "--die-with-parent", "--new-session",
+        ]
+        if self._disable_userns:
+            argv.append("--disable-userns")
+        argv.append("--clearenv")
+        for key, value in env.items():
+            argv += ["--setenv", key, value]
+        links, dirs = system_mounts()
+        for path in dirs + etc_entries() + self.ro_paths:
+            argv += ["--ro-bind", path, path]
+        for target, link in links:
+            argv += ["--symlink", target, link]
+        for source, dest in self._etc.items():
+            argv += ["--ro-bind", source, dest]
+        argv += [
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--size", str(self.config.tmp_bytes), "--tmpfs", "/tmp",
+            "--bind", str(workdir), self.inner_workdir,
+            "--remount-ro", "/",
+            "--chdir", self.inner_workdir,
+            "--",
+            *command,
+        ]
+        return argv

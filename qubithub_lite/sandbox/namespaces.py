@@ -1,0 +1,52 @@
+"""What the namespace drivers (bwrap, nsjail) show inside the sandbox."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Top-level system directories mirrored read-only (symlinks are recreated as symlinks).
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+#: Harmless /etc entries the dynamic loader and common libraries read.
+ETC_ENTRIES = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/localtime",
+    "/etc/nsswitch.conf",
+)
+HOSTNAME = "sandbox"
+
+
+def system_mounts() -> tuple[list[tuple[str, str]], list[str]]:
+    """``(symlinks as (target, link), directories to bind)`` for :data:`SYSTEM_DIRS`."""
+    links: list[tuple[str, str]] = []
+    dirs: list[str] = []
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            links.append((os.readlink(path), path))
+        elif os.path.isdir(path):
+            dirs.append(path)
+    return links, dirs
+
+
+def etc_entries() -> list[str]:
+    return [p for p in ETC_ENTRIES if os.path.exists(p)]
+
+
+def synthetic_etc(root: Path, uid: int) -> dict[str, str]:
+    """Write passwd/group/hosts naming only the sandbox user; returns {host file: dest}."""
+    root.mkdir(mode=0o755, exist_ok=True)
+    contents = {
+        "passwd": f"root:x:0:0::/:/usr/sbin/nologin\nsandbox:x:{uid}:{uid}::/job:/usr/sbin/nologin\n",
+        "group": f"root:x:0:\nsandbox:x:{uid}:\n",
+        "hosts": f"127.0.0.1 localhost {HOSTNAME}\n::1 localhost\n",
+    }
+    mapping = {}
+    for name, text in contents.items():
+        path = root / name
+        path.write_text(text)
+        path.chmod(0o644)
+        mapping[str(path)] = f"/etc/{name}"
+    return mapping
