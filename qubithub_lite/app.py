@@ -29,6 +29,7 @@ def create_app(settings: Settings) -> web.Application:
     app[HUB_KEY] = hub
     routes = all_routes()
     app[meta.ROUTES_KEY] = routes
+    app[meta.OPENAPI_CACHE_KEY] = {}
     register(app, routes)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:

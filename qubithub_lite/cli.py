@@ -208,6 +208,14 @@ def users_import(obj, csv_file: Path, skip_existing: bool) -> None:
     click.echo(f"created {created} user(s)" + (f", skipped {skipped} existing" if skipped else ""))
 
 
+@main.command("config-example")
+def config_example() -> None:
+    """Print a config file documenting every setting (its defaults)."""
+    from .config import render_example
+
+    click.echo(render_example(), nl=False)
+
+
 @main.command()
 @click.pass_obj
 def doctor(obj: dict[str, Any]) -> None:

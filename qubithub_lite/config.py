@@ -178,3 +178,38 @@ def load_settings(
             f"[{err['loc'][0]}] {'.'.join(str(p) for p in err['loc'][1:])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if not isinstance(value, int) or abs(value) < 10_000 else f"{value:_}"
+    if isinstance(value, Path):
+        return json.dumps(str(value))
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def render_example() -> str:
+    """config.example.toml, generated from the models so it can't drift."""
+    lines = [
+        "# QubitHub Lite configuration. Every key is optional; shown values are the defaults.",
+        "# Precedence: command-line flags > environment > this file > defaults.",
+        "# Any key can be set from the environment as QUBITHUB_LITE_<SECTION>_<KEY>,",
+        "# e.g. [rate_limits] enabled  <-  QUBITHUB_LITE_RATE_LIMITS_ENABLED=false",
+        "# Use it with: qubithub-lite --config FILE serve   (or QUBITHUB_LITE_CONFIG=FILE)",
+    ]
+    for section, info in Settings.model_fields.items():
+        model = info.annotation
+        lines += ["", f"[{section}]"]
+        for key, field in model.model_fields.items():  # type: ignore[union-attr]
+            if field.description:
+                lines.append(f"# {field.description}")
+            default = field.get_default(call_default_factory=True)
+            if default is None:
+                lines.append(f"# {key} = ")
+            else:
+                lines.append(f"{key} = {_toml_value(default)}")
+    return "\n".join(lines) + "\n"

@@ -10,7 +10,8 @@ from .routing import Ctx, Router, json_response
 
 router = Router("meta")
 ROUTES_KEY = web.AppKey("routes", list)
-_OPENAPI_KEY = web.AppKey("openapi", dict)
+#: Filled on first request (the app is frozen by then, so this holds a mutable dict).
+OPENAPI_CACHE_KEY = web.AppKey("openapi_cache", dict)
 
 
 @router.get("/health", response=HealthResponse)
@@ -23,6 +24,7 @@ async def health(ctx: Ctx):
 async def openapi(ctx: Ctx):
     """This API's OpenAPI 3.1 document."""
     app = ctx.request.app
-    if _OPENAPI_KEY not in app:
-        app[_OPENAPI_KEY] = build_openapi(app[ROUTES_KEY], ctx.hub.version)
-    return json_response(app[_OPENAPI_KEY])
+    cache = app[OPENAPI_CACHE_KEY]
+    if "doc" not in cache:
+        cache["doc"] = build_openapi(app[ROUTES_KEY], ctx.hub.version)
+    return json_response(cache["doc"])

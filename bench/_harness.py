@@ -1,0 +1,125 @@
+"""Shared bench plumbing: start servers as subprocesses, drive load, read RSS.
+
+Every figure a bench prints is a ratio to a bare baseline measured in the same
+run, because these machines are noisy; nothing here asserts absolute times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import aiohttp
+
+BARE_SERVER = r'''
+import sys
+from aiohttp import web
+async def ok(request):
+    return web.json_response({"status": "ok", "version": "bare"})
+async def file(request):
+    return web.FileResponse(sys.argv[2])
+app = web.Application()
+app.router.add_get("/json", ok)
+if len(sys.argv) > 2:
+    app.router.add_get("/file", file)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+@contextmanager
+def qubithub_server(extra_env: dict[str, str] | None = None, data_dir: Path | None = None) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """A real ``qubithub-lite serve`` with rate limits off (a trusted-LAN config)."""
+    with tempfile.TemporaryDirectory(prefix="qh-bench-") as tmp:
+        data = data_dir or Path(tmp) / "data"
+        port = free_port()
+        env = {**os.environ, "QUBITHUB_LITE_RATE_LIMITS_ENABLED": "false", "QUBITHUB_LITE_LOGGING_LEVEL": "warning",
+               "QUBITHUB_LITE_AUTH_BCRYPT_ROUNDS": "4", **(extra_env or {})}
+        proc = subprocess.Popen([sys.executable, "-m", "qubithub_lite", "serve", "--port", str(port), "--data-dir", str(data)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(url + "/health", proc)
+            yield url, proc, data
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+@contextmanager
+def bare_server(file_path: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    port = free_port()
+    args = [sys.executable, "-c", BARE_SERVER, str(port)] + ([str(file_path)] if file_path else [])
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/json", proc)
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def _load(url: str, headers: dict[str, str], seconds: float, concurrency: int, max_requests: int) -> tuple[int, int]:
+    done = errors = 0
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        async def worker() -> None:
+            nonlocal done, errors
+            while time.perf_counter() < deadline and done + errors < max_requests:
+                async with session.get(url) as resp:
+                    await resp.read()
+                    if resp.status == 200:
+                        done += 1
+                    else:
+                        errors += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done, errors
+
+
+def requests_per_second(url: str, headers: dict[str, str] | None = None, seconds: float = 5.0,
+                        concurrency: int = 16, max_requests: int = 200_000) -> float:
+    """Closed-loop load on loopback, bounded in time and count."""
+    asyncio.run(_load(url, headers or {}, 0.5, concurrency, 2_000))  # warm-up
+    start = time.perf_counter()
+    done, errors = asyncio.run(_load(url, headers or {}, seconds, concurrency, max_requests))
+    elapsed = time.perf_counter() - start
+    if errors:
+        print(f"  warning: {errors} non-200 answers from {url}")
+    return done / elapsed

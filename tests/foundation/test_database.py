@@ -1,0 +1,89 @@
+import asyncio
+import sqlite3
+
+import pytest
+
+from qubithub_lite.db import migrate
+from qubithub_lite.db.core import open_database
+from qubithub_lite.db.fields import new_id, utcnow
+from qubithub_lite.db.models import AuditLog
+
+
+async def test_sqlite_pragmas(hub):
+    cur = await hub.db.execute_sql("PRAGMA journal_mode")
+    assert cur.fetchone()[0] == "wal"
+    cur = await hub.db.execute_sql("PRAGMA synchronous")
+    assert cur.fetchone()[0] == 1  # NORMAL
+    cur = await hub.db.execute_sql("PRAGMA foreign_keys")
+    assert cur.fetchone()[0] == 1
+    cur = await hub.db.execute_sql("PRAGMA busy_timeout")
+    assert cur.fetchone()[0] >= 1000
+
+
+async def test_concurrent_write_transactions_do_not_deadlock(hub):
+    """Many tasks each read-then-write in a transaction; all commit."""
+
+    async def writer(i: int) -> None:
+        async with hub.db.tx():
+            n = await hub.db.count(AuditLog.select())
+            await asyncio.sleep(0)  # let other tasks interleave inside the transaction
+            await AuditLog.acreate(id=new_id(), action="test.write", target_type="t", target_id=str(i),
+                                   data={"seen": n}, created_at=utcnow())
+
+    await asyncio.wait_for(asyncio.gather(*(writer(i) for i in range(40))), timeout=60)
+    assert await hub.db.count(AuditLog.select().where(AuditLog.action == "test.write")) == 40
+
+
+async def test_failed_transaction_leaves_nothing(hub):
+    with pytest.raises(RuntimeError):
+        async with hub.db.tx():
+            await AuditLog.acreate(id=new_id(), action="test.rollback", target_type="t", target_id="x", created_at=utcnow())
+            raise RuntimeError("boom")
+    assert await hub.db.count(AuditLog.select().where(AuditLog.action == "test.rollback")) == 0
+
+
+async def test_older_database_upgrades_in_place(tmp_path):
+    path = tmp_path / "old.db"
+    db = open_database(f"sqlite:///{path}")
+    try:
+        await migrate.upgrade(db, target=1)
+        assert await migrate.current_version(db) == 1
+        await db.execute_sql(
+            "INSERT INTO user (id, email, username, name, password_hash, is_admin, is_pro, is_active, created_at, updated_at)"
+            " VALUES ('u1', 'old@example.org', 'olduser', 'Old', 'x', 0, 0, 1, '2025-01-01 00:00:00', '2025-01-01 00:00:00')"
+        )
+        applied = await migrate.upgrade(db)
+        assert applied == [m.version for m in migrate.discover() if m.version > 1]
+        assert await migrate.current_version(db) == migrate.head_version()
+        cur = await db.execute_sql("SELECT username FROM user WHERE id = 'u1'")
+        assert cur.fetchone()[0] == "olduser"
+        assert await migrate.upgrade(db) == []  # idempotent
+    finally:
+        await db.close()
+
+
+async def test_database_newer_than_code_is_refused(tmp_path):
+    path = tmp_path / "new.db"
+    db = open_database(f"sqlite:///{path}")
+    try:
+        await migrate.upgrade(db)
+        await db.execute_sql("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 'x')")
+        with pytest.raises(migrate.MigrationError, match="newer"):
+            await migrate.upgrade(db)
+    finally:
+        await db.close()
+
+
+def test_cli_db_upgrade(tmp_path):
+    from click.testing import CliRunner
+
+    from qubithub_lite.cli import main
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["--data-dir", str(tmp_path / "d"), "db", "upgrade"], env={"QUBITHUB_LITE_LOGGING_LEVEL": "error"})
+    assert result.exit_code == 0, result.output
+    assert "applied migrations" in result.output
+    with sqlite3.connect(tmp_path / "d" / "qubithub.db") as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == migrate.head_version()
+    again = runner.invoke(main, ["--data-dir", str(tmp_path / "d"), "db", "upgrade"], env={"QUBITHUB_LITE_LOGGING_LEVEL": "error"})
+    assert "up to date" in again.output
