@@ -145,7 +145,7 @@ def _sample(text: str) -> str:
 
 def _guess_header(rows: list[list[str]]) -> bool:
     """Does the first row look like a header? Typed columns vote; text-only tables say yes
-    when the first row is non-empty, unique and non-numeric (csv.Sniffer.has_header answers
+    when the first row is all non-empty, non-numeric text (csv.Sniffer.has_header answers
     "no" for all-text tables, which is wrong for most dataset files)."""
     first = rows[0]
     first_kinds = [cell_kind(c) for c in first]
@@ -163,9 +163,7 @@ def _guess_header(rows: list[list[str]]) -> bool:
     if votes:
         return votes > 0
     names = [c.strip() for c in first]
-    return all(names) and len(set(names)) == len(names) and all(
-        k in ("string", "bool") for k in first_kinds
-    )
+    return all(names) and all(k == "string" for k in first_kinds)
 
 
 def detect_layout(text: str) -> CsvLayout:

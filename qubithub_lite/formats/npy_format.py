@@ -60,7 +60,9 @@ def read_header(path: Path) -> NpyHeader:
                 )
             else:
                 raise FormatError(f"unsupported .npy format version {version[0]}.{version[1]}")
-        except (ValueError, SyntaxError, TypeError, EOFError) as exc:
+        except FormatError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - numpy raises ValueError, TokenError, …
             raise FormatError(f"the .npy header is invalid: {exc}") from None
         offset = fp.tell()
     dtype = np.dtype(dtype)
