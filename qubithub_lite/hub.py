@@ -12,6 +12,7 @@ from .db import migrate
 from .db.core import Db, open_database
 from .services.accounts import Accounts
 from .services.api_keys import ApiKeys
+from .services.orgs import Orgs
 from .services.passwords import PasswordHasher
 from .services.ratelimit import RateLimiter
 from .services.secrets_file import load_or_create_secret
@@ -34,6 +35,7 @@ class Hub:
         self.db: Db
         self.accounts: Accounts
         self.api_keys: ApiKeys
+        self.orgs: Orgs
         self.limiter = RateLimiter(settings.rate_limits)
         self.health_checks: dict[str, HealthCheck] = {}
         self._components: list[Component] = []
@@ -51,6 +53,7 @@ class Hub:
         tokens = AccessTokens(secret, settings.auth.access_token_ttl_seconds)
         self.accounts = Accounts(self.db, PasswordHasher(settings.auth.bcrypt_rounds), tokens, settings.auth)
         self.api_keys = ApiKeys(self.db)
+        self.orgs = Orgs(self.db)
         for component in self._components:
             await component.start()
 
