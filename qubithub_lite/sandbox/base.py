@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from .cgroup import JobCgroup, PidsCgroups
 from .config import SandboxConfig
+from .errors import SandboxUnavailable
 from .files import read_outputs, write_job_files
 from .limits import Limits, SandboxResult
 from .process import Outcome, classify, kill_process_group, signal_of, spawn, supervise
@@ -33,10 +34,6 @@ THREAD_ENV = (
     "VECLIB_MAXIMUM_THREADS",
     "RAYON_NUM_THREADS",
 )
-
-
-class SandboxUnavailable(RuntimeError):
-    """The configured sandbox cannot run jobs; untrusted code must not be executed."""
 
 
 class Sandbox(ABC):

@@ -82,10 +82,17 @@ def _open_at(part: str, dir_fd: int, flags: int) -> int:
     try:
         return os.open(part, flags, dir_fd=dir_fd)
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK):
-            raise OutputRefused("is a symlink (not followed)") from None
         if exc.errno == errno.ENOENT:
             raise OutputRefused("missing") from None
+        if _is_symlink(part, dir_fd):
+            raise OutputRefused("is a symlink (not followed)") from None
         if exc.errno == errno.ENOTDIR:
             raise OutputRefused("a parent is not a directory") from None
         raise OutputRefused(f"unreadable ({exc.strerror})") from None
+
+
+def _is_symlink(part: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(part, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cgroup import JobCgroup
+from .errors import SandboxUnavailable
 from .process import kill_process_group
 
 if TYPE_CHECKING:
@@ -76,6 +77,9 @@ async def start_warm(sandbox: Sandbox, preload: tuple[str, ...]) -> WarmProcess:
     command = [sandbox.python, "-I", "-B", "-c", RUNNER_SOURCE, config]
     try:
         proc, workdir, cgroup = await sandbox.launch(command, pass_fds=(write_fd,), stdin_pipe=True)
+    except BaseException:
+        os.close(read_fd)
+        raise
     finally:
         os.close(write_fd)
     loop = asyncio.get_running_loop()
@@ -86,14 +90,17 @@ async def start_warm(sandbox: Sandbox, preload: tuple[str, ...]) -> WarmProcess:
     warm = WarmProcess(
         proc=proc, workdir=workdir, cgroup=cgroup, status=reader, status_transport=transport
     )
-    message = await warm.read_status(READY_TIMEOUT_SECONDS)
-    if not message or not message.get("ready"):
-        stderr = b""
-        if proc.stderr is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                stderr = await asyncio.wait_for(proc.stderr.read(4096), 1)
+    try:
+        message = await warm.read_status(READY_TIMEOUT_SECONDS)
+        if not message or not message.get("ready"):
+            stderr = b""
+            if proc.stderr is not None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    stderr = await asyncio.wait_for(proc.stderr.read(4096), 1)
+            raise SandboxUnavailable(f"warm sandbox did not start: {stderr.decode(errors='replace')}")
+    except BaseException:
         await warm.discard()
-        raise RuntimeError(f"warm sandbox did not become ready: {stderr.decode(errors='replace')}")
+        raise
     warm.preload_errors = message.get("preload_errors") or {}
     if warm.preload_errors:
         logger.warning("warm preload failed", extra={"errors": warm.preload_errors})
