@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -21,11 +22,13 @@ import numpy as np
 
 from .errors import FormatError
 from .model import MAX_PREVIEW_COLUMNS, Preview, unique_names
-from .textio import CHUNK_BYTES, Utf8Validator, read_text_head, require_nonempty
+from .textio import CHUNK_BYTES, HEAD_BYTES, Utf8Validator, read_text_head, require_nonempty
 
 LABEL = "CSV"
 #: Sample given to csv.Sniffer (cut back to a whole line).
-SNIFF_SAMPLE_CHARS = 64 << 10
+SNIFF_SAMPLE_CHARS = 32 << 10
+#: Head read (and checked for binary content) by ``preview``; ``sniff`` checks 1 MiB.
+PREVIEW_HEAD_BYTES = 64 << 10
 #: Candidate delimiters, in order of preference on ties.
 DELIMITERS = ",;\t|"
 #: A preview reads at most this many characters, and no physical line may be longer.
@@ -188,10 +191,10 @@ def detect_layout(text: str) -> CsvLayout:
         "strict": False,
     }
     try:
-        probe = [r for r in csv.reader(io.StringIO(sample, newline=""), **options) if r]
+        records = csv.reader(io.StringIO(sample, newline=""), **options)
+        probe = list(itertools.islice((r for r in records if r), HEADER_PROBE_ROWS + 1))
     except csv.Error as exc:
         raise FormatError(f"the CSV file cannot be parsed: {exc}") from None
-    probe = probe[: HEADER_PROBE_ROWS + 1]
     if not probe:
         raise FormatError("the CSV file has no rows")
     return CsvLayout(
@@ -205,8 +208,8 @@ def detect_layout(text: str) -> CsvLayout:
     )
 
 
-def layout_of(path: Path) -> CsvLayout:
-    text, _ = read_text_head(path, LABEL)
+def layout_of(path: Path, head_bytes: int = HEAD_BYTES) -> CsvLayout:
+    text, _ = read_text_head(path, LABEL, head_bytes)
     return detect_layout(text)
 
 
@@ -250,7 +253,7 @@ class _LineSource:
 
 
 def preview(path: Path, rows: int, total_rows: int | None = None) -> Preview:
-    layout = layout_of(path)
+    layout = layout_of(path, PREVIEW_HEAD_BYTES)
     header: list[str] | None = None
     data: list[list[str]] = []
     reached_end = False

@@ -75,6 +75,19 @@ def check_depth(value: Any) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
+class _Stop:
+    """Stops a reader once ``budget`` characters/bytes were consumed (``None``: never)."""
+
+    def __init__(self, budget: int | None) -> None:
+        self.budget = budget
+        self.hit = False
+
+    def exceeded(self, position: int) -> bool:
+        if self.budget is not None and position > self.budget:
+            self.hit = True
+        return self.hit
+
+
 class _Window:
     """A sliding window of decoded text over a binary file."""
 
@@ -143,7 +156,7 @@ class _Window:
         return True
 
 
-def _iter_array(window: _Window, decoder: json.JSONDecoder) -> Iterator[Any]:
+def _iter_array(window: _Window, decoder: json.JSONDecoder, stop: _Stop) -> Iterator[Any]:
     """Elements of the top-level array; validates separators and trailing content."""
     if window.peek() != "[":
         raise FormatError("the JSON file does not start with '['")
@@ -153,6 +166,8 @@ def _iter_array(window: _Window, decoder: json.JSONDecoder) -> Iterator[Any]:
     else:
         while True:
             yield window.value(decoder)
+            if stop.exceeded(window.consumed + window.pos):
+                return
             ch = window.peek()
             window.pos += 1
             if ch == "]":
@@ -171,16 +186,18 @@ def _iter_array(window: _Window, decoder: json.JSONDecoder) -> Iterator[Any]:
         raise FormatError("the JSON file has extra data after the top-level array")
 
 
-def _iter_lines(fp: BinaryIO, decoder: json.JSONDecoder) -> Iterator[Any]:
+def _iter_lines(fp: BinaryIO, decoder: json.JSONDecoder, stop: _Stop) -> Iterator[Any]:
     """One JSON value per non-blank line (JSON Lines)."""
     number = 0
     first = True
     while True:
-        raw = fp.readline(MAX_RECORD_CHARS * 4 + 1)
+        if stop.exceeded(fp.tell()):
+            return
+        raw = fp.readline(MAX_RECORD_CHARS + 1)
         if not raw:
             return
         number += 1
-        if len(raw) > MAX_RECORD_CHARS * 4:
+        if len(raw) > MAX_RECORD_CHARS:
             raise FormatError(f"the JSON Lines file has a line (line {number}) that is too long")
         if b"\x00" in raw:
             raise FormatError("the JSON file contains NUL bytes; it looks binary, not text")
@@ -233,15 +250,19 @@ def _is_complete_value(text: str) -> bool:
     return end == len(text)
 
 
-def iter_records(path: Path, layout: str, *, strict: bool = True) -> Iterator[Any]:
+def iter_records(
+    path: Path, layout: str, *, strict: bool = True, stop: _Stop | None = None
+) -> Iterator[Any]:
     """Records of the file in order; with ``strict`` every record is checked against the
-    bomb limits (depth, number length)."""
+    bomb limits (depth, number length). With ``stop``, reading ends (``stop.hit``) once
+    its budget of characters has been consumed."""
     decoder = STRICT_DECODER if strict else FAST_DECODER
+    stop = stop or _Stop(None)
     with path.open("rb") as fp:
         if layout == "array":
-            records = _iter_array(_Window(fp), decoder)
+            records = _iter_array(_Window(fp), decoder, stop)
         elif layout == "lines":
-            records = _iter_lines(fp, decoder)
+            records = _iter_lines(fp, decoder, stop)
         else:
             records = iter(_read_document(path, decoder))
         for record in records:
@@ -282,11 +303,14 @@ def preview(path: Path, rows: int, total_rows: int | None = None) -> Preview:
     layout = detect_layout(path)
     records: list[Any] = []
     reached_end = True
-    for record in iter_records(path, layout):
+    stop = _Stop(PREVIEW_BUDGET_CHARS)
+    for record in iter_records(path, layout, stop=stop):
         if len(records) == rows:
             reached_end = False
             break
         records.append(record)
+    if stop.hit:
+        reached_end = False
     if reached_end and total_rows is None:
         total_rows = len(records)
     columns, table, total_columns = _tabulate(records)

@@ -23,7 +23,7 @@ MAX_FOOTER_BYTES = 64 << 20
 #: Rows decoded by ``sniff`` to check that the data pages are readable too.
 SNIFF_ROWS = 10
 #: I/O buffer for column chunks; without pre-buffering only the pages needed are read.
-BUFFER_SIZE = 1 << 20
+BUFFER_SIZE = 64 << 10
 
 
 def arrow_type_name(t: pa.DataType) -> str:

@@ -183,3 +183,18 @@ def test_preview_does_not_read_past_what_it_needs(tmp_path):
     assert preview(path, "json", 3).rows == [[0, "p" * 20], [1, "p" * 20], [2, "p" * 20]]
     with pytest.raises(FormatError):
         count_rows(path, "json")
+
+
+@pytest.mark.parametrize("layout", ["array", "lines"])
+def test_preview_stops_at_its_read_budget(tmp_path, monkeypatch, layout):
+    monkeypatch.setattr(json_format, "PREVIEW_BUDGET_CHARS", 2_000)
+    records = [{"i": i, "pad": "p" * 90} for i in range(200)]
+    path = tmp_path / "budget.json"
+    if layout == "array":
+        path.write_text(json.dumps(records))
+    else:
+        path.write_text("\n".join(json.dumps(r) for r in records))
+    p = preview(path, "json", 100)
+    assert 1 <= len(p.rows) < 100
+    assert p.rows[0] == [0, "p" * 90]
+    assert p.total_rows is None  # stopped early: the end of the file was not seen

@@ -1,0 +1,171 @@
+"""Dataset preview latency: a ~1 GiB CSV and a ~1 GiB Parquet file against the same data
+at ~1 MiB (goal: ratio ≤ 2×), and peak RSS growth during the 1 GiB previews.
+
+    python bench/bench_formats.py [--size-mb 1024] [--repeats 7] [--rows 100] [--dir /tmp]
+
+Files are generated in a temporary directory (repeated chunks, so generation is quick)
+and removed afterwards. Each measurement runs in a fresh subprocess so the RSS figure
+is that preview's own: peak RSS (VmHWM, reset via /proc/self/clear_refs once the
+imports are done) during the previews minus RSS before them.
+No absolute-time asserts; the figures are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parent.parent
+MiB = 1 << 20
+
+CHILD = r"""
+import json, statistics, sys, time
+from pathlib import Path
+from qubithub_lite.formats import preview, count_rows
+import pyarrow.parquet, numpy  # imports are not part of the preview cost
+
+def status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+def reset_peak():
+    try:  # Linux >= 4.0: "5" resets VmHWM (peak RSS) to the current RSS
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+path, fmt, rows, repeats, do_count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+reset = reset_peak()
+before = status("VmRSS") if reset else status("VmHWM")
+times = []
+for _ in range(repeats + 1):
+    t = time.perf_counter()
+    p = preview(path, fmt, rows)
+    times.append(time.perf_counter() - t)
+peak = status("VmHWM")
+out = {"first": times[0], "median": statistics.median(times[1:]), "rss_growth": max(0, peak - before),
+       "rows": len(p.rows), "total_rows": p.total_rows, "peak_reset": reset}
+if do_count:
+    t = time.perf_counter()
+    out["count"] = count_rows(path, fmt)
+    out["count_seconds"] = time.perf_counter() - t
+print(json.dumps(out))
+"""
+
+
+def make_table(n: int, seed: int = 7) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    labels = np.array(["bell", "ghz", "w", "product"])
+    return pa.table(
+        {
+            "qubit_0": rng.random(n),
+            "qubit_1": rng.random(n),
+            "shots": rng.integers(1, 100_000, n),
+            "label": labels[rng.integers(0, len(labels), n)],
+        }
+    )
+
+
+def write_csv(path: Path, target: int, chunk: pa.Table) -> None:
+    lines = [
+        f"{a:.6f},{b:.6f},{s},{label}\n"
+        for a, b, s, label in zip(*(chunk.column(i).to_pylist() for i in range(4)))
+    ]
+    block = "".join(lines).encode()
+    with path.open("wb") as fp:
+        fp.write(b"qubit_0,qubit_1,shots,label\n")
+        written = 0
+        while written < target:
+            piece = block if written + len(block) <= target else block[: block.rfind(b"\n", 0, target - written) + 1]
+            if not piece:
+                break
+            fp.write(piece)
+            written += len(piece)
+
+
+def write_parquet(path: Path, target: int, chunk: pa.Table) -> None:
+    with pq.ParquetWriter(path, chunk.schema) as writer:
+        probe = tempfile.NamedTemporaryFile(suffix=".parquet", delete=False)
+        probe.close()
+        pq.write_table(chunk, probe.name)
+        per_chunk = os.path.getsize(probe.name)
+        os.unlink(probe.name)
+        if per_chunk >= target:  # small file: cut the chunk down to size
+            chunk = chunk.slice(0, max(1, chunk.num_rows * target // per_chunk))
+            writer.write_table(chunk)
+            return
+        for _ in range(max(1, round(target / per_chunk))):
+            writer.write_table(chunk)
+
+
+def measure(path: Path, fmt: str, rows: int, repeats: int, count: bool) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), fmt, str(rows), str(repeats), "1" if count else "0"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return json.loads(result.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=1024, help="size of the big files")
+    parser.add_argument("--small-mb", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--rows", type=int, default=100)
+    parser.add_argument("--dir", default=None, help="where to put the temporary files")
+    parser.add_argument("--no-count", action="store_true", help="skip timing count_rows on the big files")
+    args = parser.parse_args()
+
+    chunk = make_table(1_000_000)
+    with tempfile.TemporaryDirectory(prefix="qh-bench-formats-", dir=args.dir) as tmp:
+        files: dict[tuple[str, str], Path] = {}
+        for fmt, writer in (("csv", write_csv), ("parquet", write_parquet)):
+            for label, size in (("small", int(args.small_mb * MiB)), ("big", args.size_mb * MiB)):
+                path = Path(tmp) / f"{label}.{fmt}"
+                t = time.perf_counter()
+                writer(path, size, chunk)
+                print(f"generated {path.name:14} {path.stat().st_size / MiB:9.1f} MiB in {time.perf_counter() - t:5.1f} s",
+                      flush=True)
+                files[(fmt, label)] = path
+        meta = pq.ParquetFile(files[("parquet", "big")]).metadata
+        print(f"big parquet: {meta.num_rows} rows in {meta.num_row_groups} row groups\n")
+
+        print(f"preview rows={args.rows}: first call, then median of {args.repeats} more (fresh process per file)")
+        print(f"{'format':8} {'size':>10} {'first ms':>9} {'median ms':>10} {'RSS growth MiB':>15} {'total_rows':>11}")
+        for fmt in ("csv", "parquet"):
+            res = {}
+            for label in ("small", "big"):
+                path = files[(fmt, label)]
+                res[label] = r = measure(path, fmt, args.rows, args.repeats, count=label == "big" and not args.no_count)
+                print(f"{fmt:8} {path.stat().st_size / MiB:8.1f}Mi {r['first'] * 1e3:9.2f} {r['median'] * 1e3:10.2f} "
+                      f"{r['rss_growth'] / MiB:15.1f} {str(r['total_rows']):>11}")
+            ratio = res["big"]["median"] / res["small"]["median"]
+            print(f"{fmt:8} ratio big/small median: {ratio:.2f}x  (goal <= 2x)")
+            if "count" in res["big"]:
+                big = files[(fmt, "big")].stat().st_size / MiB
+                secs = res["big"]["count_seconds"]
+                print(f"{fmt:8} count_rows(big) = {res['big']['count']} in {secs:.2f} s ({big / max(secs, 1e-9):.0f} MiB/s)")
+            print()
+
+
+if __name__ == "__main__":
+    main()
