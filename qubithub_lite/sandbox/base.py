@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -69,8 +69,12 @@ class Sandbox(ABC):
         self._work_root = Path(config.work_root or tempfile.mkdtemp(prefix="qubithub-sandbox-"))
         self._work_root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._pools: dict[tuple[str, ...], WarmPool] = {}
-        self.preflight()
-        self._check_protected(self.bound_paths())
+        try:
+            self.preflight()
+            self._check_protected(self.bound_paths())
+        except BaseException:
+            self.remove_work_root()
+            raise
 
     # --- driver hooks -----------------------------------------------------------------
 
@@ -185,6 +189,10 @@ class Sandbox(ABC):
         """Stop all warm interpreters and remove their work dirs."""
         pools, self._pools = list(self._pools.values()), {}
         await asyncio.gather(*(pool.close() for pool in pools))
+        self.remove_work_root()
+
+    def remove_work_root(self) -> None:
+        """Delete the work root if this instance created it (after :meth:`close`)."""
         if self._owns_work_root:
             shutil.rmtree(self._work_root, ignore_errors=True)
 
@@ -288,7 +296,7 @@ class Sandbox(ABC):
         return self._pools[preload]
 
     @staticmethod
-    def _killer(proc: asyncio.subprocess.Process, cgroup: JobCgroup | None):
+    def _killer(proc: asyncio.subprocess.Process, cgroup: JobCgroup | None) -> Callable[[], None]:
         def kill_tree() -> None:
             kill_process_group(proc.pid)
             if cgroup is not None:

@@ -21,6 +21,7 @@ def sandbox_available() -> str:
         sandbox = get_sandbox(SandboxConfig(**TEST_CONFIG))
     except SandboxUnavailable as exc:
         pytest.skip(f"no working sandbox driver: {exc}")
+    sandbox.remove_work_root()
     return sandbox.name
 
 
