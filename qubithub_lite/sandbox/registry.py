@@ -61,7 +61,11 @@ def get_sandbox(
     name = resolve_driver_name(config)
     sandbox = load_driver(name)(config, protected_paths=protected_paths)
     if sandbox.isolated:
-        sandbox.probe()
+        try:
+            sandbox.probe()
+        except SandboxUnavailable:
+            sandbox.remove_work_root()
+            raise
     logger.info(
         "sandbox ready",
         extra={"driver": name, "isolated": sandbox.isolated,
