@@ -54,6 +54,8 @@ class Hub:
         self.accounts = Accounts(self.db, PasswordHasher(settings.auth.bcrypt_rounds), tokens, settings.auth)
         self.api_keys = ApiKeys(self.db)
         self.orgs = Orgs(self.db)
+        from .services.circuits import attach_storage_and_circuits  # blobs, storage_accounts, circuits
+        await attach_storage_and_circuits(self)
         for component in self._components:
             await component.start()
 

@@ -1,0 +1,257 @@
+"""Circuit shapes (platform-notes §4)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .common import OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary
+
+Framework = Literal["qiskit", "pennylane", "cirq", "openqasm3"]
+FRAMEWORKS = ("qiskit", "pennylane", "cirq", "openqasm3")
+Difficulty = Literal["beginner", "intermediate", "advanced"]
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9+#._-]{0,49}$")
+GATE_RE = re.compile(r"^[A-Za-z0-9_+\-†']{1,32}$")
+MAX_TAGS = 20
+SORT_FIELDS = ("created_at", "updated_at", "stars_count", "views_count", "runs_count", "forks_count", "name", "qubits")
+
+
+def check_name(value: str) -> str:
+    if not NAME_RE.match(value) or "--" in value:
+        raise ValueError(
+            "must be 1-100 characters of lowercase letters, digits and single hyphens, "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def normalize_tags(values: list[str]) -> list[str]:
+    out: list[str] = []
+    for raw in values:
+        if not isinstance(raw, str):
+            raise ValueError("tags must be strings")
+        tag = raw.strip().lower()
+        if not TAG_RE.match(tag):
+            raise ValueError(f"invalid tag {raw[:60]!r}: 1-50 characters of lowercase letters, digits and + # . _ -")
+        if tag not in out:
+            out.append(tag)
+    if len(out) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags")
+    return out
+
+
+def check_gates(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    if len(values) > 100:
+        raise ValueError("at most 100 gate names")
+    for gate in values:
+        if not GATE_RE.match(gate):
+            raise ValueError(f"invalid gate name {gate[:40]!r}")
+    return values
+
+
+class _CircuitFields(Request):
+    @field_validator("tags", check_fields=False)
+    @classmethod
+    def _tags(cls, v):
+        return normalize_tags(v) if v is not None else v
+
+    @field_validator("gates", check_fields=False)
+    @classmethod
+    def _gates(cls, v):
+        return check_gates(v)
+
+
+class CircuitCreate(_CircuitFields):
+    name: str = Field(min_length=1, max_length=100)
+    title: str = Field(min_length=1, max_length=500)
+    description: str | None = Field(None, max_length=20_000)
+    framework: Framework
+    tags: list[str] = Field(default_factory=list)
+    qubits: int = Field(0, ge=0, le=10_000)
+    gates: list[str] | None = None
+    depth: int | None = Field(None, ge=0, le=10_000_000)
+    is_public: bool = True
+    organization_name: str | None = Field(None, max_length=39)
+    extra_metadata: dict[str, Any] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v.strip()
+
+
+class CircuitUpdate(_CircuitFields):
+    """Partial update: only the fields sent change."""
+
+    title: str | None = Field(None, min_length=1, max_length=500)
+    description: str | None = Field(None, max_length=20_000)
+    tags: list[str] | None = None
+    is_public: bool | None = None
+    extra_metadata: dict[str, Any] | None = None
+    framework: Framework | None = None
+    qubits: int | None = Field(None, ge=0, le=10_000)
+    gates: list[str] | None = None
+    depth: int | None = Field(None, ge=0, le=10_000_000)
+    category: str | None = Field(None, max_length=100)
+    difficulty: Difficulty | None = None
+
+    @field_validator("title", "is_public", "tags", "framework", "qubits")
+    @classmethod
+    def _not_null(cls, v, info):
+        if v is None:
+            raise ValueError(f"{info.field_name} cannot be null")
+        return v
+
+
+class ForkRequest(Request):
+    name: str | None = Field(None, min_length=1, max_length=100)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return check_name(v) if v is not None else v
+
+
+class CircuitListQuery(PageQuery):
+    framework: Framework | None = None
+    tags: list[str] = Field(default_factory=list)
+    qubits_min: int | None = Field(None, ge=0)
+    qubits_max: int | None = Field(None, ge=0)
+    sort: str = "created_at"
+    order: Literal["asc", "desc"] | None = None
+    q: str | None = Field(None, max_length=200)
+    owner: str | None = Field(None, max_length=39)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        return normalize_tags(v)
+
+    @field_validator("sort")
+    @classmethod
+    def _sort(cls, v: str) -> str:
+        if v.lstrip("+-") not in SORT_FIELDS:
+            raise ValueError(f"must be one of {', '.join(SORT_FIELDS)} (prefix '-' or '+' for the direction)")
+        return v
+
+
+class ResolveQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    repo_name: str = Field(min_length=3, max_length=200)
+
+
+class UploadQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    commit_message: str | None = Field(None, max_length=2000)
+
+
+class FilesQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    version: str | None = Field(None, max_length=12)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if not re.fullmatch(r"v?[1-9][0-9]{0,8}", v):
+            raise ValueError("must be a version number such as 2 or v2")
+        return v
+
+
+# Responses ------------------------------------------------------------------------------
+class VersionOut(Schema):
+    id: str
+    circuit_id: str
+    version_number: int
+    commit_hash: str
+    parent_hash: str | None = None
+    file_path: str
+    file_size: int
+    commit_message: str | None = None
+    created_at: Timestamp
+
+
+class CircuitCard(Schema):
+    id: str
+    name: str
+    slug: str
+    repo_name: str
+    title: str
+    description: str | None = None
+    framework: str
+    tags: list[str]
+    qubits: int
+    category: str | None = None
+    difficulty: str | None = None
+    stars_count: int
+    views_count: int
+    forks_count: int
+    runs_count: int
+    is_starred: bool | None = None
+    is_public: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+    owner: UserSummary
+    organization: OrganizationSummary | None = None
+    forked_from: str | None = None
+
+
+class CircuitDetail(CircuitCard):
+    gates: list[str] | None = None
+    depth: int | None = None
+    extra_metadata: dict[str, Any] | None = None
+    manifest: dict[str, Any] | None = None
+    versions: list[VersionOut] = Field(default_factory=list)
+    latest_version: VersionOut | None = None
+
+
+class CircuitList(BaseModel):
+    circuits: list[CircuitCard]
+    total: int
+    page: int
+    pages: int
+
+
+class StarResponse(BaseModel):
+    starred: bool
+    stars_count: int
+
+
+class FileEntry(BaseModel):
+    name: str
+    path: str
+    type: str
+    size: int
+    sha256: str
+
+
+class FileList(BaseModel):
+    files: list[FileEntry]
+    version: str | None
+    version_number: int | None
+
+
+class UploadError(BaseModel):
+    filename: str
+    error: str
+
+
+class UploadResult(BaseModel):
+    """The version an upload created, its uploaded files and (batch) per-file errors."""
+
+    version: VersionOut
+    files: list[FileEntry]
+    errors: list[UploadError] = Field(default_factory=list)
