@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from .sandbox.config import SandboxConfig
 
 ENV_PREFIX = "QUBITHUB_LITE_"
 MiB = 1024 * 1024
@@ -84,6 +87,52 @@ class StorageConfig(Section):
     )
 
 
+class RunsConfig(Section):
+    workers: int = Field(2, ge=1, le=64, description="Warm simulator worker processes (each runs one simulation at a time).")
+    per_user_concurrency: int = Field(
+        2, ge=1, description="Most runs of one user executing at once; the rest wait (fair order across users)."
+    )
+    max_queued_per_user: int = Field(1000, ge=1, description="Most unfinished runs per user; more is 403 (usage limit).")
+    default_timeout_seconds: float = Field(120, gt=0, description="Run time limit when the manifest sets none.")
+    max_timeout_seconds: float = Field(600, gt=0, description="Cap on [execution].timeout_seconds of a manifest.")
+    compile_timeout_seconds: float = Field(60, gt=0, description="Time limit for running circuit.py in the sandbox to export it.")
+    prestart_workers: bool = Field(True, description="Start (warm) the simulator workers at server start, not at the first run.")
+    retry_interrupted: bool = Field(
+        True, description="After a crash/restart, retry runs caught 'running' once (else they fail with a message)."
+    )
+
+
+class SpacesConfig(Section):
+    max_concurrent_executions: int = Field(
+        4, ge=1, le=256, description="Space execute/visualize calls running at once in the sandbox, all users together."
+    )
+    max_concurrent_per_user: int = Field(2, ge=1, le=64, description="Space execute/visualize calls one user may have running.")
+    queue_wait_seconds: float = Field(
+        10, ge=0, le=300, description="How long an execute/visualize call over a limit waits for a slot before a 429."
+    )
+    max_files_per_space: int = Field(500, ge=1, description="Most files one space may hold.")
+    max_run_bytes: int = Field(
+        64 * MiB, ge=1, description="Largest total size of a space's files copied into the sandbox for one run."
+    )
+    inline_content_bytes: int = Field(
+        256 * 1024, ge=0, description="GET /spaces/{id} includes a UTF-8 file's content when it is at most this big."
+    )
+    visualize_timeout_seconds: float = Field(60, gt=0, le=300, description="Time limit of one visualize call.")
+
+
+class DatasetsConfig(Section):
+    max_file_bytes: int | None = Field(
+        None, ge=1, description="Largest dataset file (413 above); empty: [storage] max_file_bytes."
+    )
+    preview_concurrency: int = Field(
+        4, ge=1, le=64, description="Dataset previews parsed at once (worker threads); more wait their turn."
+    )
+    scan_concurrency: int = Field(
+        2, ge=1, le=64,
+        description="Uploaded dataset files validated and row-counted at once (a full pass for csv/json).",
+    )
+
+
 class Settings(Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -91,6 +140,16 @@ class Settings(Section):
     rate_limits: RateLimitsConfig = Field(default_factory=RateLimitsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    datasets: DatasetsConfig = Field(default_factory=DatasetsConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    spaces: SpacesConfig = Field(default_factory=SpacesConfig)
+    runs: RunsConfig = Field(default_factory=RunsConfig)
+    #: The TOML file these settings were read from (kept out of the sandbox).
+    _config_file: Path | None = PrivateAttr(None)
+
+    @property
+    def config_file(self) -> Path | None:
+        return self._config_file
 
     @property
     def data_dir(self) -> Path:
@@ -172,12 +231,14 @@ def load_settings(
     layers = _merge(layers, _env_layer(environ))
     layers = _merge(layers, {s: {k: v for k, v in vals.items() if v is not None} for s, vals in (overrides or {}).items()})
     try:
-        return Settings.model_validate(layers)
+        settings = Settings.model_validate(layers)
     except ValidationError as exc:
         problems = "; ".join(
             f"[{err['loc'][0]}] {'.'.join(str(p) for p in err['loc'][1:])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from None
+    settings._config_file = Path(config_file).resolve() if config_file is not None else None
+    return settings
 
 
 def _toml_value(value: Any) -> str:
@@ -208,7 +269,8 @@ def render_example() -> str:
             if field.description:
                 lines.append(f"# {field.description}")
             default = field.get_default(call_default_factory=True)
-            if default is None:
+            if default is None or (isinstance(default, str) and default == sys.executable):
+                # None, or machine-specific (the server's own interpreter): leave it commented.
                 lines.append(f"# {key} = ")
             else:
                 lines.append(f"{key} = {_toml_value(default)}")

@@ -17,6 +17,7 @@ from .services.passwords import PasswordHasher
 from .services.ratelimit import RateLimiter
 from .services.secrets_file import load_or_create_secret
 from .services.tokens import AccessTokens
+from .sandbox.base import Sandbox, SandboxUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ class Hub:
         self.orgs: Orgs
         self.limiter = RateLimiter(settings.rate_limits)
         self.health_checks: dict[str, HealthCheck] = {}
+        self.sandbox: Sandbox | None = None
+        self.sandbox_error: str | None = None
         self._components: list[Component] = []
 
     async def start(self) -> None:
@@ -54,10 +57,46 @@ class Hub:
         self.accounts = Accounts(self.db, PasswordHasher(settings.auth.bcrypt_rounds), tokens, settings.auth)
         self.api_keys = ApiKeys(self.db)
         self.orgs = Orgs(self.db)
+        await self._start_sandbox()
         from .services.circuits import attach_storage_and_circuits  # blobs, storage_accounts, circuits
         await attach_storage_and_circuits(self)
+        from .jobs.setup import attach_runs  # run service, compiler, executor, queue
+
+        await attach_runs(self)
         for component in self._components:
             await component.start()
+
+    async def _start_sandbox(self) -> None:
+        """The sandbox for untrusted code. If the configured driver cannot isolate jobs,
+        the hub still serves everything else and code execution answers 503 with the reason."""
+        import asyncio
+
+        from .sandbox.registry import get_sandbox
+
+        settings = self.settings
+        protected = [settings.data_dir, settings.secret_file]
+        if settings.database_url.startswith("sqlite"):
+            protected.append(settings.database_url.split("///", 1)[-1])
+        try:
+            self.sandbox = await asyncio.to_thread(get_sandbox, settings.sandbox, protected_paths=protected)
+        except SandboxUnavailable as exc:
+            self.sandbox_error = str(exc)
+            log.error("sandbox.unavailable", extra={"fields": {"reason": self.sandbox_error}})
+            return
+        self.add_component(self.sandbox)
+
+        async def check() -> dict[str, Any]:
+            return {"ok": True, "driver": settings.sandbox.driver, "isolated": self.sandbox.isolated}
+
+        self.health_checks["sandbox"] = check
+
+    def require_sandbox(self) -> Sandbox:
+        """The working sandbox, or ServiceUnavailable explaining why untrusted code can't run."""
+        if self.sandbox is None:
+            from .errors import ServiceUnavailable
+
+            raise ServiceUnavailable(f"code execution is unavailable: {self.sandbox_error or 'no sandbox configured'}")
+        return self.sandbox
 
     def add_component(self, component: Component) -> None:
         """Something with its own lifecycle (job queue, sandbox pool), started after the database."""

@@ -21,6 +21,9 @@ def make_settings(tmp_path, **sections: dict[str, Any]) -> Settings:
         "auth": {"bcrypt_rounds": 4},
         "rate_limits": {"enabled": False},
         "logging": {"level": "warning"},
+        # Keep idle apps cheap: tests that need warm workers/interpreters opt in.
+        "runs": {"prestart_workers": False},
+        "sandbox": {"warm_pool_size": 0},
     }
     for section, values in sections.items():
         overrides.setdefault(section, {}).update(values)
@@ -132,6 +135,8 @@ def start_server(data_dir, extra_env: dict[str, str] | None = None, port: int | 
         "QUBITHUB_LITE_AUTH_BCRYPT_ROUNDS": "4",
         "QUBITHUB_LITE_RATE_LIMITS_ENABLED": "false",
         "QUBITHUB_LITE_LOGGING_LEVEL": "warning",
+        "QUBITHUB_LITE_RUNS_PRESTART_WORKERS": "false",
+        "QUBITHUB_LITE_SANDBOX_WARM_POOL_SIZE": "0",
     })
     env.update(extra_env or {})
     proc = subprocess.Popen(

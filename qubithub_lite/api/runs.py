@@ -1,0 +1,115 @@
+"""/runs, /circuits/{id}/runs, run statistics and the live WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import WSMsgType, web
+
+from ..schemas.runs import RunCreate, RunList, RunListQuery, RunResponse, RunStatsResponse
+from .middleware import resolve_principal
+from .routing import Ctx, Router
+
+router = Router("runs")
+
+
+@router.post("/runs", body=RunCreate, response=RunResponse, status=201, auth="user", scope="runs:submit", errors=(403,))
+async def create_run(ctx: Ctx):
+    """Submit a run; it starts `pending` and is executed asynchronously."""
+    run = await ctx.hub.runs.submit(ctx.user, ctx.body)
+    response = await ctx.hub.runs.response(run)
+    response.status = "pending"  # the state this request created (the queue may already have moved it)
+    return response
+
+
+@router.get("/runs", query=RunListQuery, response=RunList, auth="user", scope="runs:read")
+async def list_runs(ctx: Ctx):
+    """The caller's runs, newest first (filters `status`, `circuit_id`)."""
+    return await ctx.hub.runs.list_for(ctx.query, user_id=ctx.user.id)
+
+
+@router.get("/runs/users/me/stats", response=RunStatsResponse, auth="user", scope="runs:read")
+async def my_run_stats(ctx: Ctx):
+    """The caller's run statistics (maintained aggregates)."""
+    return await ctx.hub.runs.stats("user", ctx.user.id)
+
+
+@router.get("/runs/circuits/{circuit_id}/stats", response=RunStatsResponse, scope="runs:read")
+async def circuit_run_stats(ctx: Ctx):
+    """Run statistics of one circuit."""
+    return await ctx.hub.runs.circuit_stats(ctx.user_or_none and ctx.user_or_none.id, ctx.path["circuit_id"])
+
+
+@router.get("/runs/{run_id}", response=RunResponse, scope="runs:read")
+async def get_run(ctx: Ctx):
+    """A run with results and metrics: its owner, or anyone who can see its circuit."""
+    run = await ctx.hub.runs.get_visible(ctx.user_or_none and ctx.user_or_none.id, ctx.path["run_id"])
+    return await ctx.hub.runs.response(run)
+
+
+@router.delete("/runs/{run_id}", status=204, auth="user", scope="runs:submit", errors=(403,))
+async def delete_run(ctx: Ctx):
+    """Cancel an active run, or delete a finished one (idempotent)."""
+    await ctx.hub.runs.cancel_or_delete(ctx.user.id, ctx.path["run_id"])
+
+
+@router.get("/circuits/{circuit_id}/runs", query=RunListQuery, response=RunList, scope="runs:read")
+async def circuit_runs(ctx: Ctx):
+    """Runs of one circuit, newest first."""
+    viewer = ctx.user_or_none.id if ctx.user_or_none else None
+    return await ctx.hub.runs.list_for_circuit(viewer, ctx.path["circuit_id"], ctx.query)
+
+
+async def _run_socket(ctx: Ctx):
+    """First message: the run's current state; then one message per transition."""
+    request = ctx.request
+    principal = ctx.principal
+    token = request.query.get("token")
+    if principal is None and token:
+        principal = await resolve_principal(request, token_override=token)
+    if principal is not None:
+        principal.require_scope("runs:read")
+    run = await ctx.hub.runs.get_visible(principal.user_id if principal else None, ctx.path["run_id"])
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    events = ctx.hub.run_events
+    queue = events.subscribe(run.id)
+    try:
+        fresh = await ctx.hub.runs.get_visible(principal.user_id if principal else None, run.id)
+        await ws.send_str((await ctx.hub.runs.response(fresh)).model_dump_json())
+        if fresh.status in ("completed", "failed", "cancelled"):
+            return ws
+        reader = asyncio.create_task(ws.receive())
+        while True:
+            getter = asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                getter.cancel()
+                msg = reader.result()
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    break
+                reader = asyncio.create_task(ws.receive())
+                continue
+            message = getter.result()
+            await ws.send_str(message)
+            if any(f'"status":"{s}"' in message for s in ("completed", "failed", "cancelled")):
+                reader.cancel()
+                break
+    finally:
+        events.unsubscribe(run.id, queue)
+        with contextlib.suppress(Exception):
+            await ws.close()
+    return ws
+
+
+@router.websocket("/ws/runs/{run_id}")
+async def run_updates(ctx: Ctx):
+    """Live run updates (JSON). Private runs need a token: header or `?token=`."""
+    return await _run_socket(ctx)
+
+
+@router.websocket("/ws/runs/{run_id}/subscribe")
+async def run_updates_subscribe(ctx: Ctx):
+    """Same as /ws/runs/{run_id}."""
+    return await _run_socket(ctx)

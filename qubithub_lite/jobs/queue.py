@@ -1,0 +1,241 @@
+"""The run queue. The database is its truth; this component only schedules.
+
+- ``enqueue`` moves a new run pending → queued and wakes the dispatcher.
+- ``workers`` slot loops claim the next run in *fair* order: among users below the
+  per-user concurrency cap, the one served longest ago goes first, oldest run first
+  (so one student's 200 runs do not starve the class).
+- A claimed run is compiled once (``jobs.compile``) and executed on the
+  :class:`~qubithub_lite.jobs.executor.Executor` (warm local worker processes today).
+- ``stop_run`` cancels a running run's task: the sandbox or simulation is killed at once.
+- ``start`` recovers after a crash: pending runs are queued, runs caught ``running``
+  are retried once (or failed with a clear message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from typing import Any
+
+from peewee import fn
+
+from ..db.circuits import Circuit, CircuitVersion
+from ..db.runs import Run
+from ..logs import fields
+from .compile import SANDBOX_KIND, Compiler, RunFailure, entry_of
+from .executor import Executor, SimTask
+
+log = logging.getLogger(__name__)
+PENNYLANE_DEVICES = {"pennylane_default": "default.qubit", "pennylane_lightning": "lightning.qubit"}
+
+
+class RunQueue:
+    def __init__(self, runs, compiler: Compiler, executor: Executor, config):
+        self.runs = runs
+        self.db = runs.db
+        self.compiler = compiler
+        self.executor = executor
+        self.config = config
+        self._wake = asyncio.Event()
+        self._slots: list[asyncio.Task] = []
+        self._active: dict[str, asyncio.Task] = {}
+        self._active_users: dict[str, int] = {}
+        self._served: dict[str, int] = {}
+        self._ticket = itertools.count(1)
+        self._claim_lock = asyncio.Lock()
+        self._executor_lock = asyncio.Lock()
+        self._executor_started = False
+        self._closing = False
+        self._warmup: asyncio.Task | None = None
+
+    # Lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        await self._recover()
+        if self.config.prestart_workers:
+            self._warmup = asyncio.create_task(self._ensure_executor(), name="executor-warmup")
+        self._slots = [asyncio.create_task(self._slot_loop(i), name=f"run-slot-{i}") for i in range(self.config.workers)]
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in [*self._slots, *self._active.values()]:
+            task.cancel()
+        for task in [*self._slots, *self._active.values()]:
+            with contextlib.suppress(BaseException):
+                await task
+        if self._warmup is not None:
+            self._warmup.cancel()
+            with contextlib.suppress(BaseException):
+                await self._warmup
+        with contextlib.suppress(Exception):
+            await self.executor.close()
+
+    async def _recover(self) -> None:
+        stuck = await self.db.list(Run.select(Run.id, Run.status, Run.attempts).where(Run.status.in_(("pending", "running"))))
+        for run in stuck:
+            if run.status == "pending":
+                await self.runs.transition(run.id, "queued")
+            elif self.config.retry_interrupted and run.attempts < 2:
+                await self.runs.transition(run.id, "queued")
+                log.warning("run.retried_after_restart", extra=fields(run_id=run.id))
+            else:
+                await self.runs.transition(
+                    run.id, "failed", error_class="internal_error",
+                    error_message="the server stopped while this run was executing; submit it again",
+                )
+        if stuck:
+            self._wake.set()
+
+    async def _ensure_executor(self) -> None:
+        async with self._executor_lock:
+            if not self._executor_started:
+                await self.executor.start()
+                self._executor_started = True
+
+    # Scheduling ------------------------------------------------------------------
+    async def enqueue(self, run_id: str) -> None:
+        await self.runs.transition(run_id, "queued")
+        self._wake.set()
+
+    def service_order(self) -> dict[str, float]:
+        """When each user was last served (smaller = sooner next); unknown users go first."""
+        return dict(self._served)
+
+    def queued_or_running(self) -> int:
+        return len(self._active)
+
+    async def _claim(self) -> Run | None:
+        async with self._claim_lock:
+            rows = await self.db.list(
+                Run.select(Run.user, fn.MIN(Run.created_at).alias("oldest")).where(Run.status == "queued").group_by(Run.user)
+            )
+            cap = self.config.per_user_concurrency
+            eligible = [r for r in rows if self._active_users.get(r.user_id, 0) < cap]
+            if not eligible:
+                return None
+            eligible.sort(key=lambda r: (self._active_users.get(r.user_id, 0), self._served.get(r.user_id, 0), r.oldest))
+            for candidate in eligible:
+                run = await self.db.first(
+                    Run.select(Run.id).where((Run.user == candidate.user_id) & (Run.status == "queued"))
+                    .order_by(Run.created_at, Run.id)
+                )
+                if run is None:
+                    continue
+                claimed = await self.runs.transition(run.id, "running")
+                if claimed is None:
+                    continue
+                self._served[claimed.user_id] = next(self._ticket)
+                self._active_users[claimed.user_id] = self._active_users.get(claimed.user_id, 0) + 1
+                return claimed
+            return None
+
+    async def _slot_loop(self, index: int) -> None:
+        while not self._closing:
+            self._wake.clear()
+            try:
+                run = await self._claim()
+            except Exception:
+                log.exception("queue.claim_failed")
+                run = None
+            if run is None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=2.0)
+                continue
+            self._wake.set()  # others may find more work
+            task = asyncio.create_task(self._execute(run), name=f"run-{run.id}")
+            self._active[run.id] = task
+            try:
+                await task
+            except asyncio.CancelledError:
+                if self._closing:
+                    raise
+            finally:
+                self._active.pop(run.id, None)
+                left = self._active_users.get(run.user_id, 1) - 1
+                if left > 0:
+                    self._active_users[run.user_id] = left
+                else:
+                    self._active_users.pop(run.user_id, None)
+                self._wake.set()
+
+    async def stop_run(self, run_id: str) -> None:
+        """The run was cancelled: stop its work now."""
+        task = self._active.get(run_id)
+        if task is not None:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self.executor.cancel(run_id)
+
+    # Execution -------------------------------------------------------------------
+    def _timeout(self, circuit: Circuit) -> float:
+        manifest = circuit.manifest if isinstance(circuit.manifest, dict) else {}
+        asked = (manifest.get("execution") or {}).get("timeout_seconds")
+        limit = float(asked) if isinstance(asked, (int, float)) and asked > 0 else self.config.default_timeout_seconds
+        return min(limit, self.config.max_timeout_seconds)
+
+    async def _execute(self, run: Run) -> None:
+        try:
+            outcome = await self._perform(run)
+        except RunFailure as failure:
+            await self.runs.transition(run.id, "failed", error_class=failure.error_class, error_message=failure.message[:4000])
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("run.internal_error", extra=fields(run_id=run.id))
+            await self.runs.transition(run.id, "failed", error_class="internal_error",
+                                       error_message=f"internal error: {type(exc).__name__}")
+            return
+        status, payload = outcome
+        await self.runs.transition(run.id, status, **payload)
+
+    async def _perform(self, run: Run) -> tuple[str, dict[str, Any]]:
+        circuit = await Circuit.aget_or_none(Circuit.id == run.circuit_id)
+        version = await CircuitVersion.aget_or_none(CircuitVersion.id == run.circuit_version_id)
+        if circuit is None or version is None:
+            raise RunFailure("storage_miss", "the circuit version of this run no longer exists")
+        parameters = dict(run.parameters or {})
+        timeout = self._timeout(circuit)
+        started = time.perf_counter()
+        prepared = await self.compiler.prepare(circuit, version, parameters)
+        prepare_ms = (time.perf_counter() - started) * 1000
+        remaining = {k: v for k, v in parameters.items() if k not in prepared.kwargs_used}
+        base_metrics = {
+            "queue_time_ms": round(max(0.0, (run.started_at - (run.queued_at or run.created_at)).total_seconds() * 1000), 3),
+            "compile_cache": "hit" if prepared.cache_hit else "miss",
+            "compile_time_ms": round(prepared.compile_ms if not prepared.cache_hit else prepare_ms, 3),
+            "artifact_kind": prepared.kind,
+            "num_qubits": prepared.num_qubits,
+        }
+        if prepared.kind == SANDBOX_KIND:
+            device = PENNYLANE_DEVICES.get(run.backend_name)
+            if device is None:
+                raise RunFailure("parse_error", f"this PennyLane circuit cannot be exported, so it runs only on "
+                                                f"{', '.join(PENNYLANE_DEVICES)}; not on {run.backend_name}")
+            entry, function = entry_of(circuit, list(prepared.sources or {}))
+            outcome = await self.compiler.run_in_sandbox(prepared, entry, function, parameters, run.shots, run.seed, device, timeout)
+            results, metrics = outcome["results"], outcome.get("metrics") or {}
+        else:
+            await self._ensure_executor()
+            sim = await self.executor.submit(SimTask(
+                task_id=run.id, backend=run.backend_name, artifact=prepared.data or b"", artifact_kind=prepared.kind,
+                shots=run.shots, seed=run.seed, parameters=remaining, options=run.options or {}, timeout=timeout,
+                framework=prepared.framework,
+            ))
+            if sim.status == "cancelled":
+                raise asyncio.CancelledError()
+            if not sim.ok:
+                raise RunFailure(sim.error_class or "internal_error", sim.error_message or "the simulation failed")
+            results, metrics = dict(sim.results or {}), dict(sim.metrics or {})
+        expected = (circuit.manifest or {}).get("expected_output") if isinstance(circuit.manifest, dict) else None
+        if expected and results.get("counts"):
+            from ..backends.results import check_expected_output
+
+            with contextlib.suppress(ValueError, TypeError):
+                results["expected_output_check"] = check_expected_output(
+                    results["counts"], expected.get("dominant_states"), expected.get("probability_range"))
+        metrics.setdefault("transpilation_time_ms", 0.0)
+        metrics.setdefault("execution_time_ms", 0.0)
+        return "completed", {"results": results, "metrics": {**metrics, **base_metrics}}

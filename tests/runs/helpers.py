@@ -1,0 +1,118 @@
+"""Circuits to run, and waiting for runs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+
+BELL = '''
+from qiskit import QuantumCircuit
+
+def create_circuit():
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure([0, 1], [0, 1])
+    return qc
+'''
+
+PARAM = '''
+from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
+
+def create_circuit():
+    theta = Parameter("theta")
+    qc = QuantumCircuit(1, 1)
+    qc.ry(theta, 0)
+    qc.measure(0, 0)
+    return qc
+'''
+
+SHAPED = '''
+from qiskit import QuantumCircuit
+
+def create_circuit(n=2):
+    qc = QuantumCircuit(n)
+    qc.x(range(n))
+    qc.measure_all()
+    return qc
+'''
+
+CIRQ = '''
+import cirq
+
+def create_circuit():
+    q0, q1 = cirq.LineQubit.range(2)
+    return cirq.Circuit([cirq.X(q0), cirq.measure(q0, q1, key="m")])
+'''
+
+PENNYLANE = '''
+import pennylane as qml
+
+dev = qml.device("default.qubit", wires=2)
+
+@qml.qnode(dev)
+def circuit():
+    qml.Hadamard(wires=0)
+    qml.CNOT(wires=[0, 1])
+    return qml.counts()
+'''
+
+QASM3 = '''OPENQASM 3.0;
+include "stdgates.inc";
+qubit[2] q;
+bit[2] c;
+x q[0];
+c = measure q;
+'''
+
+SLEEPY = '''
+import time
+time.sleep(float(open("sleep.txt").read()))
+from qiskit import QuantumCircuit
+
+def create_circuit():
+    qc = QuantumCircuit(1, 1)
+    qc.x(0)
+    qc.measure(0, 0)
+    return qc
+'''
+
+
+def manifest(name: str, framework: str, entry: str, qubits: int, extra: str = "") -> str:
+    return (f'[project]\nname = "{name}"\ntitle = "{name}"\ntype = "circuit"\nframework = "{framework}"\n'
+            f'entry_point = "{entry}"\nqubits = {qubits}\n{extra}')
+
+
+async def make_circuit(client, user, name: str, files: dict[str, str], *, framework: str = "qiskit", qubits: int = 2,
+                       is_public: bool = True) -> dict:
+    resp = await client.post("/circuits", json={"name": name, "title": name, "framework": framework, "qubits": qubits,
+                                                 "is_public": is_public, "tags": ["test"]}, headers=user.headers)
+    assert resp.status == 201, await resp.text()
+    circuit = await resp.json()
+    form = aiohttp.FormData()
+    for path, text in files.items():
+        form.add_field("files", text.encode(), filename=path, content_type="application/octet-stream")
+    up = await client.post(f"/circuits/{circuit['id']}/upload-batch", data=form, headers=user.headers)
+    assert up.status in (200, 201), await up.text()
+    return circuit
+
+
+async def submit(client, user, circuit_id: str, **body) -> dict:
+    resp = await client.post("/runs", json={"circuit_id": circuit_id, **body}, headers=user.headers)
+    assert resp.status == 201, await resp.text()
+    return await resp.json()
+
+
+async def wait_run(client, user, run_id: str, timeout: float = 120, statuses=("completed", "failed", "cancelled")) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        resp = await client.get(f"/runs/{run_id}", headers=user.headers)
+        assert resp.status == 200, await resp.text()
+        run = await resp.json()
+        if run["status"] in statuses:
+            return run
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"run {run_id} still {run['status']} after {timeout} s")
