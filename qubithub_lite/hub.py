@@ -60,6 +60,9 @@ class Hub:
         await self._start_sandbox()
         from .services.circuits import attach_storage_and_circuits  # blobs, storage_accounts, circuits
         await attach_storage_and_circuits(self)
+        from .services.datasets import attach_datasets  # datasets (needs blobs, storage_accounts)
+
+        await attach_datasets(self)
         from .jobs.setup import attach_runs  # run service, compiler, executor, queue
 
         await attach_runs(self)

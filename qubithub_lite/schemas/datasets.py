@@ -1,0 +1,260 @@
+"""Dataset shapes (API reference, "Datasets"). Names and tags follow the circuit rules."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..formats import DEFAULT_PREVIEW_ROWS, MAX_PREVIEW_ROWS, MIN_PREVIEW_ROWS
+from .circuits import MAX_TAGS, TAG_RE, check_name, normalize_tags
+from .common import OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary
+
+DatasetFormat = Literal["csv", "npy", "hdf5", "json", "parquet"]
+SORT_FIELDS = ("created_at", "updated_at", "stars_count", "forks_count", "downloads_count", "size_bytes", "name")
+LICENSE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+\-_ ]{0,99}$")
+
+
+def normalize_task_categories(values: list[str]) -> list[str]:
+    out: list[str] = []
+    for raw in values:
+        if not isinstance(raw, str):
+            raise ValueError("task categories must be strings")
+        value = raw.strip().lower()
+        if not TAG_RE.match(value):
+            raise ValueError(
+                f"invalid task category {raw[:60]!r}: 1-50 characters of lowercase letters, digits and + # . _ -"
+            )
+        if value not in out:
+            out.append(value)
+    if len(out) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} task categories")
+    return out
+
+
+def check_sort(value: str) -> str:
+    if value.lstrip("+-") not in SORT_FIELDS:
+        raise ValueError(f"must be one of {', '.join(SORT_FIELDS)} (prefix '-' or '+' for the direction)")
+    return value
+
+
+def parse_version(value: str | int | None) -> int | None:
+    """``2``, ``"2"`` or ``"v2"`` → 2; empty → None."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if not re.fullmatch(r"v?[1-9][0-9]{0,8}", text):
+        raise ValueError("must be a version number such as 2 or v2")
+    return int(text.lstrip("v"))
+
+
+class _DatasetFields(Request):
+    @field_validator("tags", check_fields=False)
+    @classmethod
+    def _tags(cls, v):
+        return normalize_tags(v) if v is not None else v
+
+    @field_validator("task_categories", check_fields=False)
+    @classmethod
+    def _tasks(cls, v):
+        return normalize_task_categories(v) if v is not None else v
+
+    @field_validator("title", check_fields=False)
+    @classmethod
+    def _title(cls, v):
+        if v is not None and not v.strip():
+            raise ValueError("must not be blank")
+        return v.strip() if v is not None else v
+
+    @field_validator("license", check_fields=False)
+    @classmethod
+    def _license(cls, v):
+        if v is not None and not LICENSE_RE.match(v):
+            raise ValueError("must be a license identifier such as CC-BY-4.0 or MIT")
+        return v
+
+
+class DatasetCreate(_DatasetFields):
+    name: str = Field(min_length=1, max_length=100)
+    title: str = Field(min_length=1, max_length=500)
+    description: str | None = Field(None, max_length=20_000)
+    format: DatasetFormat
+    tags: list[str] = Field(default_factory=list)
+    task_categories: list[str] = Field(default_factory=list)
+    license: str | None = Field(None, max_length=100)
+    citation: str | None = Field(None, max_length=5_000)
+    is_public: bool = True
+    organization_name: str | None = Field(None, max_length=39)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v)
+
+
+class DatasetUpdate(_DatasetFields):
+    """Partial update: only the fields sent change. ``format`` only while there are no versions."""
+
+    title: str | None = Field(None, min_length=1, max_length=500)
+    description: str | None = Field(None, max_length=20_000)
+    format: DatasetFormat | None = None
+    tags: list[str] | None = None
+    task_categories: list[str] | None = None
+    license: str | None = Field(None, max_length=100)
+    citation: str | None = Field(None, max_length=5_000)
+    is_public: bool | None = None
+
+    @field_validator("title", "is_public", "tags", "task_categories", "format", mode="before")
+    @classmethod
+    def _not_null(cls, v, info):
+        if v is None:
+            raise ValueError(f"{info.field_name} cannot be null")
+        return v
+
+
+class DatasetForkRequest(Request):
+    name: str | None = Field(None, min_length=1, max_length=100)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return check_name(v) if v is not None else v
+
+
+class DatasetListQuery(PageQuery):
+    format: DatasetFormat | None = None
+    tags: list[str] = Field(default_factory=list)
+    task_categories: list[str] = Field(default_factory=list)
+    sort: str = "created_at"
+    order: Literal["asc", "desc"] | None = None
+    q: str | None = Field(None, max_length=200)
+    owner: str | None = Field(None, max_length=39)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        return normalize_tags(v)
+
+    @field_validator("task_categories")
+    @classmethod
+    def _tasks(cls, v: list[str]) -> list[str]:
+        return normalize_task_categories(v)
+
+    @field_validator("sort")
+    @classmethod
+    def _sort(cls, v: str) -> str:
+        return check_sort(v)
+
+
+class OrgDatasetsQuery(PageQuery):
+    sort: str = "created_at"
+    order: Literal["asc", "desc"] | None = None
+
+    @field_validator("sort")
+    @classmethod
+    def _sort(cls, v: str) -> str:
+        return check_sort(v)
+
+
+class VersionQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    version: int | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, v):
+        return parse_version(v)
+
+
+class PreviewQuery(VersionQuery):
+    rows: int = Field(DEFAULT_PREVIEW_ROWS, ge=MIN_PREVIEW_ROWS, le=MAX_PREVIEW_ROWS)
+
+
+class VersionUploadQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    commit_message: str | None = Field(None, max_length=2000)
+
+
+# Responses ------------------------------------------------------------------------------
+class DatasetVersionOut(Schema):
+    id: str
+    dataset_id: str
+    version_number: int
+    commit_hash: str
+    parent_hash: str | None = None
+    file_name: str
+    file_path: str
+    file_size: int
+    sha256: str
+    total_rows: int | None = None
+    downloads_count: int
+    commit_message: str | None = None
+    created_at: Timestamp
+
+
+class DatasetCard(Schema):
+    id: str
+    name: str
+    slug: str
+    repo_name: str
+    title: str
+    description: str | None = None
+    format: str
+    tags: list[str]
+    task_categories: list[str]
+    license: str | None = None
+    stars_count: int
+    forks_count: int
+    downloads_count: int
+    size_bytes: int
+    is_starred: bool | None = None
+    is_public: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+    owner: UserSummary
+    organization: OrganizationSummary | None = None
+    forked_from: str | None = None
+
+
+class DatasetDetail(DatasetCard):
+    citation: str | None = None
+    storage_bytes: int
+    versions: list[DatasetVersionOut] = Field(default_factory=list)
+    latest_version: DatasetVersionOut | None = None
+
+
+class DatasetList(BaseModel):
+    datasets: list[DatasetCard]
+    total: int
+    page: int
+    pages: int
+
+
+class DatasetStarResponse(BaseModel):
+    starred: bool
+    stars_count: int
+
+
+class DatasetStats(BaseModel):
+    downloads_count: int
+    stars_count: int
+    forks_count: int
+    size_bytes: int
+    #: The version the figures are for (``None``: the whole dataset, sizes of the latest version).
+    version: int | None = None
+    versions_count: int
+    total_rows: int | None = None
+
+
+class DatasetPreview(BaseModel):
+    """``{columns, rows, total_rows, dataset_schema}`` plus the details that apply to the format."""
+
+    model_config = ConfigDict(extra="allow")
+    columns: list[str]
+    rows: list[list[Any]]
+    total_rows: int | None
+    dataset_schema: dict[str, str]
+    total_columns: int
+    version: int
+    format: str

@@ -1,0 +1,578 @@
+"""Datasets: metadata, visibility, versioned files, previews, stats, downloads.
+
+Reuses the circuits building blocks rather than re-implementing them:
+the content-addressed :class:`~qubithub_lite.storage.BlobStore` (stage → check
+→ add_refs/commit inside one transaction), per-owner quotas
+(:class:`~qubithub_lite.storage.StorageAccounts`), the visibility rules of
+:mod:`.access` (private → 404 to strangers) and the generic stars/counters of
+:mod:`.social`.
+
+A version is one file (one reference on its blob). Before a version is
+created the staged file is checked in a worker thread: :func:`formats.sniff`
+(is it really a ``<format>`` file, by content) and :func:`formats.count_rows`
+(from metadata for npy/hdf5/parquet; one bounded-memory pass for csv/json that
+also validates the whole file). The count is stored with the version, so a
+preview never rescans a file: it reads only the rows it shows.
+
+``storage_bytes`` of a dataset is the size of its distinct blobs; it is
+charged to the owner (the organization for organization datasets) when a
+version adds a blob the dataset did not hold yet, and credited back on delete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterable, Protocol
+
+from peewee import JOIN, SQL, IntegrityError, fn
+
+from .. import formats
+from ..config import DatasetsConfig, StorageConfig
+from ..db.core import Db
+from ..db.datasets import STAR_TARGET, Dataset, DatasetLabel, DatasetVersion
+from ..db.fields import new_id, utcnow
+from ..db.models import Organization, User
+from ..errors import ApiError, BadRequest, Conflict, NotFound
+from ..logs import fields
+from ..schemas.datasets import SORT_FIELDS, DatasetCreate, DatasetListQuery, DatasetUpdate, OrgDatasetsQuery
+from ..storage import BlobStore, StagedBlob, StorageAccounts, UnsafePath, owner_key, safe_relative_path
+from . import access, social
+
+log = logging.getLogger(__name__)
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+EXTENSIONS = {"csv": "csv", "npy": "npy", "hdf5": "h5", "json": "json", "parquet": "parquet"}
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "npy": "application/octet-stream",
+    "hdf5": "application/x-hdf5",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+
+class Unprocessable(ApiError):
+    status = 422
+    default_detail = "the stored file cannot be previewed"
+
+
+class IncomingFileLike(Protocol):
+    filename: str
+    chunks: AsyncIterable[bytes]
+
+
+@dataclass(frozen=True)
+class Download:
+    """What the HTTP layer needs to serve one version's file."""
+
+    dataset_id: str
+    version_id: str
+    version_number: int
+    path: Path
+    sha256: str
+    size: int
+    filename: str
+    content_type: str
+    is_public: bool
+
+
+def commit_hash(blob_sha: str, parent: str | None, file_name: str, message: str | None) -> str:
+    return hashlib.sha256(
+        f"blob {blob_sha}\nname {file_name}\nparent {parent or ''}\nmessage {message or ''}".encode()
+    ).hexdigest()
+
+
+def storage_path(dataset_id: str, version_number: int, file_name: str) -> str:
+    return f"datasets/{dataset_id}/v{version_number}/{file_name}"
+
+
+def _fts_query(text: str) -> str | None:
+    tokens = re.findall(r"\w+", text.lower())[:10]
+    return " ".join(f'"{t}"*' for t in tokens) or None
+
+
+def _file_name(raw: str | None, dataset: Dataset) -> str:
+    """The uploaded base name if it is safe, else ``<dataset name>.<ext>``."""
+    base = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    try:
+        return safe_relative_path(base)
+    except UnsafePath:
+        return f"{dataset.name}.{EXTENSIONS[dataset.format]}"
+
+
+def _check_file(path: Path, fmt: str) -> int:
+    """Worker thread: raise FormatError unless ``path`` is a ``fmt`` file; return its row count."""
+    formats.sniff(path, fmt)
+    return formats.count_rows(path, fmt)
+
+
+class Datasets:
+    def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, storage: StorageConfig,
+                 config: DatasetsConfig):
+        self.db = db
+        self.blobs = blobs
+        self.accounts = accounts
+        self.max_file_bytes = config.max_file_bytes or storage.max_file_bytes
+        self._preview_slots = asyncio.Semaphore(config.preview_concurrency)
+        self._scan_slots = asyncio.Semaphore(config.scan_concurrency)
+        self._count_locks: dict[str, asyncio.Lock] = {}
+
+    # Loading -------------------------------------------------------------------------
+    @staticmethod
+    def _query(*columns):
+        cols = columns or (Dataset,)
+        return (
+            Dataset.select(*cols, User.id, User.username, User.name, User.avatar,
+                           Organization.id, Organization.name, Organization.slug)
+            .join(User, on=(Dataset.owner == User.id))
+            .switch(Dataset)
+            .join(Organization, JOIN.LEFT_OUTER, on=(Dataset.organization == Organization.id))
+        )
+
+    async def _load(self, dataset_id: str) -> Dataset | None:
+        if not UUID_RE.match(dataset_id or ""):
+            return None
+        return await self.db.first(self._query().where(Dataset.id == dataset_id))
+
+    async def get_visible(self, user_id: str | None, dataset_id: str) -> Dataset:
+        dataset = await self._load(dataset_id)
+        await access.ensure_readable(self.db, user_id, dataset, "dataset")
+        return dataset
+
+    async def _writable(self, user_id: str, dataset_id: str, *, admin: bool = False) -> Dataset:
+        dataset = await self._load(dataset_id)
+        if dataset is None:
+            raise NotFound("dataset not found")
+        await access.ensure_writable(self.db, user_id, dataset, "dataset", admin=admin)
+        return dataset
+
+    async def _versions(self, dataset_id: str) -> list[DatasetVersion]:
+        return await self.db.list(
+            DatasetVersion.select().where(DatasetVersion.dataset == dataset_id).order_by(DatasetVersion.version_number)
+        )
+
+    async def _version(self, dataset: Dataset, number: int | None) -> DatasetVersion:
+        """The given version, else the latest; 404 with a clear reason."""
+        query = DatasetVersion.select().where(DatasetVersion.dataset == dataset.id)
+        if number is None:
+            v = await self.db.first(query.order_by(DatasetVersion.version_number.desc()))
+            if v is None:
+                raise NotFound("this dataset has no versions yet; upload a file with POST /datasets/{id}/versions")
+            return v
+        v = await self.db.first(query.where(DatasetVersion.version_number == number))
+        if v is None:
+            raise NotFound(f"version {number} of this dataset not found")
+        return v
+
+    # Serialising ----------------------------------------------------------------------
+    @staticmethod
+    def repo_name(d: Dataset) -> str:
+        ns = d.organization.slug if d.organization is not None else d.owner.username
+        return f"{ns}/{d.name}"
+
+    def card(self, d: Dataset, starred: bool | None) -> dict[str, Any]:
+        org = d.organization
+        return {
+            "id": d.id, "name": d.name, "slug": d.name, "repo_name": self.repo_name(d), "title": d.title,
+            "description": d.description, "format": d.format, "tags": d.tags or [],
+            "task_categories": d.task_categories or [], "license": d.license,
+            "stars_count": d.stars_count, "forks_count": d.forks_count, "downloads_count": d.downloads_count,
+            "size_bytes": d.size_bytes, "is_starred": starred, "is_public": d.is_public,
+            "created_at": d.created_at, "updated_at": d.updated_at,
+            "owner": {"id": d.owner.id, "username": d.owner.username, "name": d.owner.name, "avatar": d.owner.avatar},
+            "organization": {"id": org.id, "name": org.name, "slug": org.slug} if org is not None else None,
+            "forked_from": d.forked_from_id,
+        }
+
+    @staticmethod
+    def version_dict(v: DatasetVersion, dataset_id: str) -> dict[str, Any]:
+        return {
+            "id": v.id, "dataset_id": dataset_id, "version_number": v.version_number, "commit_hash": v.commit_hash,
+            "parent_hash": v.parent_hash, "file_name": v.file_name,
+            "file_path": storage_path(dataset_id, v.version_number, v.file_name), "file_size": v.file_size,
+            "sha256": v.sha256, "total_rows": v.total_rows, "downloads_count": v.downloads_count,
+            "commit_message": v.commit_message, "created_at": v.created_at,
+        }
+
+    async def detail(self, d: Dataset, user_id: str | None) -> dict[str, Any]:
+        starred = await social.is_starred(self.db, STAR_TARGET, d.id, user_id)
+        versions = await self._versions(d.id)
+        out = self.card(d, starred)
+        out.update(
+            citation=d.citation, storage_bytes=d.storage_bytes,
+            versions=[self.version_dict(v, d.id) for v in versions],
+            latest_version=self.version_dict(versions[-1], d.id) if versions else None,
+        )
+        return out
+
+    async def get(self, user_id: str | None, dataset_id: str) -> dict[str, Any]:
+        return await self.detail(await self.get_visible(user_id, dataset_id), user_id)
+
+    # Listing --------------------------------------------------------------------------
+    async def _visible_where(self, user_id: str | None):
+        cond = Dataset.is_public == True  # noqa: E712
+        if user_id is not None:
+            cond |= Dataset.owner == user_id
+            orgs = await access.member_org_ids(self.db, user_id)
+            if orgs:
+                cond |= Dataset.organization.in_(orgs)
+        return cond
+
+    async def list(self, user_id: str | None, q: DatasetListQuery) -> dict[str, Any]:
+        """Datasets the caller may see. Repeated ``tags``/``task_categories`` must all match."""
+        where = await self._visible_where(user_id)
+        if q.format:
+            where &= Dataset.format == q.format
+        for kind, values in (("tag", q.tags), ("task", q.task_categories)):
+            for value in values:
+                where &= Dataset.id.in_(
+                    DatasetLabel.select(DatasetLabel.dataset).where((DatasetLabel.kind == kind) & (DatasetLabel.value == value))
+                )
+        joined = False
+        if q.owner:
+            where &= (User.username == q.owner.lower()) | (Organization.slug == q.owner.lower())
+            joined = True
+        if q.q and q.q.strip():
+            where &= self._text_filter(q.q)
+        return await self._page(where, q, user_id, joined=joined)
+
+    async def list_for_org(self, slug: str, q: OrgDatasetsQuery, user_id: str | None) -> dict[str, Any]:
+        """``GET /orgs/{slug}/datasets``: the organization's public datasets."""
+        org = await Organization.aget_or_none(Organization.slug == slug)
+        if org is None:
+            raise NotFound("organization not found")
+        where = (Dataset.organization == org.id) & (Dataset.is_public == True)  # noqa: E712
+        return await self._page(where, q, user_id)
+
+    async def _page(self, where, q, user_id: str | None, *, joined: bool = False) -> dict[str, Any]:
+        sort = q.sort.lstrip("+-")
+        assert sort in SORT_FIELDS
+        descending = sort != "name"
+        if q.sort.startswith("-"):
+            descending = True
+        elif q.sort.startswith("+"):
+            descending = False
+        if q.order:
+            descending = q.order == "desc"
+        column = getattr(Dataset, sort)
+        order = (column.desc(), Dataset.id.desc()) if descending else (column.asc(), Dataset.id.asc())
+        count_query = self._query(Dataset.id) if joined else Dataset.select(Dataset.id)
+        total = await self.db.count(count_query.where(where))
+        card_columns = [getattr(Dataset, n) for n in Dataset._meta.sorted_field_names if n != "citation"]
+        rows = await self.db.list(
+            self._query(*card_columns).where(where).order_by(*order).offset(q.offset).limit(q.limit)
+        )
+        starred = await social.starred_ids(self.db, STAR_TARGET, [r.id for r in rows], user_id)
+        return {
+            "datasets": [self.card(r, (r.id in starred) if user_id else None) for r in rows],
+            "total": total, "page": q.page, "pages": -(-total // q.limit) if total else 0,
+        }
+
+    def _text_filter(self, text: str):
+        if self.db.is_sqlite:
+            match = _fts_query(text)
+            if match is None:
+                return SQL("1 = 0")
+            return Dataset.id.in_(SQL("(SELECT dataset_id FROM dataset_fts WHERE dataset_fts MATCH ?)", (match,)))
+        cond = None
+        for token in re.findall(r"\w+", text.lower())[:10]:
+            one = (Dataset.name.contains(token) | Dataset.title.contains(token) | Dataset.description.contains(token)
+                   | Dataset.tags.contains(token) | Dataset.task_categories.contains(token))
+            cond = one if cond is None else cond & one
+        return cond if cond is not None else SQL("1 = 0")
+
+    async def public_count(self, organization_id: str) -> int:
+        return await self.db.count(Dataset.select(Dataset.id).where(
+            (Dataset.organization == organization_id) & (Dataset.is_public == True)))  # noqa: E712
+
+    # Create / update / delete ------------------------------------------------------------
+    async def create(self, user: User, body: DatasetCreate) -> dict[str, Any]:
+        org = await access.organization_for_create(self.db, user.id, body.organization_name)
+        namespace = org.id if org else user.id
+        taken = BadRequest(f"dataset name '{body.name}' already exists for this {'organization' if org else 'user'}")
+        if await self.db.exists(Dataset.select().where((Dataset.namespace_id == namespace) & (Dataset.name == body.name))):
+            raise taken
+        now = utcnow()
+        try:
+            async with self.db.tx():
+                dataset = await Dataset.acreate(
+                    id=new_id(), name=body.name, namespace_id=namespace, owner=user.id,
+                    organization=org.id if org else None, title=body.title, description=body.description,
+                    format=body.format, tags=body.tags, task_categories=body.task_categories, license=body.license,
+                    citation=body.citation, is_public=body.is_public, created_at=now, updated_at=now,
+                )
+                await self._set_labels(dataset.id, body.tags, body.task_categories, replace=False)
+        except IntegrityError:
+            raise taken from None
+        log.info("dataset.created", extra=fields(dataset_id=dataset.id, user_id=user.id))
+        return await self.detail(await self._load(dataset.id), user.id)
+
+    async def _set_labels(self, dataset_id: str, tags: list[str] | None, tasks: list[str] | None,
+                          *, replace: bool = True) -> None:
+        for kind, values in (("tag", tags), ("task", tasks)):
+            if values is None:
+                continue
+            if replace:
+                await self.db.execute(
+                    DatasetLabel.delete().where((DatasetLabel.dataset == dataset_id) & (DatasetLabel.kind == kind)))
+            if values:
+                await self.db.execute(DatasetLabel.insert_many(
+                    [{"dataset": dataset_id, "kind": kind, "value": v} for v in values]))
+
+    async def update(self, user: User, dataset_id: str, body: DatasetUpdate) -> dict[str, Any]:
+        dataset = await self._writable(user.id, dataset_id)
+        changes = {name: getattr(body, name) for name in body.model_fields_set}
+        if changes:
+            async with self.db.tx():
+                if "format" in changes and changes["format"] != dataset.format and await self.db.exists(
+                        DatasetVersion.select().where(DatasetVersion.dataset == dataset.id)):
+                    raise BadRequest("the format cannot change once the dataset has versions (its files are "
+                                     f"{dataset.format}); create a new dataset instead")
+                changes["updated_at"] = utcnow()
+                await self.db.execute(Dataset.update(**changes).where(Dataset.id == dataset.id))
+                await self._set_labels(dataset.id, changes.get("tags"), changes.get("task_categories"))
+        return await self.detail(await self._load(dataset.id), user.id)
+
+    async def delete(self, user: User, dataset_id: str) -> None:
+        dataset = await self._writable(user.id, dataset_id, admin=True)
+        async with self.db.tx():
+            rows = await self.db.list(
+                DatasetVersion.select(DatasetVersion.sha256, fn.COUNT(DatasetVersion.id).alias("n"))
+                .where(DatasetVersion.dataset == dataset.id).group_by(DatasetVersion.sha256)
+            )
+            await self.blobs.release({r.sha256: r.n for r in rows})
+            await self.accounts.credit(owner_key(dataset.owner_id, dataset.organization_id), dataset.storage_bytes)
+            await social.delete_stars(self.db, STAR_TARGET, dataset.id)
+            if dataset.forked_from_id:
+                await social.bump_counter(self.db, Dataset, dataset.forked_from_id, "forks_count", -1)
+            await self.db.execute(Dataset.delete().where(Dataset.id == dataset.id))
+        log.info("dataset.deleted", extra=fields(dataset_id=dataset.id, user_id=user.id))
+        await self.blobs.collect_garbage()
+
+    # Stars and forks ---------------------------------------------------------------------
+    async def star(self, user: User, dataset_id: str) -> dict[str, Any]:
+        dataset = await self.get_visible(user.id, dataset_id)
+        starred, count = await social.toggle_star(self.db, Dataset, STAR_TARGET, dataset.id, user.id)
+        return {"starred": starred, "stars_count": count}
+
+    async def fork(self, user: User, dataset_id: str, name: str | None) -> dict[str, Any]:
+        """Copy metadata and every version into the caller's namespace; files by blob reference."""
+        src = await self.get_visible(user.id, dataset_id)
+        name = name or src.name
+        taken = Conflict(f"you already have a dataset named '{name}'")
+        if await self.db.exists(Dataset.select().where((Dataset.namespace_id == user.id) & (Dataset.name == name))):
+            raise taken
+        now = utcnow()
+        fork_id = new_id()
+        try:
+            async with self.db.tx():
+                src_now = await Dataset.aget_or_none(Dataset.id == src.id)
+                if src_now is None:
+                    raise NotFound("dataset not found")
+                versions = await self._versions(src.id)
+                await self.accounts.charge(owner_key(user.id), src_now.storage_bytes)
+                await Dataset.acreate(
+                    id=fork_id, name=name, namespace_id=user.id, owner=user.id, organization=None,
+                    title=src_now.title, description=src_now.description, format=src_now.format, tags=src_now.tags,
+                    task_categories=src_now.task_categories, license=src_now.license, citation=src_now.citation,
+                    is_public=src_now.is_public, forked_from=src.id,
+                    forked_from_version=versions[-1].id if versions else None,
+                    storage_bytes=src_now.storage_bytes, latest_version_number=src_now.latest_version_number,
+                    size_bytes=src_now.size_bytes, created_at=now, updated_at=now,
+                )
+                await self._set_labels(fork_id, src_now.tags or [], src_now.task_categories or [], replace=False)
+                rows = [{
+                    "id": new_id(), "dataset": fork_id, "version_number": v.version_number,
+                    "commit_hash": v.commit_hash, "parent_hash": v.parent_hash, "commit_message": v.commit_message,
+                    "file_name": v.file_name, "sha256": v.sha256, "file_size": v.file_size,
+                    "total_rows": v.total_rows, "downloads_count": 0, "created_by": v.created_by_id,
+                    "created_at": v.created_at,
+                } for v in versions]
+                for i in range(0, len(rows), 200):
+                    await self.db.execute(DatasetVersion.insert_many(rows[i:i + 200]))
+                await self.blobs.add_refs(Counter(v.sha256 for v in versions))
+                await social.bump_counter(self.db, Dataset, src.id, "forks_count", 1)
+        except IntegrityError:
+            raise taken from None
+        log.info("dataset.forked", extra=fields(dataset_id=fork_id, source_id=src.id, user_id=user.id))
+        return await self.detail(await self._load(fork_id), user.id)
+
+    # Versions ------------------------------------------------------------------------
+    async def add_version(self, user: User, dataset_id: str, files: AsyncIterable[IncomingFileLike],
+                          message: str | None) -> dict[str, Any]:
+        """Stream the single ``file`` part to the blob store, check it really is of the
+        dataset's format, count its rows, then create the next version (all or nothing)."""
+        dataset = await self._writable(user.id, dataset_id)
+        key = owner_key(dataset.owner_id, dataset.organization_id)
+        remaining = await self.accounts.remaining(key)
+        blob: StagedBlob | None = None
+        file_name = ""
+        try:
+            async for incoming in files:
+                if blob is not None:
+                    raise BadRequest("send exactly one file in the multipart field 'file'")
+                file_name = _file_name(incoming.filename, dataset)
+                blob = await self.blobs.stage(
+                    incoming.chunks, max_bytes=self.max_file_bytes, what=f"dataset file '{file_name}'",
+                    budget=remaining, over_budget=self.accounts.exceeded(),
+                )
+            if blob is None:
+                raise BadRequest("no file in the multipart field 'file'")
+            if blob.size == 0:
+                raise BadRequest(f"the file is empty; a {dataset.format} file is expected")
+            total_rows = await self._known_rows(blob.sha256, dataset.format)
+            if total_rows is None:
+                total_rows = await self._scan(blob.temp_path, dataset.format)
+            return await self._commit_version(user, dataset, key, blob, file_name, total_rows, message)
+        finally:
+            if blob is not None:
+                blob.discard()
+
+    async def _known_rows(self, sha256: str, fmt: str) -> int | None:
+        """Identical bytes already stored and checked as ``fmt``: reuse that count (no rescan)."""
+        row = await self.db.first(
+            DatasetVersion.select(DatasetVersion.total_rows).join(Dataset)
+            .where((DatasetVersion.sha256 == sha256) & (Dataset.format == fmt) & DatasetVersion.total_rows.is_null(False))
+        )
+        return int(row.total_rows) if row else None
+
+    async def _scan(self, path: Path, fmt: str) -> int:
+        async with self._scan_slots:
+            try:
+                return await asyncio.to_thread(_check_file, path, fmt)
+            except formats.FormatError as exc:
+                raise BadRequest(f"not a valid {fmt} file: {exc}") from None
+            except MemoryError:
+                raise BadRequest(f"not a valid {fmt} file: it needs too much memory to read") from None
+            except Exception as exc:  # a parser choking on hostile bytes is a bad file, not a server error
+                log.warning("dataset.check_failed", extra=fields(format=fmt, error=type(exc).__name__))
+                raise BadRequest(f"not a valid {fmt} file ({type(exc).__name__})") from None
+
+    async def _commit_version(self, user: User, dataset: Dataset, key: str, blob: StagedBlob, file_name: str,
+                              total_rows: int, message: str | None) -> dict[str, Any]:
+        try:
+            async with self.db.tx():
+                current = await Dataset.aget_or_none(Dataset.id == dataset.id)
+                if current is None:
+                    raise NotFound("dataset not found")
+                if current.format != dataset.format:
+                    raise Conflict("the dataset's format changed during the upload; upload again")
+                latest = await self.db.first(
+                    DatasetVersion.select().where(DatasetVersion.dataset == dataset.id)
+                    .order_by(DatasetVersion.version_number.desc())
+                )
+                already_held = await self.db.exists(DatasetVersion.select().where(
+                    (DatasetVersion.dataset == dataset.id) & (DatasetVersion.sha256 == blob.sha256)))
+                charge = 0 if already_held else blob.size
+                await self.accounts.charge(key, charge)
+                number = (latest.version_number + 1) if latest else 1
+                parent = latest.commit_hash if latest else None
+                version = await DatasetVersion.acreate(
+                    id=new_id(), dataset=dataset.id, version_number=number,
+                    commit_hash=commit_hash(blob.sha256, parent, file_name, message), parent_hash=parent,
+                    commit_message=message, file_name=file_name, sha256=blob.sha256, file_size=blob.size,
+                    total_rows=total_rows, created_by=user.id, created_at=utcnow(),
+                )
+                await self.blobs.add_refs({blob.sha256: 1}, {blob.sha256: blob.size})
+                await self.db.execute(Dataset.update({
+                    Dataset.updated_at: utcnow(), Dataset.storage_bytes: Dataset.storage_bytes + charge,
+                    Dataset.latest_version_number: number, Dataset.size_bytes: blob.size,
+                }).where(Dataset.id == dataset.id))
+                await self.blobs.commit([blob])
+        except IntegrityError:
+            raise Conflict("another version was created at the same time; upload again") from None
+        log.info("dataset.version_created", extra=fields(dataset_id=dataset.id, version=number, size=blob.size))
+        return self.version_dict(version, dataset.id)
+
+    # Preview and stats -----------------------------------------------------------------
+    async def preview(self, user_id: str | None, dataset_id: str, rows: int, version: int | None) -> dict[str, Any]:
+        dataset = await self.get_visible(user_id, dataset_id)
+        v = await self._version(dataset, version)
+        path = self.blobs.path_for(v.sha256)
+        total = v.total_rows
+        if total is None and dataset.format not in formats.METADATA_COUNT_FORMATS:
+            total = await self._count_once(v, dataset.format, path)
+        async with self._preview_slots:
+            try:
+                result = await asyncio.to_thread(formats.preview, path, dataset.format, rows, total_rows=total)
+            except FileNotFoundError:
+                raise NotFound("file content is missing from storage") from None
+            except formats.FormatError as exc:
+                raise Unprocessable(f"the stored file cannot be previewed: {exc}") from None
+            except MemoryError:
+                raise Unprocessable("the stored file needs too much memory to preview") from None
+            except Exception as exc:
+                log.warning("dataset.preview_failed", extra=fields(dataset_id=dataset.id, error=type(exc).__name__))
+                raise Unprocessable(f"the stored file cannot be previewed ({type(exc).__name__})") from None
+        body = result.to_dict()
+        body.update(version=v.version_number, format=dataset.format)
+        return body
+
+    async def _count_once(self, v: DatasetVersion, fmt: str, path: Path) -> int | None:
+        """Versions stored without a count (none today: counts are taken at upload) get one,
+        computed by a single task and stored, so concurrent previews don't each rescan."""
+        async with self._count_locks.setdefault(v.id, asyncio.Lock()):
+            row = await DatasetVersion.aget_or_none(DatasetVersion.id == v.id)
+            if row is not None and row.total_rows is not None:
+                return int(row.total_rows)
+            try:
+                async with self._scan_slots:
+                    total = await asyncio.to_thread(formats.count_rows, path, fmt)
+            except Exception:
+                return None
+            async with self.db.tx():
+                await self.db.execute(DatasetVersion.update(total_rows=total).where(DatasetVersion.id == v.id))
+            return total
+
+    async def stats(self, user_id: str | None, dataset_id: str, version: int | None) -> dict[str, Any]:
+        """Dataset totals; with ``version``, that version's downloads, size, rows and forks made from it
+        (stars belong to the dataset as a whole)."""
+        dataset = await self.get_visible(user_id, dataset_id)
+        versions_count = await self.db.count(DatasetVersion.select().where(DatasetVersion.dataset == dataset.id))
+        if version is None:
+            latest = await self.db.first(DatasetVersion.select().where(DatasetVersion.dataset == dataset.id)
+                                         .order_by(DatasetVersion.version_number.desc()))
+            return {
+                "downloads_count": dataset.downloads_count, "stars_count": dataset.stars_count,
+                "forks_count": dataset.forks_count, "size_bytes": latest.file_size if latest else 0,
+                "version": None, "versions_count": versions_count,
+                "total_rows": latest.total_rows if latest else None,
+            }
+        v = await self._version(dataset, version)
+        forks = await self.db.count(Dataset.select(Dataset.id).where(Dataset.forked_from_version == v.id))
+        return {
+            "downloads_count": v.downloads_count, "stars_count": dataset.stars_count, "forks_count": forks,
+            "size_bytes": v.file_size, "version": v.version_number, "versions_count": versions_count,
+            "total_rows": v.total_rows,
+        }
+
+    # Downloads -----------------------------------------------------------------------
+    async def open_download(self, user_id: str | None, dataset_id: str, version: int | None) -> Download:
+        dataset = await self.get_visible(user_id, dataset_id)
+        v = await self._version(dataset, version)
+        return Download(
+            dataset_id=dataset.id, version_id=v.id, version_number=v.version_number,
+            path=self.blobs.path_for(v.sha256), sha256=v.sha256, size=v.file_size, filename=v.file_name,
+            content_type=CONTENT_TYPES[dataset.format], is_public=dataset.is_public,
+        )
+
+    async def record_download(self, dataset_id: str, version_id: str) -> None:
+        """One completed download (the HTTP layer decides what "completed" means)."""
+        async with self.db.tx():
+            await self.db.execute(Dataset.update(downloads_count=Dataset.downloads_count + 1)
+                                  .where(Dataset.id == dataset_id))
+            await self.db.execute(DatasetVersion.update(downloads_count=DatasetVersion.downloads_count + 1)
+                                  .where(DatasetVersion.id == version_id))
+
+
+async def attach_datasets(hub) -> None:
+    """Called from ``Hub.start()`` after the blob store exists: ``hub.datasets``."""
+    settings = hub.settings
+    hub.datasets = Datasets(hub.db, hub.blobs, hub.storage_accounts, settings.storage, settings.datasets)
+    hub.orgs.counters["dataset"] = hub.datasets.public_count
