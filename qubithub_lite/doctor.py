@@ -30,7 +30,35 @@ async def run_checks(settings: Settings) -> list[tuple[str, bool, str]]:
         results.append(("database", version <= head, f"{settings.database_url} schema {version}/{head}"))
     except Exception as exc:
         results.append(("database", False, f"{type(exc).__name__}: {exc}"))
+    results += await sandbox_checks(settings)
     for module in ("qiskit", "qiskit_aer", "cirq", "pennylane", "numpy", "pyarrow", "h5py"):
         found = importlib.util.find_spec(module) is not None
         results.append((f"python: {module}", found, "installed" if found else "missing"))
     return results
+
+
+async def sandbox_checks(settings: Settings) -> list[tuple[str, bool, str]]:
+    """Which sandbox driver is active, whether it really starts a sandbox, how processes are capped."""
+    import asyncio
+
+    from .sandbox import SandboxUnavailable, get_sandbox
+    from .sandbox.registry import resolve_driver_name
+
+    protected = [settings.data_dir, settings.secret_file] + ([settings.config_file] if settings.config_file else [])
+    wanted = f"[sandbox] driver = {settings.sandbox.driver!r}"
+    try:
+        sandbox = await asyncio.to_thread(get_sandbox, settings.sandbox, protected_paths=protected)
+    except SandboxUnavailable as exc:
+        return [("sandbox", False, f"{wanted} -> {resolve_driver_name(settings.sandbox)}: "
+                                   f"UNAVAILABLE, code execution is refused: {exc}")]
+    try:
+        report = await sandbox.doctor()
+    finally:
+        await sandbox.close()
+    isolation = "isolated" if report["isolated"] else "NO ISOLATION (trusted single-user machine only)"
+    works = f"works ({isolation})" if report["works"] else f"does NOT work: {report['why']}"
+    return [
+        ("sandbox", bool(report["works"]), f"{wanted} -> {report['driver']}: {works}"),
+        ("sandbox: process limit", True, report["process_limit"]),
+        ("sandbox: read-only paths", True, ", ".join(report["read_only_paths"]) or "-"),
+    ]

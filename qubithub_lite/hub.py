@@ -63,6 +63,9 @@ class Hub:
         from .services.datasets import attach_datasets  # datasets (needs blobs, storage_accounts)
 
         await attach_datasets(self)
+        from .services.spaces import attach_spaces  # spaces (needs blobs, storage_accounts, the sandbox)
+
+        attach_spaces(self)
         from .jobs.setup import attach_runs  # run service, compiler, executor, queue
 
         await attach_runs(self)

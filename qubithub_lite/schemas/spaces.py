@@ -1,0 +1,228 @@
+"""Space shapes (API reference, Spaces; platform-notes §8)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .circuits import StarResponse, check_name
+from .common import OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary
+
+Sdk = Literal["qiskit", "pennylane", "cirq"]
+SDKS = ("qiskit", "pennylane", "cirq")
+SpaceType = Literal["notebook", "app", "demo"]
+SORT_FIELDS = ("created_at", "updated_at", "stars_count", "forks_count", "views_count", "name")
+
+__all__ = [
+    "SDKS", "SORT_FIELDS", "Sdk", "SpaceType", "SpaceCreate", "SpaceUpdate", "SpaceForkRequest", "SpaceListQuery",
+    "SpaceFileCreate", "SpaceFileUpdate", "ExecuteRequest", "ExecuteResponse", "VisualizeRequest",
+    "VisualizeResponse", "SpaceFileOut", "SpaceCard", "SpaceDetail", "SpaceList", "StarResponse",
+]
+
+
+def _title(v: str) -> str:
+    if not v.strip():
+        raise ValueError("must not be blank")
+    return v.strip()
+
+
+class SpaceCreate(Request):
+    name: str = Field(min_length=1, max_length=100, description="URL-safe name (lowercase letters, digits, hyphens)")
+    title: str = Field(min_length=1, max_length=500)
+    description: str | None = Field(None, max_length=20_000)
+    sdk: Sdk = "qiskit"
+    space_type: SpaceType = "notebook"
+    is_public: bool = Field(True, description="Public visibility (default true, as in the API reference)")
+    organization_name: str | None = Field(None, max_length=39)
+
+    _name = field_validator("name")(classmethod(lambda cls, v: check_name(v)))
+    _t = field_validator("title")(classmethod(lambda cls, v: _title(v)))
+
+
+class SpaceUpdate(Request):
+    """Partial update: only the fields sent change."""
+
+    title: str | None = Field(None, min_length=1, max_length=500)
+    description: str | None = Field(None, max_length=20_000)
+    sdk: Sdk | None = None
+    space_type: SpaceType | None = None
+    is_public: bool | None = None
+
+    @field_validator("title", "sdk", "space_type", "is_public")
+    @classmethod
+    def _not_null(cls, v, info):
+        if v is None:
+            raise ValueError(f"{info.field_name} cannot be null")
+        return _title(v) if info.field_name == "title" else v
+
+
+class SpaceForkRequest(Request):
+    name: str | None = Field(None, min_length=1, max_length=100)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return check_name(v) if v is not None else v
+
+
+class SpaceListQuery(PageQuery):
+    sdk: Sdk | None = None
+    space_type: SpaceType | None = None
+    sort: str = "created_at"
+    order: Literal["asc", "desc"] | None = None
+    q: str | None = Field(None, max_length=200)
+    owner: str | None = Field(None, max_length=39)
+
+    @field_validator("sort")
+    @classmethod
+    def _sort(cls, v: str) -> str:
+        if v.lstrip("+-") not in SORT_FIELDS:
+            raise ValueError(f"must be one of {', '.join(SORT_FIELDS)} (prefix '-' or '+' for the direction)")
+        return v
+
+
+class _FileBody(Request):
+    content: str | None = Field(None, description="The file's content: text, or base64 with encoding='base64'")
+    encoding: Literal["utf-8", "base64"] = "utf-8"
+
+    def data(self) -> bytes | None:
+        """The content as bytes (None when no content was sent); ValueError on bad base64."""
+        if self.content is None:
+            return None
+        if self.encoding == "base64":
+            import base64
+            import binascii
+
+            try:
+                return base64.b64decode(self.content, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("content is not valid base64") from None
+        return self.content.encode("utf-8", "surrogatepass")
+
+
+class SpaceFileCreate(_FileBody):
+    """JSON body of ``POST /spaces/{id}/files`` (multipart field ``file`` works too)."""
+
+    path: str | None = Field(None, max_length=1000, description="File name; may contain '/' (sub-folders)")
+    filename: str | None = Field(None, max_length=1000, description="Alias of path")
+    content: str = Field(description="The file's content: text, or base64 with encoding='base64'")
+
+    @model_validator(mode="after")
+    def _one_name(self):
+        if self.path is None and self.filename is None:
+            raise ValueError("give the file name as 'path' (or 'filename')")
+        if self.path is not None and self.filename is not None and self.path != self.filename:
+            raise ValueError("'path' and 'filename' differ; give one of them")
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.path if self.path is not None else self.filename  # type: ignore[return-value]
+
+
+class SpaceFileUpdate(_FileBody):
+    """JSON body of ``PUT /spaces/files/{file_id}``: new content and/or a new path."""
+
+    path: str | None = Field(None, max_length=1000, description="Rename the file")
+    filename: str | None = Field(None, max_length=1000, description="Alias of path")
+
+    @model_validator(mode="after")
+    def _something(self):
+        if self.path is not None and self.filename is not None and self.path != self.filename:
+            raise ValueError("'path' and 'filename' differ; give one of them")
+        if self.content is None and self.path is None and self.filename is None:
+            raise ValueError("give 'content' and/or a new 'path'")
+        return self
+
+    @property
+    def name(self) -> str | None:
+        return self.path if self.path is not None else self.filename
+
+
+def _exactly_one(a, b, names: str) -> None:
+    if (a is None) == (b is None):
+        raise ValueError(f"give exactly one of {names}")
+
+
+class ExecuteRequest(Request):
+    code: str | None = Field(None, max_length=1_000_000, description="Python code (or file_to_run)")
+    file_to_run: str | None = Field(None, max_length=1000, description="A file of the space to run instead of code")
+    timeout: int = Field(30, ge=1, le=300, description="Wall-clock limit in seconds (1-300)")
+
+    @model_validator(mode="after")
+    def _one(self):
+        _exactly_one(self.code, self.file_to_run, "'code' and 'file_to_run'")
+        return self
+
+
+class ExecuteResponse(BaseModel):
+    status: Literal["success", "error", "timeout"]
+    output: str | None = None
+    error: str | None = None
+    execution_time: float | None = None
+
+
+class VisualizeRequest(Request):
+    code: str | None = Field(None, max_length=1_000_000, description="Python code that builds a circuit")
+    file_to_visualize: str | None = Field(None, max_length=1000, description="A file of the space to visualize")
+    framework: Sdk | None = Field(None, description="qiskit, pennylane or cirq (auto-detected when omitted)")
+
+    @model_validator(mode="after")
+    def _one(self):
+        _exactly_one(self.code, self.file_to_visualize, "'code' and 'file_to_visualize'")
+        return self
+
+
+class VisualizeResponse(BaseModel):
+    status: Literal["success", "error", "timeout"]
+    diagram: str | None = Field(None, description="base64 of the SVG document")
+    framework: str | None = None
+    format: Literal["svg"] = "svg"
+    error: str | None = None
+
+
+# Responses ------------------------------------------------------------------------------
+class SpaceFileOut(Schema):
+    id: str
+    space_id: str
+    path: str
+    filename: str
+    size: int
+    sha256: str
+    content: str | None = Field(None, description="UTF-8 text content (GET /spaces/{id}; null when binary or large)")
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class SpaceCard(Schema):
+    id: str
+    name: str
+    slug: str
+    repo_name: str
+    title: str
+    description: str | None = None
+    sdk: str
+    space_type: str
+    stars_count: int
+    forks_count: int
+    views_count: int
+    is_starred: bool | None = None
+    is_public: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+    owner: UserSummary
+    organization: OrganizationSummary | None = None
+    forked_from: str | None = None
+
+
+class SpaceDetail(SpaceCard):
+    files: list[SpaceFileOut] = Field(default_factory=list)
+    storage_bytes: int = 0
+
+
+class SpaceList(BaseModel):
+    spaces: list[SpaceCard]
+    total: int
+    page: int
+    pages: int

@@ -1,0 +1,616 @@
+"""Spaces: interactive code environments with files, stars, forks, and sandboxed
+execution and circuit visualization.
+
+Visibility, naming and organization rules are those of circuits (``access``):
+a name is unique per namespace (the organization, else the owner); private
+spaces do not exist for strangers (404). Changing a space, its files, and
+running code in it (execute/visualize) need write access: the owner or a
+member of the space's organization; deleting needs the owner or an
+organization owner/admin.
+
+Files: each ``SpaceFile`` row references one blob of the shared content-addressed
+store (``hub.blobs``) — forks copy the rows and add references, never bytes.
+Names go through ``storage.safe_relative_path``; sizes are capped by
+``[storage] max_file_bytes``; bytes are charged to the owner's storage quota
+(the organization's for organization spaces).
+
+Execution: the space's files are written to a fresh sandbox work dir and the
+code runs on a warm interpreter that already imported the space's SDK.
+:class:`ExecutionSlots` caps calls running at once per user and overall; a call
+over a cap waits up to ``[spaces] queue_wait_seconds`` and then gets a 429 with
+``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import re
+from collections import Counter
+from typing import Any, AsyncIterable, AsyncIterator, Callable, Protocol
+
+from peewee import JOIN, IntegrityError, fn
+
+from ..config import SpacesConfig, StorageConfig
+from ..db.core import Db
+from ..db.fields import new_id, utcnow
+from ..db.models import Organization, User
+from ..db.spaces import Space, SpaceFile
+from ..errors import ApiError, BadRequest, Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, TooManyRequests
+from ..logs import fields
+from ..sandbox import Sandbox, SandboxResult, SandboxUnavailable
+from ..schemas.spaces import (
+    SORT_FIELDS, ExecuteRequest, SpaceCreate, SpaceListQuery, SpaceUpdate, VisualizeRequest,
+)
+from ..storage import BlobStore, StagedBlob, StorageAccounts, owner_key, safe_relative_path
+from . import access, social
+from .svg_safety import UnsafeSvg, check_svg
+from .visualize import (
+    CODE_FILE, DRIVER_SOURCE, EXECUTE_PRELOAD, STATUS_FILE, SVG_FILE, VISUALIZE_PRELOAD, detect_framework,
+)
+
+log = logging.getLogger(__name__)
+
+TARGET = "space"
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+LIMIT_TEXT = {
+    "memory": "memory limit exceeded",
+    "processes": "process/thread limit exceeded",
+    "file_size": "file-size limit exceeded",
+    "output": "too much output (the job was stopped)",
+    "cpu": "CPU-time limit exceeded",
+}
+
+
+class IncomingFileLike(Protocol):
+    filename: str
+    chunks: AsyncIterable[bytes]
+
+
+async def one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+# Concurrency ------------------------------------------------------------------------------
+class ExecutionSlots:
+    """At most ``overall`` calls at once, at most ``per_user`` of them by one user.
+
+    A call over a cap waits (fairly enough: whoever is woken first and fits goes)
+    for up to ``wait_seconds``, then gets :class:`TooManyRequests`.
+    """
+
+    def __init__(self, overall: int, per_user: int, wait_seconds: float):
+        self.overall = overall
+        self.per_user = per_user
+        self.wait_seconds = wait_seconds
+        self.running = 0
+        self.by_user: Counter[str] = Counter()
+        self._cond: asyncio.Condition | None = None
+
+    def _fits(self, user_id: str) -> bool:
+        return self.running < self.overall and self.by_user[user_id] < self.per_user
+
+    @contextlib.asynccontextmanager
+    async def slot(self, user_id: str) -> AsyncIterator[None]:
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+        cond = self._cond
+        async with cond:
+            if not self._fits(user_id):
+                try:
+                    async with asyncio.timeout(self.wait_seconds):
+                        await cond.wait_for(lambda: self._fits(user_id))
+                except TimeoutError:
+                    mine = self.by_user[user_id] >= self.per_user
+                    raise TooManyRequests(
+                        f"too many code executions running {'for you' if mine else 'on this server'} "
+                        f"(limit {self.per_user if mine else self.overall}); try again shortly",
+                        retry_after=max(1, round(self.wait_seconds) or 5),
+                    ) from None
+            self.running += 1
+            self.by_user[user_id] += 1
+        try:
+            yield
+        finally:
+            async with cond:
+                self.running -= 1
+                self.by_user[user_id] -= 1
+                if self.by_user[user_id] <= 0:
+                    del self.by_user[user_id]
+                cond.notify_all()
+
+
+# The service ------------------------------------------------------------------------------
+class Spaces:
+    def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, storage: StorageConfig,
+                 config: SpacesConfig, sandbox_provider: Callable[[], Sandbox]):
+        self.db = db
+        self.blobs = blobs
+        self.accounts = accounts
+        self.storage = storage
+        self.config = config
+        self.sandbox_provider = sandbox_provider
+        self.slots = ExecutionSlots(config.max_concurrent_executions, config.max_concurrent_per_user,
+                                    config.queue_wait_seconds)
+
+    # Loading ----------------------------------------------------------------------------
+    @staticmethod
+    def _query(*columns):
+        cols = columns or (Space,)
+        return (
+            Space.select(*cols, User.id, User.username, User.name, User.avatar,
+                         Organization.id, Organization.name, Organization.slug)
+            .join(User, on=(Space.owner == User.id))
+            .switch(Space)
+            .join(Organization, JOIN.LEFT_OUTER, on=(Space.organization == Organization.id))
+        )
+
+    async def _load(self, space_id: str) -> Space | None:
+        if not UUID_RE.match(space_id or ""):
+            return None
+        return await self.db.first(self._query().where(Space.id == space_id))
+
+    async def get_visible(self, user_id: str | None, space_id: str) -> Space:
+        space = await self._load(space_id)
+        await access.ensure_readable(self.db, user_id, space, "space")
+        return space
+
+    async def _writable(self, user_id: str, space_id: str, *, admin: bool = False) -> Space:
+        space = await self._load(space_id)
+        if space is None:
+            raise NotFound("space not found")
+        await access.ensure_writable(self.db, user_id, space, "space", admin=admin)
+        return space
+
+    async def _file_for_write(self, user_id: str, file_id: str) -> tuple[SpaceFile, Space]:
+        row = await SpaceFile.aget_or_none(SpaceFile.id == file_id) if UUID_RE.match(file_id or "") else None
+        if row is None:
+            raise NotFound("file not found")
+        space = await self._load(row.space_id)
+        if space is None:
+            raise NotFound("file not found")
+        try:
+            await access.ensure_writable(self.db, user_id, space, "space")
+        except NotFound:
+            raise NotFound("file not found") from None
+        return row, space
+
+    # Serialising --------------------------------------------------------------------------
+    @staticmethod
+    def repo_name(s: Space) -> str:
+        ns = s.organization.slug if s.organization is not None else s.owner.username
+        return f"{ns}/{s.name}"
+
+    def card(self, s: Space, starred: bool | None) -> dict[str, Any]:
+        org = s.organization
+        return {
+            "id": s.id, "name": s.name, "slug": s.name, "repo_name": self.repo_name(s), "title": s.title,
+            "description": s.description, "sdk": s.sdk, "space_type": s.space_type,
+            "stars_count": s.stars_count, "forks_count": s.forks_count, "views_count": s.views_count,
+            "is_starred": starred, "is_public": s.is_public, "created_at": s.created_at, "updated_at": s.updated_at,
+            "owner": {"id": s.owner.id, "username": s.owner.username, "name": s.owner.name, "avatar": s.owner.avatar},
+            "organization": {"id": org.id, "name": org.name, "slug": org.slug} if org is not None else None,
+            "forked_from": s.forked_from_id,
+        }
+
+    @staticmethod
+    def file_dict(f: SpaceFile, content: str | None = None) -> dict[str, Any]:
+        return {"id": f.id, "space_id": f.space_id, "path": f.path, "filename": f.path, "size": f.size,
+                "sha256": f.sha256, "content": content, "created_at": f.created_at, "updated_at": f.updated_at}
+
+    async def _files(self, space_id: str) -> list[SpaceFile]:
+        return await self.db.list(SpaceFile.select().where(SpaceFile.space == space_id).order_by(SpaceFile.path))
+
+    async def _inline(self, f: SpaceFile) -> str | None:
+        if f.size > self.config.inline_content_bytes:
+            return None
+        try:
+            data = await asyncio.to_thread(self.blobs.path_for(f.sha256).read_bytes)
+            return data.decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    async def detail(self, s: Space, user_id: str | None, *, with_content: bool = True) -> dict[str, Any]:
+        starred = await social.is_starred(self.db, TARGET, s.id, user_id)
+        files = await self._files(s.id)
+        out = self.card(s, starred)
+        out["storage_bytes"] = s.storage_bytes
+        out["files"] = [self.file_dict(f, await self._inline(f) if with_content else None) for f in files]
+        return out
+
+    async def view(self, user_id: str | None, space_id: str) -> dict[str, Any]:
+        """``GET /spaces/{id}``: the space with its files (counts a view)."""
+        space = await self.get_visible(user_id, space_id)
+        async with self.db.tx():
+            await social.bump_counter(self.db, Space, space.id, "views_count", 1)
+        space.views_count += 1
+        return await self.detail(space, user_id)
+
+    # Listing -------------------------------------------------------------------------------
+    async def _visible_where(self, user_id: str | None):
+        cond = Space.is_public == True  # noqa: E712
+        if user_id is not None:
+            cond |= Space.owner == user_id
+            orgs = await access.member_org_ids(self.db, user_id)
+            if orgs:
+                cond |= Space.organization.in_(orgs)
+        return cond
+
+    async def list(self, user_id: str | None, q: SpaceListQuery, *, organization_id: str | None = None) -> dict[str, Any]:
+        if organization_id is not None:  # an organization's public spaces
+            where = (Space.organization == organization_id) & (Space.is_public == True)  # noqa: E712
+        else:
+            where = await self._visible_where(user_id)
+        if q.sdk:
+            where &= Space.sdk == q.sdk
+        if q.space_type:
+            where &= Space.space_type == q.space_type
+        if q.owner:
+            where &= (User.username == q.owner.lower()) | (Organization.slug == q.owner.lower())
+        if q.q and q.q.strip():
+            for token in re.findall(r"\w+", q.q.lower())[:10]:
+                where &= (Space.name.contains(token) | Space.title.contains(token)
+                          | Space.description.contains(token))
+        sort = q.sort.lstrip("+-")
+        assert sort in SORT_FIELDS
+        descending = sort != "name"
+        if q.sort.startswith("-"):
+            descending = True
+        elif q.sort.startswith("+"):
+            descending = False
+        if q.order:
+            descending = q.order == "desc"
+        column = getattr(Space, sort)
+        order = (column.desc(), Space.id.desc()) if descending else (column.asc(), Space.id.asc())
+        base = self._query()
+        total = await self.db.count(base.where(where))
+        rows = await self.db.list(base.where(where).order_by(*order).offset(q.offset).limit(q.limit))
+        starred = await social.starred_ids(self.db, TARGET, [r.id for r in rows], user_id)
+        return {
+            "spaces": [self.card(r, (r.id in starred) if user_id else None) for r in rows],
+            "total": total, "page": q.page, "pages": -(-total // q.limit) if total else 0,
+        }
+
+    async def public_count(self, organization_id: str) -> int:
+        return await self.db.count(
+            Space.select().where((Space.organization == organization_id) & (Space.is_public == True))  # noqa: E712
+        )
+
+    # Create / update / delete ----------------------------------------------------------------
+    async def create(self, user: User, body: SpaceCreate) -> dict[str, Any]:
+        org = await access.organization_for_create(self.db, user.id, body.organization_name)
+        namespace = org.id if org else user.id
+        taken = BadRequest(f"space name '{body.name}' already exists for this {'organization' if org else 'user'}")
+        if await self.db.exists(Space.select().where((Space.namespace_id == namespace) & (Space.name == body.name))):
+            raise taken
+        now = utcnow()
+        try:
+            async with self.db.tx():
+                space = await Space.acreate(
+                    id=new_id(), name=body.name, namespace_id=namespace, owner=user.id,
+                    organization=org.id if org else None, title=body.title, description=body.description,
+                    sdk=body.sdk, space_type=body.space_type, is_public=body.is_public, created_at=now, updated_at=now,
+                )
+        except IntegrityError:
+            raise taken from None
+        log.info("space.created", extra=fields(space_id=space.id, user_id=user.id))
+        return await self.detail(await self._load(space.id), user.id)
+
+    async def update(self, user: User, space_id: str, body: SpaceUpdate) -> dict[str, Any]:
+        space = await self._writable(user.id, space_id)
+        changes = {name: getattr(body, name) for name in body.model_fields_set}
+        if changes:
+            changes["updated_at"] = utcnow()
+            async with self.db.tx():
+                await self.db.execute(Space.update(**changes).where(Space.id == space.id))
+        return await self.detail(await self._load(space.id), user.id)
+
+    async def delete(self, user: User, space_id: str) -> None:
+        space = await self._writable(user.id, space_id, admin=True)
+        async with self.db.tx():
+            rows = await self.db.list(
+                SpaceFile.select(SpaceFile.sha256, fn.COUNT(SpaceFile.id).alias("n"))
+                .where(SpaceFile.space == space.id).group_by(SpaceFile.sha256)
+            )
+            await self.blobs.release({r.sha256: r.n for r in rows})
+            await self.accounts.credit(owner_key(space.owner_id, space.organization_id), space.storage_bytes)
+            await social.delete_stars(self.db, TARGET, space.id)
+            if space.forked_from_id:
+                await social.bump_counter(self.db, Space, space.forked_from_id, "forks_count", -1)
+            await self.db.execute(Space.delete().where(Space.id == space.id))
+        log.info("space.deleted", extra=fields(space_id=space.id, user_id=user.id))
+        await self.blobs.collect_garbage()
+
+    # Stars and forks ---------------------------------------------------------------------------
+    async def star(self, user: User, space_id: str) -> dict[str, Any]:
+        space = await self.get_visible(user.id, space_id)
+        starred, count = await social.toggle_star(self.db, Space, TARGET, space.id, user.id)
+        return {"starred": starred, "stars_count": count}
+
+    async def fork(self, user: User, space_id: str, name: str | None) -> dict[str, Any]:
+        """Copy the space (and its files, by blob reference) into the caller's personal namespace."""
+        src = await self.get_visible(user.id, space_id)
+        name = name or src.name
+        taken = Conflict(f"you already have a space named '{name}'")
+        if await self.db.exists(Space.select().where((Space.namespace_id == user.id) & (Space.name == name))):
+            raise taken
+        now = utcnow()
+        fork_id = new_id()
+        try:
+            async with self.db.tx():
+                files = await self._files(src.id)
+                size = sum(f.size for f in files)
+                await self.accounts.charge(owner_key(user.id), size)
+                await Space.acreate(
+                    id=fork_id, name=name, namespace_id=user.id, owner=user.id, organization=None, title=src.title,
+                    description=src.description, sdk=src.sdk, space_type=src.space_type, is_public=src.is_public,
+                    forked_from=src.id, storage_bytes=size, created_at=now, updated_at=now,
+                )
+                rows = [{"id": new_id(), "space": fork_id, "path": f.path, "sha256": f.sha256, "size": f.size,
+                         "created_at": now, "updated_at": now} for f in files]
+                for i in range(0, len(rows), 200):
+                    await self.db.execute(SpaceFile.insert_many(rows[i:i + 200]))
+                await self.blobs.add_refs(Counter(f.sha256 for f in files))
+                await social.bump_counter(self.db, Space, src.id, "forks_count", 1)
+        except IntegrityError:
+            raise taken from None
+        log.info("space.forked", extra=fields(space_id=fork_id, source_id=src.id, user_id=user.id))
+        return await self.detail(await self._load(fork_id), user.id)
+
+    # Files ------------------------------------------------------------------------------------
+    async def _stage(self, space: Space, incoming: IncomingFileLike, *, replaces: int = 0) -> StagedBlob:
+        key = owner_key(space.owner_id, space.organization_id)
+        budget = await self.accounts.remaining(key) + replaces
+        return await self.blobs.stage(
+            incoming.chunks, max_bytes=self.storage.max_file_bytes, what=f"file '{incoming.filename[:100]}'",
+            budget=max(budget, 0), over_budget=self.accounts.exceeded(),
+        )
+
+    async def add_file(self, user: User, space_id: str, incoming: IncomingFileLike) -> dict[str, Any]:
+        """Create one file (409 when the path exists: update it with PUT instead)."""
+        space = await self._writable(user.id, space_id)
+        path = safe_relative_path(incoming.filename)
+        if await self.db.exists(SpaceFile.select().where((SpaceFile.space == space.id) & (SpaceFile.path == path))):
+            raise Conflict(f"the space already has a file '{path}'; update it with PUT /spaces/files/{{file_id}}")
+        count = await self.db.count(SpaceFile.select().where(SpaceFile.space == space.id))
+        if count >= self.config.max_files_per_space:
+            raise BadRequest(f"a space holds at most {self.config.max_files_per_space} files")
+        blob = await self._stage(space, incoming)
+        try:
+            now = utcnow()
+            try:
+                async with self.db.tx():
+                    await self.accounts.charge(owner_key(space.owner_id, space.organization_id), blob.size)
+                    row = await SpaceFile.acreate(id=new_id(), space=space.id, path=path, sha256=blob.sha256,
+                                                  size=blob.size, created_at=now, updated_at=now)
+                    await self.blobs.add_refs([blob.sha256], {blob.sha256: blob.size})
+                    await self.db.execute(Space.update(storage_bytes=Space.storage_bytes + blob.size, updated_at=now)
+                                          .where(Space.id == space.id))
+                    await self.blobs.commit([blob])
+            except IntegrityError:
+                raise Conflict(f"the space already has a file '{path}'") from None
+        finally:
+            blob.discard()
+        return self.file_dict(row)
+
+    async def update_file(self, user: User, file_id: str, new_path: str | None,
+                          incoming: IncomingFileLike | None) -> dict[str, Any]:
+        """New content and/or a new path for one file."""
+        row, space = await self._file_for_write(user.id, file_id)
+        path = safe_relative_path(new_path) if new_path is not None else row.path
+        blob = await self._stage(space, incoming, replaces=row.size) if incoming is not None else None
+        try:
+            now = utcnow()
+            try:
+                async with self.db.tx():
+                    current = await SpaceFile.aget_or_none(SpaceFile.id == row.id)
+                    if current is None:
+                        raise NotFound("file not found")
+                    changes: dict[str, Any] = {"path": path, "updated_at": now}
+                    key = owner_key(space.owner_id, space.organization_id)
+                    if blob is not None:
+                        delta = blob.size - current.size
+                        if delta > 0:
+                            await self.accounts.charge(key, delta)
+                        else:
+                            await self.accounts.credit(key, -delta)
+                        await self.blobs.add_refs([blob.sha256], {blob.sha256: blob.size})
+                        await self.blobs.release([current.sha256])
+                        changes.update(sha256=blob.sha256, size=blob.size)
+                        await self.db.execute(
+                            Space.update(storage_bytes=Space.storage_bytes + delta, updated_at=now)
+                            .where(Space.id == space.id))
+                    await self.db.execute(SpaceFile.update(**changes).where(SpaceFile.id == row.id))
+                    if blob is not None:
+                        await self.blobs.commit([blob])
+            except IntegrityError:
+                raise Conflict(f"the space already has a file '{path}'") from None
+        finally:
+            if blob is not None:
+                blob.discard()
+        if blob is not None:
+            await self.blobs.collect_garbage()
+        return self.file_dict(await SpaceFile.aget(SpaceFile.id == row.id))
+
+    async def delete_file(self, user: User, file_id: str) -> None:
+        row, space = await self._file_for_write(user.id, file_id)
+        async with self.db.tx():
+            deleted = await self.db.execute(SpaceFile.delete().where(SpaceFile.id == row.id))
+            if not deleted:
+                raise NotFound("file not found")
+            await self.blobs.release([row.sha256])
+            await self.accounts.credit(owner_key(space.owner_id, space.organization_id), row.size)
+            await self.db.execute(Space.update(storage_bytes=Space.storage_bytes - row.size, updated_at=utcnow())
+                                  .where(Space.id == space.id))
+        await self.blobs.collect_garbage()
+
+    async def open_file(self, user_id: str | None, file_id: str) -> tuple[SpaceFile, Any]:
+        """A readable file and its blob path (for ``GET /spaces/files/{file_id}``)."""
+        row = await SpaceFile.aget_or_none(SpaceFile.id == file_id) if UUID_RE.match(file_id or "") else None
+        space = await self._load(row.space_id) if row is not None else None
+        if row is None or space is None or not await access.can_read(self.db, user_id, space):
+            raise NotFound("file not found")
+        return row, self.blobs.path_for(row.sha256)
+
+    # Running code --------------------------------------------------------------------------------
+    async def _job_files(self, space: Space) -> dict[str, bytes]:
+        files = await self._files(space.id)
+        total = sum(f.size for f in files)
+        if total > self.config.max_run_bytes:
+            raise PayloadTooLarge(
+                f"the space's files ({total} bytes) exceed the {self.config.max_run_bytes} bytes a run may copy"
+            )
+
+        def read_all() -> dict[str, bytes]:
+            return {f.path: self.blobs.path_for(f.sha256).read_bytes() for f in files}
+
+        try:
+            return await asyncio.to_thread(read_all)
+        except OSError:
+            log.exception("space.file_missing", extra=fields(space_id=space.id))
+            raise ServiceUnavailable("a file of this space is missing from storage") from None
+
+    def _sandbox(self) -> Sandbox:
+        return self.sandbox_provider()
+
+    async def _run(self, user: User, sandbox: Sandbox, **kwargs: Any) -> SandboxResult:
+        async with self.slots.slot(user.id):
+            try:
+                return await sandbox.run_python(**kwargs)
+            except SandboxUnavailable as exc:
+                raise ServiceUnavailable(f"code execution is unavailable: {exc}") from None
+
+    async def execute(self, user: User, space_id: str, body: ExecuteRequest) -> dict[str, Any]:
+        space = await self._writable(user.id, space_id)
+        files = await self._job_files(space)
+        script = None
+        if body.file_to_run is not None:
+            script = self._space_path(body.file_to_run, files, "file_to_run")
+        sandbox = self._sandbox()
+        try:
+            limits = sandbox.limits(body.timeout)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        result = await self._run(user, sandbox, files=files, code=body.code, script=script, limits=limits,
+                                 preload=EXECUTE_PRELOAD[space.sdk])
+        log.info("space.executed", extra=fields(space_id=space.id, user_id=user.id, exit=result.exit_code,
+                                                limit=result.limit_hit, wall=round(result.wall_time, 3)))
+        return execution_response(result, body.timeout)
+
+    @staticmethod
+    def _space_path(name: str, files: dict[str, bytes], what: str) -> str:
+        try:
+            path = safe_relative_path(name)
+        except ApiError as exc:
+            raise BadRequest(f"{what}: {exc.detail}") from None
+        if path not in files:
+            raise BadRequest(f"{what}: the space has no file '{path}'")
+        return path
+
+    async def visualize(self, user: User, space_id: str, body: VisualizeRequest) -> dict[str, Any]:
+        space = await self._writable(user.id, space_id)
+        files = await self._job_files(space)
+        if body.code is not None:
+            source, path, display = body.code, CODE_FILE, "<code>"
+            files[CODE_FILE] = body.code.encode("utf-8", "surrogatepass")
+        else:
+            path = display = self._space_path(body.file_to_visualize, files, "file_to_visualize")
+            source = files[path].decode("utf-8", "replace")
+        framework = body.framework or detect_framework(source, space.sdk)
+        sandbox = self._sandbox()
+        timeout = min(self.config.visualize_timeout_seconds, sandbox.config.max_timeout_seconds)
+        config = {"path": path, "display": display, "framework": framework, "auto": body.framework is None,
+                  "svg": SVG_FILE, "status": STATUS_FILE}
+        files.setdefault(STATUS_FILE, b"")  # creates the .qubithub folder
+        result = await self._run(user, sandbox, files=files, code=DRIVER_SOURCE, args=[json.dumps(config)],
+                                 limits=sandbox.limits(timeout), preload=VISUALIZE_PRELOAD[framework],
+                                 outputs=[SVG_FILE, STATUS_FILE])
+        return visualize_response(result, framework, timeout, sandbox.config.output_file_bytes)
+
+
+# Turning sandbox results into API answers ---------------------------------------------------
+def _text(data: bytes, truncated: bool) -> str:
+    text = data.decode("utf-8", "replace")
+    if truncated:
+        text += "\n[output truncated]"
+    return text
+
+
+#: The warm runner's own two frames at the top of a traceback (it runs as ``python -c``).
+_RUNNER_FRAMES = re.compile(
+    r'^(Traceback \(most recent call last\):\n)  File "<string>", line \d+, in main\n'
+    r'  File "<string>", line \d+, in _run\n', re.M)
+
+
+def execution_response(result: SandboxResult, timeout: float) -> dict[str, Any]:
+    """``{status, output, error, execution_time}``; stderr goes to ``error`` (null when empty)."""
+    output = _text(result.stdout, result.stdout_truncated)
+    stderr = _RUNNER_FRAMES.sub(r"\1", _text(result.stderr, result.stderr_truncated))
+    if result.limit_hit == "wall":
+        status = "timeout"
+        error = (stderr.rstrip() + "\n" if stderr.strip() else "") + f"execution timed out after {timeout:g} s"
+    elif result.limit_hit == "cpu":
+        status = "timeout"
+        error = (stderr.rstrip() + "\n" if stderr.strip() else "") + "CPU-time limit exceeded"
+    elif result.ok:
+        status = "success"
+        error = stderr or None
+    else:
+        status = "error"
+        parts = [stderr.rstrip()] if stderr.strip() else []
+        if result.limit_hit:
+            parts.append(f"stopped: {LIMIT_TEXT.get(result.limit_hit, result.limit_hit + ' limit')}")
+        elif result.signal:
+            parts.append(f"killed by signal {result.signal}")
+        elif not parts:
+            parts.append(f"exited with status {result.exit_code}")
+        error = "\n".join(parts)
+    return {"status": status, "output": output, "error": error, "execution_time": round(result.wall_time, 3)}
+
+
+def visualize_response(result: SandboxResult, framework: str, timeout: float, max_svg_bytes: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": "error", "diagram": None, "framework": framework, "format": "svg", "error": None}
+    status: dict[str, Any] = {}
+    try:
+        status = json.loads(result.files.get(STATUS_FILE) or b"{}")
+        if not isinstance(status, dict):
+            status = {}
+    except ValueError:
+        status = {}
+    if isinstance(status.get("framework"), str) and status["framework"] in EXECUTE_PRELOAD:
+        out["framework"] = status["framework"]
+    if result.limit_hit in ("wall", "cpu"):
+        out.update(status="timeout", error=f"drawing the circuit took longer than {timeout:g} s")
+        return out
+    if not status.get("ok"):
+        why = status.get("error") if isinstance(status.get("error"), str) else None
+        if why is None:
+            stderr = _text(result.stderr, result.stderr_truncated).strip()
+            why = stderr or (f"stopped: {LIMIT_TEXT.get(result.limit_hit, result.limit_hit)}" if result.limit_hit
+                             else "the visualizer produced no result")
+        out["error"] = why
+        return out
+    svg = result.files.get(SVG_FILE)
+    if svg is None:
+        out["error"] = f"no diagram was produced ({result.file_errors.get(SVG_FILE, 'missing')})"
+        return out
+    try:
+        check_svg(svg, max_bytes=max_svg_bytes)
+    except UnsafeSvg as exc:
+        out["error"] = f"the diagram was refused: {exc}"
+        return out
+    out.update(status="success", diagram=base64.b64encode(svg).decode("ascii"))
+    return out
+
+
+def attach_spaces(hub) -> Spaces:
+    """Called from ``Hub.start()`` after storage exists: ``hub.spaces`` (code runs on ``hub.require_sandbox()``)."""
+    settings = hub.settings
+    spaces = Spaces(hub.db, hub.blobs, hub.storage_accounts, settings.storage, settings.spaces,
+                    hub.require_sandbox)
+    hub.spaces = spaces
+    hub.orgs.counters["space"] = spaces.public_count
+    return spaces
