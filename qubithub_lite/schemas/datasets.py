@@ -7,9 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..formats import DEFAULT_PREVIEW_ROWS, MAX_PREVIEW_ROWS, MIN_PREVIEW_ROWS
 from .circuits import MAX_TAGS, TAG_RE, check_name, normalize_tags
 from .common import OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary
+
+#: The bounds of ``formats.model`` (not imported: the formats package loads numpy, an optional extra).
+MIN_PREVIEW_ROWS, MAX_PREVIEW_ROWS, DEFAULT_PREVIEW_ROWS = 1, 1000, 100
 
 DatasetFormat = Literal["csv", "npy", "hdf5", "json", "parquet"]
 SORT_FIELDS = ("created_at", "updated_at", "stars_count", "forks_count", "downloads_count", "size_bytes", "name")

@@ -32,13 +32,12 @@ from typing import Any, AsyncIterable, Protocol
 
 from peewee import JOIN, SQL, IntegrityError, fn
 
-from .. import formats
 from ..config import DatasetsConfig, StorageConfig
 from ..db.core import Db
 from ..db.datasets import STAR_TARGET, Dataset, DatasetLabel, DatasetVersion
 from ..db.fields import new_id, utcnow
 from ..db.models import Organization, User
-from ..errors import ApiError, BadRequest, Conflict, NotFound
+from ..errors import ApiError, BadRequest, Conflict, NotFound, ServiceUnavailable
 from ..logs import fields
 from ..schemas.datasets import SORT_FIELDS, DatasetCreate, DatasetListQuery, DatasetUpdate, OrgDatasetsQuery
 from ..storage import BlobStore, StagedBlob, StorageAccounts, UnsafePath, owner_key, safe_relative_path
@@ -106,8 +105,25 @@ def _file_name(raw: str | None, dataset: Dataset) -> str:
         return f"{dataset.name}.{EXTENSIONS[dataset.format]}"
 
 
+METADATA_COUNT_FORMATS = frozenset({"npy", "hdf5", "parquet"})  # = formats.METADATA_COUNT_FORMATS
+
+
+def _formats():
+    """The formats package, imported on first use: it needs the optional ``[data]`` extra
+    (numpy, pyarrow, h5py), and the server must start without it."""
+    try:
+        from .. import formats
+    except ImportError as exc:
+        raise ServiceUnavailable(
+            f"dataset files need the optional data libraries ({exc.name} is missing): "
+            "pip install 'qubithub-lite[data]'"
+        ) from None
+    return formats
+
+
 def _check_file(path: Path, fmt: str) -> int:
     """Worker thread: raise FormatError unless ``path`` is a ``fmt`` file; return its row count."""
+    formats = _formats()
     formats.sniff(path, fmt)
     return formats.count_rows(path, fmt)
 
@@ -443,6 +459,7 @@ class Datasets:
         return int(row.total_rows) if row else None
 
     async def _scan(self, path: Path, fmt: str) -> int:
+        formats = _formats()
         async with self._scan_slots:
             try:
                 return await asyncio.to_thread(_check_file, path, fmt)
@@ -492,11 +509,12 @@ class Datasets:
 
     # Preview and stats -----------------------------------------------------------------
     async def preview(self, user_id: str | None, dataset_id: str, rows: int, version: int | None) -> dict[str, Any]:
+        formats = _formats()
         dataset = await self.get_visible(user_id, dataset_id)
         v = await self._version(dataset, version)
         path = self.blobs.path_for(v.sha256)
         total = v.total_rows
-        if total is None and dataset.format not in formats.METADATA_COUNT_FORMATS:
+        if total is None and dataset.format not in METADATA_COUNT_FORMATS:
             total = await self._count_once(v, dataset.format, path)
         async with self._preview_slots:
             try:
@@ -523,7 +541,7 @@ class Datasets:
                 return int(row.total_rows)
             try:
                 async with self._scan_slots:
-                    total = await asyncio.to_thread(formats.count_rows, path, fmt)
+                    total = await asyncio.to_thread(_formats().count_rows, path, fmt)
             except Exception:
                 return None
             async with self.db.tx():

@@ -330,3 +330,33 @@ async def test_upload_needs_write_access(client, alice, bob):
     assert resp.status == 403
     resp = await client.post(f"/datasets/{d['id']}/versions", data=form("a.csv", CSV))
     assert resp.status == 401
+
+
+def test_dataset_modules_import_without_the_data_extra():
+    """numpy/pyarrow/h5py are an optional extra: the dataset API must not need them to load."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('numpy', 'pyarrow', 'h5py'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import qubithub_lite.api.datasets, qubithub_lite.services.datasets\n"
+        "assert 'numpy' not in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_preview_bounds_match_the_formats_library():
+    from qubithub_lite import formats
+    from qubithub_lite.schemas import datasets as schemas
+    from qubithub_lite.services import datasets as service
+
+    assert (schemas.MIN_PREVIEW_ROWS, schemas.MAX_PREVIEW_ROWS, schemas.DEFAULT_PREVIEW_ROWS) == (
+        formats.MIN_PREVIEW_ROWS, formats.MAX_PREVIEW_ROWS, formats.DEFAULT_PREVIEW_ROWS)
+    assert service.METADATA_COUNT_FORMATS == formats.METADATA_COUNT_FORMATS
+    assert set(schemas.DatasetFormat.__args__) == set(formats.FORMATS)
