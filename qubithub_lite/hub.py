@@ -83,6 +83,8 @@ class Hub:
         protected = [settings.data_dir, settings.secret_file]
         if settings.database_url.startswith("sqlite"):
             protected.append(settings.database_url.split("///", 1)[-1])
+        if settings.config_file is not None:
+            protected.append(settings.config_file)
         try:
             self.sandbox = await asyncio.to_thread(get_sandbox, settings.sandbox, protected_paths=protected)
         except SandboxUnavailable as exc:
