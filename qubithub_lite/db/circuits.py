@@ -65,20 +65,23 @@ class Circuit(BaseModel):
     depth = IntegerField(null=True)
     category = CharField(max_length=100, null=True)
     difficulty = CharField(max_length=20, null=True)
-    is_public = BooleanField(default=True, index=True)
+    is_public = BooleanField(default=True)
     extra_metadata = JSONField(null=True)
     manifest = JSONField(null=True)
     forked_from = ForeignKeyField("self", null=True, backref="forks", on_delete="SET NULL")
-    stars_count = IntegerField(default=0)
-    views_count = IntegerField(default=0)
-    forks_count = IntegerField(default=0)
-    runs_count = IntegerField(default=0)
+    stars_count = IntegerField(default=0, index=True)
+    views_count = IntegerField(default=0, index=True)
+    forks_count = IntegerField(default=0, index=True)
+    runs_count = IntegerField(default=0, index=True)
     storage_bytes = BigIntegerField(default=0)
     created_at = DateTimeField(default=utcnow, index=True)
-    updated_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow, index=True)
 
     class Meta:
-        indexes = ((("namespace_id", "name"), True),)
+        indexes = ((("namespace_id", "name"), True), (("name",), False)) + tuple(
+            (("is_public", col), False) for col in (
+                "created_at", "updated_at", "stars_count", "views_count", "runs_count", "forks_count", "name", "qubits")
+        )
 
 
 class CircuitTag(BaseModel):

@@ -72,7 +72,7 @@ def upgrade(db):
         depth = IntegerField(null=True)
         category = CharField(max_length=100, null=True)
         difficulty = CharField(max_length=20, null=True)
-        is_public = BooleanField(default=True, index=True)
+        is_public = BooleanField(default=True)  # no index: low cardinality, it would beat the sort indexes
         extra_metadata = TextField(null=True)
         manifest = TextField(null=True)
         forked_from = ForeignKeyField("self", null=True, on_delete="SET NULL")
@@ -85,7 +85,11 @@ def upgrade(db):
         updated_at = DateTimeField(index=True)
 
         class Meta:
-            indexes = ((("namespace_id", "name"), True), (("name",), False))
+            # (is_public, <sort column>): an anonymous list is an index range, and its count is covered.
+            indexes = ((("namespace_id", "name"), True), (("name",), False)) + tuple(
+                (("is_public", col), False) for col in (
+                    "created_at", "updated_at", "stars_count", "views_count", "runs_count", "forks_count", "name", "qubits")
+            )
 
     class CircuitTag(Base):
         circuit = ForeignKeyField(Circuit, on_delete="CASCADE")
