@@ -80,6 +80,7 @@ async def _run_socket(ctx: Ctx):
         await ws.send_str((await ctx.hub.runs.response(fresh)).model_dump_json())
         if fresh.status in ("completed", "failed", "cancelled"):
             return ws
+        await ctx.hub.db.release()  # the socket may stay open for minutes: don't hold a pool slot
         reader = asyncio.create_task(ws.receive())
         while True:
             getter = asyncio.create_task(queue.get())

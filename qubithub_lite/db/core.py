@@ -98,6 +98,13 @@ class Db:
     async def execute_sql(self, sql: str, params: tuple | list = ()) -> Any:
         return await self.engine.aexecute_sql(sql, params)
 
+    async def release(self) -> None:
+        """Give this task's pooled connection back. pwasyncio binds a connection to each task
+        until the task ends; long-lived tasks (WebSockets, queue loops) call this before they
+        wait, or a few of them would hold the whole pool."""
+        if not self.engine.in_transaction():
+            await self.engine.aclose()
+
     async def close(self) -> None:
         await self.engine.close_pool()
 

@@ -140,12 +140,14 @@ class RunQueue:
                 log.exception("queue.claim_failed")
                 run = None
             if run is None:
+                await self.db.release()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=2.0)
                 continue
             self._wake.set()  # others may find more work
             task = asyncio.create_task(self._execute(run), name=f"run-{run.id}")
             self._active[run.id] = task
+            await self.db.release()
             try:
                 await task
             except asyncio.CancelledError:

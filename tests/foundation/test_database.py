@@ -87,3 +87,19 @@ def test_cli_db_upgrade(tmp_path):
         assert conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == migrate.head_version()
     again = runner.invoke(main, ["--data-dir", str(tmp_path / "d"), "db", "upgrade"], env={"QUBITHUB_LITE_LOGGING_LEVEL": "error"})
     assert "up to date" in again.output
+
+
+async def test_long_lived_tasks_can_release_their_connection(hub):
+    """More idle long-lived tasks than pool slots must not block the pool."""
+    release = asyncio.Event()
+
+    async def lingering() -> None:
+        await hub.db.count(AuditLog.select())
+        await hub.db.release()
+        await release.wait()
+
+    tasks = [asyncio.create_task(lingering()) for _ in range(hub.settings.database.pool_size * 3)]
+    await asyncio.sleep(0.2)
+    assert await asyncio.wait_for(hub.db.count(AuditLog.select()), timeout=5) >= 0
+    release.set()
+    await asyncio.gather(*tasks)

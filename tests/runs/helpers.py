@@ -70,7 +70,7 @@ c = measure q;
 
 SLEEPY = '''
 import time
-time.sleep(float(open("sleep.txt").read()))
+time.sleep(float(open("sleep.json").read()))
 from qiskit import QuantumCircuit
 
 def create_circuit():
