@@ -11,9 +11,11 @@ remembered as such and executed in the sandbox on every run.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -82,6 +84,25 @@ class Compiler:
         self._sandbox = sandbox_provider
         self.compile_timeout = compile_timeout
         self._script = resources.files("qubithub_lite.backends").joinpath("export_circuit.py").read_bytes()
+        # Versions are immutable, so what was learnt about one never goes stale in memory:
+        # its entry point, the keyword arguments its entry function takes, and its exports.
+        self._entries: dict[str, tuple[str, str | None]] = {}
+        self._accepted: dict[tuple[str, str, str | None], list[str]] = {}
+        self._memo: OrderedDict[str, Prepared] = OrderedDict()
+        self.memo_size = 256
+
+    def _remember(self, key: str, prepared: Prepared) -> None:
+        self._memo[key] = dataclasses.replace(prepared, cache_hit=True, compile_ms=0.0, sources=None)
+        self._memo.move_to_end(key)
+        while len(self._memo) > self.memo_size:
+            self._memo.popitem(last=False)
+
+    def _recall(self, key: str) -> Prepared | None:
+        hit = self._memo.get(key)
+        if hit is None:
+            return None
+        self._memo.move_to_end(key)
+        return dataclasses.replace(hit)
 
     async def _files(self, version: CircuitVersion) -> dict[str, bytes]:
         rows = await self.db.list(CircuitFile.select().where(CircuitFile.version == version.id))
@@ -97,15 +118,33 @@ class Compiler:
         return files
 
     async def prepare(self, circuit: Circuit, version: CircuitVersion, parameters: dict[str, Any]) -> Prepared:
-        paths = [r.path for r in await self.db.list(CircuitFile.select(CircuitFile.path).where(CircuitFile.version == version.id))]
-        entry, function = entry_of(circuit, paths)
+        if version.id not in self._entries:
+            paths = [r.path for r in await self.db.list(
+                CircuitFile.select(CircuitFile.path).where(CircuitFile.version == version.id))]
+            self._entries[version.id] = entry_of(circuit, paths)
+        entry, function = self._entries[version.id]
         if entry.endswith(".qasm"):
-            return await self._qasm(version, entry)
-        cached = await self._lookup(version, entry, function, parameters)
-        if cached is not None:
-            return cached
-        files = await self._files(version)
-        return await self._export(circuit, version, entry, function, parameters, files)
+            key = cache_key(version.id, entry, None, {})
+            prepared = self._recall(key)
+            if prepared is None:
+                prepared = await self._qasm(version, entry)
+                self._remember(key, prepared)
+            return prepared
+        accepted = self._accepted.get((version.id, entry, function))
+        if accepted is not None:
+            kwargs = {k: parameters[k] for k in accepted if k in parameters}
+            prepared = self._recall(cache_key(version.id, entry, function, kwargs))
+            if prepared is not None:
+                if prepared.kind == SANDBOX_KIND and prepared.sources is None:
+                    prepared.sources = await self._files(version)
+                return prepared
+        prepared = await self._lookup(version, entry, function, parameters)
+        if prepared is None:
+            files = await self._files(version)
+            prepared = await self._export(circuit, version, entry, function, parameters, files)
+        self._accepted[(version.id, entry, function)] = list(prepared.info.get("accepted_kwargs") or [])
+        self._remember(cache_key(version.id, entry, function, prepared.kwargs_used), prepared)
+        return prepared
 
     async def _qasm(self, version: CircuitVersion, entry: str) -> Prepared:
         row = await CircuitFile.aget_or_none((CircuitFile.version == version.id) & (CircuitFile.path == entry))

@@ -92,7 +92,7 @@ class Runs:
                 parameters=req.parameters, options={k: v for k, v in options.items() if v is not None} or None,
                 seed=req.seed if req.seed is not None else secrets.randbelow(2**31), created_at=now,
             )
-            await self._bump_stats(run, {"total_runs": 1, "pending_runs": 1, "total_shots": run.shots})
+            await self._bump_stats(run, {"total_runs": 1, "pending_runs": 1, "total_shots": run.shots}, create=True)
             await self.db.execute(Circuit.update(runs_count=Circuit.runs_count + 1).where(Circuit.id == circuit.id))
             await self._audit(run, "run.created", user.id, {"backend": name, "shots": run.shots})
         if self.queue is not None:
@@ -134,13 +134,16 @@ class Runs:
         await self.publish(run)
         return run
 
-    async def _bump_stats(self, run: Run, delta: dict[str, float]) -> None:
-        for scope, key in (("user", run.user_id), ("circuit", run.circuit_id)):
-            await self.db.execute(RunStats.insert(scope=scope, key=key).on_conflict_ignore())
-            await self.db.execute(
-                RunStats.update({getattr(RunStats, f): getattr(RunStats, f) + v for f, v in delta.items()})
-                .where((RunStats.scope == scope) & (RunStats.key == key))
-            )
+    async def _bump_stats(self, run: Run, delta: dict[str, float], *, create: bool = False) -> None:
+        """Apply the same delta to the user's and the circuit's aggregate rows (one UPDATE)."""
+        if create:
+            await self.db.execute(RunStats.insert_many(
+                [{"scope": "user", "key": run.user_id}, {"scope": "circuit", "key": run.circuit_id}]).on_conflict_ignore())
+        await self.db.execute(
+            RunStats.update({getattr(RunStats, f): getattr(RunStats, f) + v for f, v in delta.items()})
+            .where(((RunStats.scope == "user") & (RunStats.key == run.user_id))
+                   | ((RunStats.scope == "circuit") & (RunStats.key == run.circuit_id)))
+        )
 
     async def _audit(self, run: Run, action: str, actor: str | None, data: dict[str, Any]) -> None:
         await AuditLog.acreate(id=new_id(), actor_id=actor, action=action, target_type="run", target_id=run.id,

@@ -1,0 +1,152 @@
+"""Runs engine vs bare in-process ``AerSimulator().run()`` of the same Bell circuit.
+
+Prints, in one run:
+- p50/p99 of POST /runs -> ``completed`` seen on the WebSocket, already-compiled circuit
+  (goal p50 <= 10x bare);
+- sustained throughput with 1,000 queued Bell runs (goal >= 1/6 of the bare loop);
+- the first run of a new version (sandboxed export + run) vs a bare
+  ``python -c`` that imports qiskit and builds the circuit (goal <= 1.5x).
+
+    python bench/bench_runs.py [--samples 50] [--queued 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import qubithub_server  # noqa: E402
+
+BELL = """
+from qiskit import QuantumCircuit
+
+def create_circuit():
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure([0, 1], [0, 1])
+    return qc
+"""
+BARE_BUILD = "import qiskit; qc = qiskit.QuantumCircuit(2, 2); qc.h(0); qc.cx(0, 1); qc.measure([0, 1], [0, 1])"
+
+
+def bare_aer(samples: int, loop: int) -> tuple[list[float], float]:
+    from qiskit import QuantumCircuit
+    from qiskit_aer import AerSimulator
+
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure([0, 1], [0, 1])
+    sim = AerSimulator()
+    sim.run(qc, shots=1024).result()
+    lat = []
+    for _ in range(samples):
+        t = time.perf_counter()
+        sim.run(qc, shots=1024).result().get_counts()
+        lat.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    for _ in range(loop):
+        sim.run(qc, shots=1024).result().get_counts()
+    return lat, loop / (time.perf_counter() - t)
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+async def upload(session, url, headers, name, source) -> str:
+    async with session.post(f"{url}/circuits", json={"name": name, "title": name, "framework": "qiskit", "qubits": 2},
+                            headers=headers) as r:
+        cid = (await r.json())["id"]
+    form = aiohttp.FormData()
+    form.add_field("files", source.encode(), filename="circuit.py")
+    async with session.post(f"{url}/circuits/{cid}/upload-batch", data=form, headers=headers) as r:
+        assert r.status in (200, 201), await r.text()
+    return cid
+
+
+async def run_to_completion(session, url, headers, cid) -> float:
+    t = time.perf_counter()
+    async with session.post(f"{url}/runs", json={"circuit_id": cid, "shots": 1024}, headers=headers) as r:
+        run = await r.json()
+    async with session.ws_connect(url.replace("http", "ws") + f"/ws/runs/{run['id']}", headers=headers) as ws:
+        async for msg in ws:
+            data = json.loads(msg.data)
+            if data["status"] in ("completed", "failed", "cancelled"):
+                assert data["status"] == "completed", data
+                break
+    return time.perf_counter() - t
+
+
+async def measure(url: str, samples: int, queued: int) -> dict:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{url}/auth/register", json={"email": "b@example.org", "username": "bencher",
+                                                               "password": "Bench!pass#2026"}) as r:
+            token = (await r.json())["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        cid = await upload(session, url, headers, "bell", BELL)
+        await run_to_completion(session, url, headers, cid)  # compile + warm workers
+        await run_to_completion(session, url, headers, cid)
+        latencies = [await run_to_completion(session, url, headers, cid) for _ in range(samples)]
+        # First run of a new version (new source -> sandboxed export).
+        firsts = []
+        for i in range(5):
+            new = await upload(session, url, headers, f"fresh-{i}", BELL + f"\n# version {i}\n")
+            firsts.append(await run_to_completion(session, url, headers, new))
+        # Sustained throughput: queue everything, wait for the last.
+        t = time.perf_counter()
+        ids = []
+        for _ in range(queued):
+            async with session.post(f"{url}/runs", json={"circuit_id": cid, "shots": 1024}, headers=headers) as r:
+                ids.append((await r.json())["id"])
+        submitted = time.perf_counter() - t
+        while True:
+            async with session.get(f"{url}/runs/users/me/stats", headers=headers) as r:
+                stats = await r.json()
+            if stats["pending_runs"] + stats["queued_runs"] + stats["running_runs"] == 0:
+                break
+            await asyncio.sleep(0.2)
+        elapsed = time.perf_counter() - t
+        return {"latencies": latencies, "firsts": firsts, "throughput": queued / elapsed, "submit_s": submitted,
+                "failed": stats["failed_runs"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument("--queued", type=int, default=1000)
+    args = parser.parse_args()
+    bare_lat, bare_tp = bare_aer(args.samples, args.queued)
+    bare_build = []
+    for _ in range(3):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", BARE_BUILD], check=True)
+        bare_build.append(time.perf_counter() - t)
+    env = {"QUBITHUB_LITE_RUNS_MAX_QUEUED_PER_USER": str(args.queued + 10)}
+    with qubithub_server(env) as (url, _proc, _):
+        time.sleep(3)  # let the warm workers and sandboxes start
+        got = asyncio.run(measure(url, args.samples, args.queued))
+    b50, p50, p99 = statistics.median(bare_lat), pct(got["latencies"], 0.5), pct(got["latencies"], 0.99)
+    print(f"bare AerSimulator().run()   p50 {b50 * 1000:8.2f} ms   loop {bare_tp:8.1f} runs/s")
+    print(f"POST /runs -> WS completed  p50 {p50 * 1000:8.2f} ms   p99 {p99 * 1000:8.2f} ms   "
+          f"p50 ratio {p50 / b50:6.1f}x (goal <= 10x)")
+    print(f"{args.queued} queued runs         {got['throughput']:8.1f} runs/s   ratio {got['throughput'] / bare_tp:6.3f} "
+          f"of bare (goal >= {1 / 6:.3f}); submitting took {got['submit_s']:.1f} s; failed {got['failed']}")
+    first, bare = statistics.median(got["firsts"]), statistics.median(bare_build)
+    print(f"first run of a new version  {first * 1000:8.1f} ms vs bare python -c import qiskit {bare * 1000:8.1f} ms  "
+          f"ratio {first / bare:5.2f}x (goal <= 1.5x)")
+
+
+if __name__ == "__main__":
+    main()
