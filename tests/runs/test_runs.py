@@ -237,3 +237,19 @@ async def test_statevector_option(client, alice):
     sv = run["results"]["statevector"]
     assert len(sv) == 4
     assert sum(re * re + im * im for re, im in sv) == pytest.approx(1.0, abs=1e-6)
+
+
+class TestHangingCircuit:
+    @pytest.fixture
+    def settings(self, tmp_path):
+        from tests.conftest import make_settings
+
+        return make_settings(tmp_path, runs={"workers": 1, "compile_timeout_seconds": 3})
+
+    async def test_hanging_circuit_py_times_out(self, client, alice):
+        from tests.runs.helpers import SLEEPY
+
+        circuit = await make_circuit(client, alice, "hang", {"circuit.py": SLEEPY, "sleep.json": "600"}, qubits=1)
+        run = await wait_run(client, alice, (await submit(client, alice, circuit["id"]))["id"], timeout=60)
+        assert run["status"] == "failed" and run["error_class"] == "sandbox_timeout", run
+        assert "3 s" in run["error_message"]
