@@ -1,3 +1,3 @@
-from .cli import main
+from .frozen import entry
 
-main()
+entry()

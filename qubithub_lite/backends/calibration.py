@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+from ..frozen import python_command
 from .base import BackendError
 
 #: seconds a computed calibration is reused (fake-device snapshots never change).
@@ -33,7 +34,7 @@ async def fetch_calibration(name: str, timeout: float = 120.0) -> dict[str, Any]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "qubithub_lite.backends.calibration", name,
+        *python_command("-m", "qubithub_lite.backends.calibration", name),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     try:

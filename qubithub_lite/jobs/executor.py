@@ -29,6 +29,8 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..frozen import python_command
+
 log = logging.getLogger(__name__)
 HEADER = struct.Struct(">I")
 
@@ -115,7 +117,7 @@ class _Worker:
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         proc = await asyncio.create_subprocess_exec(
-            python, "-m", "qubithub_lite.jobs.simworker", "--preload", preload,
+            *python_command("-m", "qubithub_lite.jobs.simworker", "--preload", preload, python=python),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
             limit=2**26, start_new_session=True,
         )  # fmt: skip

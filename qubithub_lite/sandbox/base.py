@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..frozen import bundle_paths, child_env, is_frozen_interpreter, python_command
 from .cgroup import JobCgroup, PidsCgroups
 from .config import SandboxConfig
 from .errors import SandboxUnavailable
@@ -52,6 +53,9 @@ class Sandbox(ABC):
         self.config = config
         self.protected_paths = tuple(Path(p).resolve() for p in protected_paths)
         self.python = config.python
+        #: The interpreter is this PyInstaller binary (qubithub_lite.frozen): it runs as
+        #: ``binary python-compat ...`` and its unpacked bundle is what gets bound.
+        self.frozen = is_frozen_interpreter(self.python)
         self.prlimit = shutil.which("prlimit") or ""
         if not self.prlimit:
             raise SandboxUnavailable("util-linux 'prlimit' is not on PATH (needed for rlimits)")
@@ -90,6 +94,10 @@ class Sandbox(ABC):
     def bound_paths(self) -> list[str]:
         """Host paths visible inside the sandbox (checked against protected paths)."""
         return list(self.ro_paths)
+
+    def python_argv(self, *args: str) -> list[str]:
+        """argv that runs the sandbox interpreter with ``args`` (``python -I -c ...``)."""
+        return python_command(*args, python=self.python)
 
     def process_limit(self) -> str:
         """How the process/thread cap is enforced (shown by doctor)."""
@@ -200,7 +208,7 @@ class Sandbox(ABC):
         """Start a real sandbox running the interpreter once; SandboxUnavailable if it fails."""
         workdir = Path(tempfile.mkdtemp(dir=self._work_root))
         try:
-            argv = self.wrap(workdir, [self.python, "-I", "-c", "print('sandbox-ok')"],
+            argv = self.wrap(workdir, self.python_argv("-I", "-c", "print('sandbox-ok')"),
                              self.job_env(workdir, None), ())
             done = subprocess.run(argv, env=self.job_env(workdir, None), cwd=workdir,
                                   capture_output=True, timeout=60, check=False)
@@ -228,7 +236,7 @@ class Sandbox(ABC):
             },
         }
         try:
-            result = await self.run({}, [self.python, "-I", "-c", "print('sandbox-ok')"],
+            result = await self.run({}, self.python_argv("-I", "-c", "print('sandbox-ok')"),
                                     self.limits(30))
             report["works"] = result.ok and result.stdout.strip() == b"sandbox-ok"
             report["why"] = None if report["works"] else result.stderr_text[-500:]
@@ -256,6 +264,8 @@ class Sandbox(ABC):
             "XDG_CACHE_HOME": "/tmp/.cache",
         }
         env.update({name: "1" for name in THREAD_ENV})
+        if self.frozen:
+            env.update(child_env())  # reuse the bound, already unpacked bundle
         env.update(extra or {})
         return env
 
@@ -343,7 +353,10 @@ class Sandbox(ABC):
         shutil.rmtree(workdir, ignore_errors=True)
 
     def _interpreter_paths(self) -> list[str]:
-        """The interpreter's prefixes (venv and base), as real paths, minus system dirs."""
+        """The interpreter's prefixes (venv and base), as real paths, minus system dirs.
+        For the frozen binary: its unpacked bundle (``sys._MEIPASS``) and the binary."""
+        if self.frozen:
+            return self._without_system(set(bundle_paths()))
         try:
             done = subprocess.run(
                 [self.python, "-I", "-c", "import sys, json; print(json.dumps([sys.prefix, "
@@ -358,6 +371,10 @@ class Sandbox(ABC):
         candidates |= set(paths)
         candidates.add(str(executable.resolve().parent))
         candidates.add(str(executable.parent))
+        return self._without_system(candidates)
+
+    @staticmethod
+    def _without_system(candidates: set[str]) -> list[str]:
         system = ("/usr", "/bin", "/lib", "/lib64", "/sbin")
         keep = sorted(p for p in candidates if not any(
             p == s or p.startswith(s + "/") for s in system))

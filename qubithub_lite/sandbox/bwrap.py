@@ -52,7 +52,7 @@ class BwrapSandbox(Sandbox):
         for key, value in env.items():
             argv += ["--setenv", key, value]
         links, dirs = system_mounts()
-        for path in dirs + etc_entries() + self.ro_paths:
+        for path in dirs + etc_entries():
             argv += ["--ro-bind", path, path]
         for target, link in links:
             argv += ["--symlink", target, link]
@@ -62,6 +62,11 @@ class BwrapSandbox(Sandbox):
             "--proc", "/proc",
             "--dev", "/dev",
             "--size", str(self.config.tmp_bytes), "--tmpfs", "/tmp",
+        ]
+        # After /tmp: a one-file binary's unpacked bundle usually lives under /tmp.
+        for path in self.ro_paths:
+            argv += ["--ro-bind", path, path]
+        argv += [
             "--bind", str(workdir), self.inner_workdir,
             "--remount-ro", "/",
             "--chdir", self.inner_workdir,

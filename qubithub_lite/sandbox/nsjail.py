@@ -71,7 +71,7 @@ class NsjailSandbox(Sandbox):
         for fd in pass_fds:
             argv += ["--pass_fd", str(fd)]
         links, dirs = system_mounts()
-        for path in dirs + etc_entries() + self.ro_paths:
+        for path in dirs + etc_entries():
             argv += ["--bindmount_ro", path]
         for target, link in links:
             argv += ["--symlink", f"{target}:{link}"]
@@ -84,6 +84,10 @@ class NsjailSandbox(Sandbox):
         argv += [
             "--mount", f"none:/tmp:tmpfs:size={self.config.tmp_bytes}",
             "--tmpfsmount", "/dev/shm",
+        ]
+        # After /tmp: a one-file binary's unpacked bundle usually lives under /tmp.
+        argv += [arg for path in self.ro_paths for arg in ("--bindmount_ro", path)]
+        argv += [
             "--bindmount", f"{workdir}:{self.inner_workdir}",
             "--",
             *command,

@@ -74,7 +74,7 @@ async def start_warm(sandbox: Sandbox, preload: tuple[str, ...]) -> WarmProcess:
     read_fd, write_fd = os.pipe()
     os.set_inheritable(write_fd, True)
     config = json.dumps({"status_fd": write_fd, "preload": list(preload)})
-    command = [sandbox.python, "-I", "-B", "-c", RUNNER_SOURCE, config]
+    command = sandbox.python_argv("-I", "-B", "-c", RUNNER_SOURCE, config)
     try:
         proc, workdir, cgroup = await sandbox.launch(command, pass_fds=(write_fd,), stdin_pipe=True)
     except BaseException:
