@@ -122,7 +122,7 @@ class Hub:
     async def health(self) -> dict[str, Any]:
         db_state: dict[str, Any] = {"backend": "sqlite" if self.db.is_sqlite else "postgresql"}
         try:
-            db_state["schema_version"] = await migrate.current_version(self.db)
+            db_state["schema_version"] = await migrate.recorded_version(self.db)
             db_state["ok"] = True
         except Exception as exc:  # reported, not raised: health must answer
             db_state.update(ok=False, error=type(exc).__name__)

@@ -62,6 +62,12 @@ def head_version() -> int:
 
 async def current_version(db: Db) -> int:
     await db.execute_sql(_TABLE_SQL)
+    return await recorded_version(db)
+
+
+async def recorded_version(db: Db) -> int:
+    """The schema version recorded in ``schema_migrations`` (a plain read, no DDL: for
+    health checks once :func:`upgrade` has run)."""
     cursor = await db.execute_sql("SELECT MAX(version) FROM schema_migrations")
     row = cursor.fetchone()
     return int(row[0] or 0) if row else 0

@@ -32,7 +32,13 @@ async def attach_runs(hub) -> None:
     async def queue_health() -> dict[str, Any]:
         from ..db.runs import Run
 
-        counts = {s: await hub.db.count(Run.select().where(Run.status == s)) for s in ("pending", "queued", "running")}
+        from peewee import fn
+
+        states = ("pending", "queued", "running")
+        rows = await hub.db.list(  # one grouped query, not one per state
+            Run.select(Run.status, fn.COUNT(Run.id).alias("n")).where(Run.status.in_(states)).group_by(Run.status).tuples()
+        )
+        counts = dict.fromkeys(states, 0) | {status: int(n) for status, n in rows}
         return {"ok": True, "workers": config.workers, "executor": hub.run_queue.executor.stats(), **counts,
                 "subscribers": hub.run_events.subscriber_count()}
 
