@@ -14,14 +14,19 @@ File paths served by ``GET /files/{path}`` are ``circuits/<circuit id>/v<N>/<pat
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import hashlib
 import logging
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterable, AsyncIterator, Protocol
 
-from peewee import JOIN, SQL, IntegrityError, fn
+from peewee import (
+    JOIN, SQL, CharField, DateTimeField, ForeignKeyField, IntegerField, IntegrityError, TextField, fn,
+)
 
 from ..config import StorageConfig
 from ..db.circuits import Circuit, CircuitFile, CircuitTag, CircuitVersion
@@ -112,12 +117,60 @@ def _fts_query(text: str) -> str | None:
     return " ".join(f'"{t}"*' for t in tokens) or None
 
 
+@dataclass(frozen=True)
+class _CompiledList:
+    total_key: tuple
+    sql: str  # the page plus the total (last column)
+    params: tuple
+    page_sql: str  # the page alone
+    page_params: tuple
+    convert: tuple
+    total_at: int
+
+
+def _fast_converter(field):
+    """``field.python_value``, with a quicker path for the common cases of a list row."""
+    if isinstance(field, DateTimeField):
+        slow = field.python_value
+
+        def to_datetime(value):
+            if isinstance(value, dt.datetime):
+                return value
+            try:
+                return dt.datetime.fromisoformat(value)  # what peewee stores on SQLite
+            except (TypeError, ValueError):
+                return slow(value)
+
+        return to_datetime
+    return field.python_value
+
+
 class Circuits:
     def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, config: StorageConfig):
         self.db = db
         self.blobs = blobs
         self.accounts = accounts
         self.config = config
+        self._list_sql_cache: dict[tuple, tuple] = {}
+        #: List totals: filter key → (generation, expiry, total); see :meth:`list`.
+        self._totals: dict[tuple, tuple[int, float, int]] = {}
+        self._generation = 0
+        self._clock = time.monotonic
+
+    #: How long a cached list total may be reused. Changes made through this service drop
+    #: every cached total at once; this only bounds changes made elsewhere (another process,
+    #: direct SQL, cascades).
+    TOTAL_CACHE_SECONDS = 1.0
+
+    @contextlib.asynccontextmanager
+    async def _changing(self) -> AsyncIterator[None]:
+        """A write transaction that may change which circuits a list matches (or how many);
+        cached list totals are dropped once it has committed (or rolled back)."""
+        try:
+            async with self.db.tx():
+                yield
+        finally:
+            self._generation += 1
 
     # Loading -------------------------------------------------------------------------
     @staticmethod
@@ -208,17 +261,70 @@ class Circuits:
         return await self._viewed(user_id, circuit)
 
     # Listing --------------------------------------------------------------------------
-    async def _visible_where(self, user_id: str | None):
-        cond = Circuit.is_public == True  # noqa: E712
-        if user_id is not None:
-            cond |= Circuit.owner == user_id
-            orgs = await access.member_org_ids(self.db, user_id)
-            if orgs:
-                cond |= Circuit.organization.in_(orgs)
-        return cond
-
     async def list(self, user_id: str | None, q: CircuitListQuery) -> dict[str, Any]:
-        where = await self._visible_where(user_id)
+        """One statement per page, read as plain rows: no per-row model objects, and no SQL
+        building for a shape seen before (see :meth:`_list_sql`). The total comes from the same
+        statement (an uncorrelated scalar subquery, evaluated once) unless a recent total for
+        the same filters is cached: totals are dropped by every change made through this
+        service and otherwise reused for at most :data:`TOTAL_CACHE_SECONDS`."""
+        orgs = tuple(await access.member_org_ids(self.db, user_id)) if user_id is not None else ()
+        compiled = self._list_sql(user_id, orgs, q)
+        generation, now = self._generation, self._clock()
+        cached = self._totals.get(compiled.total_key)
+        if cached is not None and cached[0] == generation and cached[1] > now:
+            total = cached[2]
+            rows = (await self.db.execute_sql(compiled.page_sql, compiled.page_params)).fetchall()
+        else:
+            rows = (await self.db.execute_sql(compiled.sql, compiled.params)).fetchall()
+            if rows:
+                total = int(rows[0][compiled.total_at] or 0)
+            elif q.offset == 0:
+                total = 0  # an empty first page: nothing matches
+            else:  # past the last page: count on its own
+                total = int(await self.db.scalar(self._list_queries(user_id, orgs, q)[1]) or 0)
+            if len(self._totals) >= self._LIST_SQL_CACHE_SIZE:
+                self._totals.clear()
+            self._totals[compiled.total_key] = (generation, now + self.TOTAL_CACHE_SECONDS, total)
+        cards = [self._card_from_row(compiled.convert, row) for row in rows]
+        if user_id is not None:
+            starred = await social.starred_ids(self.db, TARGET, [c["id"] for c in cards], user_id)
+            for c in cards:
+                c["is_starred"] = c["id"] in starred
+        return {"circuits": cards, "total": total, "page": q.page, "pages": -(-total // q.limit) if total else 0}
+
+    #: Columns of a list row: the card's circuit columns, the owner's, the organization's.
+    _LIST_COLUMNS = tuple(
+        [getattr(Circuit, n) for n in Circuit._meta.sorted_field_names if n not in ("manifest", "extra_metadata", "gates")]
+        + [User.id, User.username, User.name, User.avatar, Organization.id, Organization.name, Organization.slug]
+    )
+    _LIST_SQL_CACHE_SIZE = 256
+
+    def _list_sql(self, user_id: str | None, orgs: tuple[str, ...], q: CircuitListQuery) -> _CompiledList:
+        """The list statements for a request, compiled by peewee (so they stay portable) and
+        memoised by everything they depend on: the caller's visibility (user id, organizations)
+        and the query. Only SQL text is cached here, never rows."""
+        total_key = (user_id, orgs, q.framework, tuple(q.tags), q.qubits_min, q.qubits_max, q.owner, q.q)
+        key = (total_key, q.sort, q.order, q.page, q.limit)
+        hit = self._list_sql_cache.get(key)
+        if hit is None:
+            page, count_query = self._list_queries(user_id, orgs, q)
+            page.bind(self.db.engine)
+            page_sql, page_params = page.sql()
+            sql, params = page.select_extend(count_query.alias("total")).sql()
+            convert = tuple(_fast_converter(f) for f in self._LIST_COLUMNS)
+            hit = _CompiledList(total_key, sql, tuple(params), page_sql, tuple(page_params), convert, len(convert))
+            if len(self._list_sql_cache) >= self._LIST_SQL_CACHE_SIZE:
+                self._list_sql_cache.pop(next(iter(self._list_sql_cache)))
+            self._list_sql_cache[key] = hit
+        return hit
+
+    def _list_queries(self, user_id: str | None, orgs: tuple[str, ...], q: CircuitListQuery):
+        """The page query (the :data:`_LIST_COLUMNS`) and the matching ``COUNT(*)`` query."""
+        where = Circuit.is_public == True  # noqa: E712
+        if user_id is not None:
+            where |= Circuit.owner == user_id
+            if orgs:
+                where |= Circuit.organization.in_(list(orgs))
         if q.framework:
             where &= Circuit.framework == q.framework
         for tag in q.tags:
@@ -247,16 +353,34 @@ class Circuits:
         if q.owner:
             count_query = count_query.join(User, on=(Circuit.owner == User.id)).switch(Circuit).join(
                 Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
-        total = int(await self.db.scalar(count_query.where(where)) or 0)
-        card_columns = [getattr(Circuit, n) for n in Circuit._meta.sorted_field_names
-                        if n not in ("manifest", "extra_metadata", "gates")]
-        rows = await self.db.list(
-            self._query(*card_columns).where(where).order_by(*order).offset(q.offset).limit(q.limit)
+        page = (
+            Circuit.select(*self._LIST_COLUMNS)
+            .join(User, on=(Circuit.owner == User.id))
+            .switch(Circuit)
+            .join(Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
+            .where(where).order_by(*order).offset(q.offset).limit(q.limit)
         )
-        starred = await social.starred_ids(self.db, TARGET, [r.id for r in rows], user_id)
+        return page, count_query.where(where)
+
+    def _card_from_row(self, convert, row) -> dict[str, Any]:
+        """A list row (the :data:`_LIST_COLUMNS`, then the total) as :meth:`card` renders it."""
+        c = dict(zip(_LIST_NAMES, row))
+        for i in _LIST_CONVERTED:
+            if row[i] is not None:
+                c[_LIST_NAMES[i]] = convert[i](row[i])
+        ns = c["org.slug"] if c["org.id"] is not None else c["user.username"]
         return {
-            "circuits": [self.card(r, (r.id in starred) if user_id else None) for r in rows],
-            "total": total, "page": q.page, "pages": -(-total // q.limit) if total else 0,
+            "id": c["id"], "name": c["name"], "slug": c["name"], "repo_name": f"{ns}/{c['name']}", "title": c["title"],
+            "description": c["description"], "framework": c["framework"], "tags": c["tags"] or [],
+            "qubits": c["qubits"], "category": c["category"], "difficulty": c["difficulty"],
+            "stars_count": c["stars_count"], "views_count": c["views_count"], "forks_count": c["forks_count"],
+            "runs_count": c["runs_count"], "is_starred": None, "is_public": c["is_public"],
+            "created_at": c["created_at"], "updated_at": c["updated_at"],
+            "owner": {"id": c["user.id"], "username": c["user.username"], "name": c["user.name"],
+                      "avatar": c["user.avatar"]},
+            "organization": ({"id": c["org.id"], "name": c["org.name"], "slug": c["org.slug"]}
+                             if c["org.id"] is not None else None),
+            "forked_from": c["forked_from"],
         }
 
     def _text_filter(self, text: str):
@@ -280,7 +404,7 @@ class Circuits:
             raise BadRequest(f"circuit name '{body.name}' already exists for this {'organization' if org else 'user'}")
         now = utcnow()
         try:
-            async with self.db.tx():
+            async with self._changing():
                 circuit = await Circuit.acreate(
                     id=new_id(), name=body.name, namespace_id=namespace, owner=user.id,
                     organization=org.id if org else None, title=body.title, description=body.description,
@@ -304,7 +428,7 @@ class Circuits:
         changes = {name: getattr(body, name) for name in body.model_fields_set}
         if changes:
             changes["updated_at"] = utcnow()
-            async with self.db.tx():
+            async with self._changing():
                 await self.db.execute(Circuit.update(**changes).where(Circuit.id == circuit.id))
                 if "tags" in changes:
                     await self._set_tags(circuit.id, changes["tags"])
@@ -312,7 +436,7 @@ class Circuits:
 
     async def delete(self, user: User, circuit_id: str) -> None:
         circuit = await self._writable(user.id, circuit_id, admin=True)
-        async with self.db.tx():
+        async with self._changing():
             await self._release_all(circuit)
             await social.delete_stars(self.db, TARGET, circuit.id)
             if circuit.forked_from_id:
@@ -344,7 +468,7 @@ class Circuits:
         now = utcnow()
         new_id_ = new_id()
         try:
-            async with self.db.tx():
+            async with self._changing():
                 versions = await self.db.list(
                     CircuitVersion.select().where(CircuitVersion.circuit == src.id).order_by(CircuitVersion.version_number)
                 )
@@ -448,7 +572,7 @@ class Circuits:
                               errors: list[dict[str, str]], message: str | None, *, batch: bool) -> UploadOutcome:
         extra: list[StagedBlob] = []
         try:
-            async with self.db.tx():
+            async with self._changing():
                 if not await self.db.exists(Circuit.select().where(Circuit.id == circuit.id)):
                     raise NotFound("circuit not found")
                 latest = await self._latest(circuit.id)
@@ -579,6 +703,18 @@ class Circuits:
         circuit = await self.db.first(self._query().where((Circuit.namespace_id == namespace) & (Circuit.name == name)))
         await access.ensure_readable(self.db, user_id, circuit, "circuit")
         return circuit
+
+
+#: Keys of a list row in :meth:`Circuits._card_from_row`, and which columns need converting
+#: (JSON, booleans, timestamps); text and integer columns arrive as they are.
+_LIST_NAMES = tuple(
+    [f.name for f in Circuits._LIST_COLUMNS[:-7]] + ["user.id", "user.username", "user.name", "user.avatar",
+                                                      "org.id", "org.name", "org.slug"]
+)
+_LIST_CONVERTED = tuple(
+    i for i, f in enumerate(Circuits._LIST_COLUMNS)
+    if not (isinstance(f, (CharField, IntegerField, ForeignKeyField)) or type(f) is TextField)
+)
 
 
 async def attach_storage_and_circuits(hub) -> None:
