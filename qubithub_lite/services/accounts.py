@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 
 from peewee import IntegrityError
@@ -45,6 +46,15 @@ class Accounts:
         self.hasher = hasher
         self.tokens = tokens
         self.config = config
+        #: user id → (expiry, active user or None); see :meth:`get_active_user`.
+        self._active: dict[str, tuple[float, User | None]] = {}
+        self._clock = time.monotonic
+
+    #: How long a looked-up user row (or its absence) is reused for authenticating requests.
+    #: Changes made through this service drop the entry at once; a user disabled or deleted
+    #: any other way (direct SQL, another process) is refused within this many seconds.
+    USER_CACHE_SECONDS = 2.0
+    _USER_CACHE_MAX = 4096
 
     # Users ---------------------------------------------------------------
     async def create_user(self, new: NewUser) -> User:
@@ -86,9 +96,25 @@ class Accounts:
         user = await self.create_user(new)
         return user, await self.create_session(user)
 
-    async def get_active_user(self, user_id: str) -> User | None:
+    async def get_active_user(self, user_id: str, *, cached: bool = True) -> User | None:
+        """The active user with this id, or None. Every authenticated request asks, so the
+        answer is reused for up to :data:`USER_CACHE_SECONDS` (``cached=False`` reads the row)."""
+        now = self._clock()
+        hit = self._active.get(user_id)
+        if cached and hit is not None and hit[0] > now:
+            return hit[1]
         user = await User.aget_or_none(User.id == user_id)
-        return user if user is not None and user.is_active else None
+        active = user if user is not None and user.is_active else None
+        if len(self._active) >= self._USER_CACHE_MAX:
+            self._active = {k: v for k, v in self._active.items() if v[0] > now}
+            if len(self._active) >= self._USER_CACHE_MAX:
+                self._active.clear()
+        self._active[user_id] = (now + self.USER_CACHE_SECONDS, active)
+        return active
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop a cached user row (call after changing or disabling the user)."""
+        self._active.pop(user_id, None)
 
     async def memberships(self, user: User) -> list[tuple[Organization, str]]:
         rows = await self.db.list(
@@ -140,7 +166,7 @@ class Accounts:
                 reused = False
                 if row.revoked_at is not None or row.expires_at <= now:
                     raise Unauthorized("refresh token expired or revoked")
-                user = await self.get_active_user(row.user_id)
+                user = await self.get_active_user(row.user_id, cached=False)
                 if user is None:
                     raise Unauthorized("account disabled")
                 row.rotated_at = now
@@ -166,5 +192,8 @@ class Accounts:
             raise BadRequest(problem)
         user.password_hash = await self.hasher.hash(password)
         user.updated_at = utcnow()
-        async with self.db.tx():
-            await user.asave(only=[User.password_hash, User.updated_at])
+        try:
+            async with self.db.tx():
+                await user.asave(only=[User.password_hash, User.updated_at])
+        finally:
+            self.forget_user(user.id)
