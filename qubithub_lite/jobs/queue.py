@@ -95,8 +95,8 @@ class RunQueue:
                 self._executor_started = True
 
     # Scheduling ------------------------------------------------------------------
-    async def enqueue(self, run_id: str) -> None:
-        await self.runs.transition(run_id, "queued")
+    async def enqueue(self, run: Run | str) -> None:
+        await self.runs.transition(run, "queued")
         self._wake.set()
 
     def service_order(self) -> dict[str, float]:
@@ -118,12 +118,12 @@ class RunQueue:
             eligible.sort(key=lambda r: (self._active_users.get(r.user_id, 0), self._served.get(r.user_id, 0), r.oldest))
             for candidate in eligible:
                 run = await self.db.first(
-                    Run.select(Run.id).where((Run.user == candidate.user_id) & (Run.status == "queued"))
+                    Run.select().where((Run.user == candidate.user_id) & (Run.status == "queued"))
                     .order_by(Run.created_at, Run.id)
                 )
                 if run is None:
                     continue
-                claimed = await self.runs.transition(run.id, "running")
+                claimed = await self.runs.transition(run, "running")
                 if claimed is None:
                     continue
                 self._served[claimed.user_id] = next(self._ticket)
@@ -191,7 +191,7 @@ class RunQueue:
                                        error_message=f"internal error: {type(exc).__name__}")
             return
         status, payload = outcome
-        await self.runs.transition(run.id, status, **payload)
+        await self.runs.transition(run, status, **payload)
 
     async def _perform(self, run: Run) -> tuple[str, dict[str, Any]]:
         circuit = await Circuit.aget_or_none(Circuit.id == run.circuit_id)

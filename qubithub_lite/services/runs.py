@@ -48,6 +48,8 @@ class Runs:
         self.settings = settings
         self._backends = backends
         self.queue = None  # set by the hub: jobs.queue.RunQueue
+        # owner/name of a circuit never changes (no renames), so it is cached for good.
+        self._repo_names: dict[str, str] = {}
 
     # Submission ------------------------------------------------------------------
     async def submit(self, user: User, req: RunCreate) -> Run:
@@ -96,31 +98,40 @@ class Runs:
             await self.db.execute(Circuit.update(runs_count=Circuit.runs_count + 1).where(Circuit.id == circuit.id))
             await self._audit(run, "run.created", user.id, {"backend": name, "shots": run.shots})
         if self.queue is not None:
-            await self.queue.enqueue(run.id)
+            await self.queue.enqueue(run)
         return run
 
     # Transitions -----------------------------------------------------------------
-    async def transition(self, run_id: str, new: str, *, actor: str | None = None, **fields: Any) -> Run | None:
-        """Move a run to ``new`` if its current state allows it; None when it doesn't."""
+    async def transition(self, run_id: str | Run, new: str, *, actor: str | None = None, **fields: Any) -> Run | None:
+        """Move a run to ``new`` if its current state allows it; None when it doesn't.
+
+        Given a Run object (the caller's last known state), the guarded UPDATE is tried
+        directly and the row is re-read only if the state moved on meanwhile."""
         async with self.db.tx():
-            run = await Run.aget_or_none(Run.id == run_id)
-            if run is None or run.status not in ALLOWED[new]:
+            run = run_id if isinstance(run_id, Run) else await Run.aget_or_none(Run.id == run_id)
+            if run is None:
                 return None
-            old = run.status
-            changes = {"status": new, **fields}
-            now = utcnow()
-            if new == "queued":
-                changes.setdefault("queued_at", now)
-            elif new == "running":
-                changes.setdefault("started_at", now)
-                changes["attempts"] = run.attempts + 1
-            elif new in TERMINAL:
-                changes.setdefault("completed_at", now)
-            updated = await self.db.execute(
-                Run.update({getattr(Run, k): v for k, v in changes.items()}).where((Run.id == run_id) & (Run.status == old))
-            )
-            if not updated:
-                return None
+            for attempt in (0, 1):
+                if run.status not in ALLOWED[new]:
+                    return None
+                old = run.status
+                changes = {"status": new, **fields}
+                now = utcnow()
+                if new == "queued":
+                    changes.setdefault("queued_at", now)
+                elif new == "running":
+                    changes.setdefault("started_at", now)
+                    changes["attempts"] = run.attempts + 1
+                elif new in TERMINAL:
+                    changes.setdefault("completed_at", now)
+                updated = await self.db.execute(
+                    Run.update({getattr(Run, k): v for k, v in changes.items()}).where((Run.id == run.id) & (Run.status == old))
+                )
+                if updated:
+                    break
+                run = await Run.aget_or_none(Run.id == run.id)  # stale view: re-read once
+                if run is None or attempt:
+                    return None
             for key, value in changes.items():
                 setattr(run, key, value)
             delta = {f"{old}_runs": -1, f"{new}_runs": 1}
@@ -184,13 +195,19 @@ class Runs:
         return run
 
     async def repo_names(self, circuit_ids: set[str]) -> dict[str, str]:
-        if not circuit_ids:
-            return {}
+        missing = [c for c in circuit_ids if c not in self._repo_names]
+        if missing:
+            if len(self._repo_names) > 50_000:
+                self._repo_names.clear()
+            self._repo_names.update(await self._load_repo_names(missing))
+        return {c: self._repo_names[c] for c in circuit_ids if c in self._repo_names}
+
+    async def _load_repo_names(self, circuit_ids: list[str]) -> dict[str, str]:
         rows = await self.db.list(
             Circuit.select(Circuit.id, Circuit.name, User.username, Organization.slug)
             .join(User, on=(Circuit.owner == User.id))
             .switch(Circuit).join(Organization, join_type=JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
-            .where(Circuit.id.in_(list(circuit_ids))).dicts()
+            .where(Circuit.id.in_(circuit_ids)).dicts()
         )
         return {r["id"]: f"{r['slug'] or r['username']}/{r['name']}" for r in rows}
 
