@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 from aiohttp import WSMsgType, web
 
@@ -78,6 +79,7 @@ async def _run_socket(ctx: Ctx):
     try:
         fresh = await ctx.hub.runs.get_visible(principal.user_id if principal else None, run.id)
         await ws.send_str((await ctx.hub.runs.response(fresh)).model_dump_json())
+        last_status = fresh.status
         if fresh.status in ("completed", "failed", "cancelled"):
             return ws
         await ctx.hub.db.release()  # the socket may stay open for minutes: don't hold a pool slot
@@ -93,8 +95,12 @@ async def _run_socket(ctx: Ctx):
                 reader = asyncio.create_task(ws.receive())
                 continue
             message = getter.result()
+            status = json.loads(message)["status"]
+            if status == last_status:
+                continue  # published between subscribing and the first message: already sent
+            last_status = status
             await ws.send_str(message)
-            if any(f'"status":"{s}"' in message for s in ("completed", "failed", "cancelled")):
+            if status in ("completed", "failed", "cancelled"):
                 reader.cancel()
                 break
     finally:
