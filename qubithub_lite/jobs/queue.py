@@ -50,6 +50,8 @@ class RunQueue:
         self._executor_started = False
         self._closing = False
         self._warmup: asyncio.Task | None = None
+        # circuit version id -> (circuit, version) as first seen: versions are immutable.
+        self._versions: dict[str, tuple[Circuit, CircuitVersion]] = {}
 
     # Lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -194,10 +196,16 @@ class RunQueue:
         await self.runs.transition(run, status, **payload)
 
     async def _perform(self, run: Run) -> tuple[str, dict[str, Any]]:
-        circuit = await Circuit.aget_or_none(Circuit.id == run.circuit_id)
-        version = await CircuitVersion.aget_or_none(CircuitVersion.id == run.circuit_version_id)
-        if circuit is None or version is None:
-            raise RunFailure("storage_miss", "the circuit version of this run no longer exists")
+        known = self._versions.get(run.circuit_version_id)
+        if known is None:
+            circuit = await Circuit.aget_or_none(Circuit.id == run.circuit_id)
+            version = await CircuitVersion.aget_or_none(CircuitVersion.id == run.circuit_version_id)
+            if circuit is None or version is None:
+                raise RunFailure("storage_miss", "the circuit version of this run no longer exists")
+            if len(self._versions) > 4096:
+                self._versions.clear()
+            known = self._versions[version.id] = (circuit, version)
+        circuit, version = known
         parameters = dict(run.parameters or {})
         timeout = self._timeout(circuit)
         started = time.perf_counter()

@@ -125,10 +125,7 @@ class Runs:
                     changes["attempts"] = run.attempts + 1
                 elif new in TERMINAL:
                     changes.setdefault("completed_at", now)
-                updated = await self.db.execute(
-                    Run.update({getattr(Run, k): v for k, v in changes.items()}).where((Run.id == run.id) & (Run.status == old))
-                )
-                if updated:
+                if await self._update_run(run.id, old, changes):
                     break
                 run = await Run.aget_or_none(Run.id == run.id)  # stale view: re-read once
                 if run is None or attempt:
@@ -160,6 +157,19 @@ class Runs:
     async def _audit(self, run: Run, action: str, actor: str | None, data: dict[str, Any]) -> None:
         params = [new_id(), actor, action, "run", run.id, json.dumps(data, separators=(",", ":"), sort_keys=True), utcnow()]
         await self.db.execute_sql(self._sql("audit"), params)
+
+    async def _update_run(self, run_id: str, old: str, changes: dict[str, Any]) -> bool:
+        """UPDATE run SET … WHERE id = ? AND status = old (compiled once per column set)."""
+        cols = tuple(sorted(changes))
+        key = "update:" + ",".join(cols)
+        sql = self._statements.get(key)
+        if sql is None:
+            p = self.db.engine.param
+            sets = ", ".join(f'"{Run._meta.fields[c].column_name}" = {p}' for c in cols)
+            sql = self._statements[key] = f'UPDATE "{Run._meta.table_name}" SET {sets} WHERE "id" = {p} AND "status" = {p}'
+        params = [Run._meta.fields[c].db_value(changes[c]) for c in cols] + [run_id, old]
+        cursor = await self.db.execute_sql(sql, params)
+        return cursor.rowcount > 0
 
     def _sql(self, name: str) -> str:
         """The run path's two hottest statements, written once in the engine's parameter style
