@@ -50,7 +50,10 @@ class DatabaseConfig(Section):
             "or postgresql://user:pass@host/db (needs asyncpg)."
         ),
     )
-    pool_size: int = Field(8, ge=1, le=64, description="Connections in the pool.")
+    pool_size: int = Field(
+        32, ge=1, le=256,
+        description="Connections in the pool. A request holds one from its first query until it ends.",
+    )
     busy_timeout_ms: int = Field(10_000, ge=0, description="SQLite busy timeout in milliseconds.")
 
 

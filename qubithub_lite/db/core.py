@@ -103,7 +103,12 @@ class Db:
 
     @contextlib.asynccontextmanager
     async def tx(self) -> AsyncIterator[None]:
-        """A write transaction (nested calls become savepoints)."""
+        """A write transaction (nested calls become savepoints).
+
+        Lock order: this task's pooled connection first, then the writer lock. The other
+        order deadlocks when every pooled connection belongs to a task queued on the lock
+        while the lock holder waits for a connection."""
+        await self.engine.aconnect()
         if self._write_lock is not None:
             await self._write_lock.acquire()
         try:

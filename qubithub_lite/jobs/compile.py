@@ -179,6 +179,7 @@ class Compiler:
         job_files = {**files, "_qh_export.py": self._script, "_qh_request.json": json.dumps(request).encode(),
                      f"{OUT}/.keep": b""}
         started = time.perf_counter()
+        await self.db.release()  # circuit.py may run for a while in the sandbox
         result = await sandbox.run_python(
             job_files, script="_qh_export.py", args=["_qh_request.json"],
             limits=sandbox.limits(self.compile_timeout), preload=PRELOAD.get(circuit.framework, ()),
@@ -226,6 +227,7 @@ class Compiler:
                    "device": device}
         job_files = {**(prepared.sources or {}), "_qh_export.py": self._script,
                      "_qh_request.json": json.dumps(request).encode(), f"{OUT}/.keep": b""}
+        await self.db.release()
         result = await sandbox.run_python(job_files, script="_qh_export.py", args=["_qh_request.json"],
                                           limits=sandbox.limits(timeout), preload=PRELOAD["pennylane"],
                                           outputs=[f"{OUT}/export_result.json"])

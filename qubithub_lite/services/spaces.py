@@ -477,6 +477,7 @@ class Spaces:
         return self.sandbox_provider()
 
     async def _run(self, user: User, sandbox: Sandbox, **kwargs: Any) -> SandboxResult:
+        await self.db.release()  # the job may run for minutes: don't hold a pooled connection
         async with self.slots.slot(user.id):
             try:
                 return await sandbox.run_python(**kwargs)

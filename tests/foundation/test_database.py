@@ -103,3 +103,29 @@ async def test_long_lived_tasks_can_release_their_connection(hub):
     assert await asyncio.wait_for(hub.db.count(AuditLog.select()), timeout=5) >= 0
     release.set()
     await asyncio.gather(*tasks)
+
+
+class TestSmallPool:
+    @pytest.fixture
+    def settings(self, tmp_path):
+        from tests.conftest import make_settings
+
+        return make_settings(tmp_path, database={"pool_size": 2})
+
+    async def test_writers_outnumbering_the_pool_do_not_deadlock(self, hub):
+        """Tasks that hold a connection and queue for the writer lock, plus tasks whose first
+        database action is a write transaction: with 2 connections, all must finish."""
+
+        async def reader_then_writer(i: int) -> None:
+            await hub.db.count(AuditLog.select())  # takes a pooled connection
+            await asyncio.sleep(0.01)
+            async with hub.db.tx():
+                await AuditLog.acreate(id=new_id(), action="pool.rw", target_type="t", target_id=str(i), created_at=utcnow())
+
+        async def writer_first(i: int) -> None:
+            async with hub.db.tx():
+                await AuditLog.acreate(id=new_id(), action="pool.w", target_type="t", target_id=str(i), created_at=utcnow())
+
+        jobs = [reader_then_writer(i) for i in range(10)] + [writer_first(i) for i in range(10)]
+        await asyncio.wait_for(asyncio.gather(*jobs), timeout=8)  # the pool's acquire timeout is 10 s
+        assert await hub.db.count(AuditLog.select().where(AuditLog.action.in_(["pool.rw", "pool.w"]))) == 20
