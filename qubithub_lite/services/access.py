@@ -10,11 +10,16 @@ its creator or an organization owner/admin.
 
 from __future__ import annotations
 
-from typing import Protocol
+import re
+from typing import Any, ClassVar, Protocol
+
+from peewee import JOIN
 
 from ..db.core import Db
-from ..db.models import Membership, Organization
+from ..db.models import Membership, Organization, User
 from ..errors import Forbidden, NotFound
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 WRITE_ROLES = ("owner", "admin", "member")
 ADMIN_ROLES = ("owner", "admin")
@@ -82,3 +87,43 @@ async def organization_for_create(db: Db, user_id: str, organization_name: str |
             raise Forbidden(f"'{organization_name}' is a personal namespace")
         return None  # one's own namespace: a personal resource
     return org
+
+
+class OwnedResources:
+    """Loading and access checks shared by the circuits, datasets and spaces services.
+
+    A subclass names its ``model`` (with ``owner`` and ``organization`` foreign keys) and the
+    ``noun`` used in messages; rows come back joined with their owner and organization."""
+
+    model: ClassVar[Any]
+    noun: ClassVar[str]
+    db: Db
+
+    @classmethod
+    def _query(cls, *columns):
+        model = cls.model
+        return (
+            model.select(*(columns or (model,)), User.id, User.username, User.name, User.avatar,
+                         Organization.id, Organization.name, Organization.slug)
+            .join(User, on=(model.owner == User.id))
+            .switch(model)
+            .join(Organization, JOIN.LEFT_OUTER, on=(model.organization == Organization.id))
+        )
+
+    async def _load(self, resource_id: str):
+        if not UUID_RE.match(resource_id or ""):
+            return None
+        return await self.db.first(self._query().where(self.model.id == resource_id))
+
+    async def get_visible(self, user_id: str | None, resource_id: str):
+        """The resource if ``user_id`` may see it; NotFound otherwise (private stays invisible)."""
+        resource = await self._load(resource_id)
+        await ensure_readable(self.db, user_id, resource, self.noun)
+        return resource
+
+    async def _writable(self, user_id: str, resource_id: str, *, admin: bool = False):
+        resource = await self._load(resource_id)
+        if resource is None:
+            raise NotFound(f"{self.noun} not found")
+        await ensure_writable(self.db, user_id, resource, self.noun, admin=admin)
+        return resource

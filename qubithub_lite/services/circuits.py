@@ -43,7 +43,7 @@ from .manifest import MANIFEST_NAME, METADATA_NAME, Manifest, generate_metadata,
 log = logging.getLogger(__name__)
 
 TARGET = "circuit"
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+UUID_RE = access.UUID_RE
 VERSION_SEGMENT = re.compile(r"^v([1-9][0-9]{0,8})$")
 ACCEPTED_KINDS = "Python sources (.py), qubithub.toml, README.md, OpenQASM (.qasm), QPY (.qpy) and JSON (.json)"
 
@@ -145,7 +145,10 @@ def _fast_converter(field):
     return field.python_value
 
 
-class Circuits:
+class Circuits(access.OwnedResources):
+    model = Circuit
+    noun = "circuit"
+
     def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, config: StorageConfig):
         self.db = db
         self.blobs = blobs
@@ -171,35 +174,6 @@ class Circuits:
                 yield
         finally:
             self._generation += 1
-
-    # Loading -------------------------------------------------------------------------
-    @staticmethod
-    def _query(*columns):
-        cols = columns or (Circuit,)
-        return (
-            Circuit.select(*cols, User.id, User.username, User.name, User.avatar,
-                           Organization.id, Organization.name, Organization.slug)
-            .join(User, on=(Circuit.owner == User.id))
-            .switch(Circuit)
-            .join(Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
-        )
-
-    async def _load(self, circuit_id: str) -> Circuit | None:
-        if not UUID_RE.match(circuit_id or ""):
-            return None
-        return await self.db.first(self._query().where(Circuit.id == circuit_id))
-
-    async def get_visible(self, user_id: str | None, circuit_id: str) -> Circuit:
-        circuit = await self._load(circuit_id)
-        await access.ensure_readable(self.db, user_id, circuit, "circuit")
-        return circuit
-
-    async def _writable(self, user_id: str, circuit_id: str, *, admin: bool = False) -> Circuit:
-        circuit = await self._load(circuit_id)
-        if circuit is None:
-            raise NotFound("circuit not found")
-        await access.ensure_writable(self.db, user_id, circuit, "circuit", admin=admin)
-        return circuit
 
     # Serialising ----------------------------------------------------------------------
     @staticmethod

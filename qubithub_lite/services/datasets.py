@@ -45,7 +45,7 @@ from . import access, social
 
 log = logging.getLogger(__name__)
 
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+UUID_RE = access.UUID_RE
 EXTENSIONS = {"csv": "csv", "npy": "npy", "hdf5": "h5", "json": "json", "parquet": "parquet"}
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -128,7 +128,10 @@ def _check_file(path: Path, fmt: str) -> int:
     return formats.count_rows(path, fmt)
 
 
-class Datasets:
+class Datasets(access.OwnedResources):
+    model = Dataset
+    noun = "dataset"
+
     def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, storage: StorageConfig,
                  config: DatasetsConfig):
         self.db = db
@@ -140,34 +143,6 @@ class Datasets:
         self._count_locks: dict[str, asyncio.Lock] = {}
 
     # Loading -------------------------------------------------------------------------
-    @staticmethod
-    def _query(*columns):
-        cols = columns or (Dataset,)
-        return (
-            Dataset.select(*cols, User.id, User.username, User.name, User.avatar,
-                           Organization.id, Organization.name, Organization.slug)
-            .join(User, on=(Dataset.owner == User.id))
-            .switch(Dataset)
-            .join(Organization, JOIN.LEFT_OUTER, on=(Dataset.organization == Organization.id))
-        )
-
-    async def _load(self, dataset_id: str) -> Dataset | None:
-        if not UUID_RE.match(dataset_id or ""):
-            return None
-        return await self.db.first(self._query().where(Dataset.id == dataset_id))
-
-    async def get_visible(self, user_id: str | None, dataset_id: str) -> Dataset:
-        dataset = await self._load(dataset_id)
-        await access.ensure_readable(self.db, user_id, dataset, "dataset")
-        return dataset
-
-    async def _writable(self, user_id: str, dataset_id: str, *, admin: bool = False) -> Dataset:
-        dataset = await self._load(dataset_id)
-        if dataset is None:
-            raise NotFound("dataset not found")
-        await access.ensure_writable(self.db, user_id, dataset, "dataset", admin=admin)
-        return dataset
-
     async def _versions(self, dataset_id: str) -> list[DatasetVersion]:
         return await self.db.list(
             DatasetVersion.select().where(DatasetVersion.dataset == dataset_id).order_by(DatasetVersion.version_number)

@@ -55,7 +55,7 @@ from .visualize import (
 log = logging.getLogger(__name__)
 
 TARGET = "space"
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+UUID_RE = access.UUID_RE
 LIMIT_TEXT = {
     "memory": "memory limit exceeded",
     "processes": "process/thread limit exceeded",
@@ -124,7 +124,10 @@ class ExecutionSlots:
 
 
 # The service ------------------------------------------------------------------------------
-class Spaces:
+class Spaces(access.OwnedResources):
+    model = Space
+    noun = "space"
+
     def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, storage: StorageConfig,
                  config: SpacesConfig, sandbox_provider: Callable[[], Sandbox]):
         self.db = db
@@ -137,34 +140,6 @@ class Spaces:
                                     config.queue_wait_seconds)
 
     # Loading ----------------------------------------------------------------------------
-    @staticmethod
-    def _query(*columns):
-        cols = columns or (Space,)
-        return (
-            Space.select(*cols, User.id, User.username, User.name, User.avatar,
-                         Organization.id, Organization.name, Organization.slug)
-            .join(User, on=(Space.owner == User.id))
-            .switch(Space)
-            .join(Organization, JOIN.LEFT_OUTER, on=(Space.organization == Organization.id))
-        )
-
-    async def _load(self, space_id: str) -> Space | None:
-        if not UUID_RE.match(space_id or ""):
-            return None
-        return await self.db.first(self._query().where(Space.id == space_id))
-
-    async def get_visible(self, user_id: str | None, space_id: str) -> Space:
-        space = await self._load(space_id)
-        await access.ensure_readable(self.db, user_id, space, "space")
-        return space
-
-    async def _writable(self, user_id: str, space_id: str, *, admin: bool = False) -> Space:
-        space = await self._load(space_id)
-        if space is None:
-            raise NotFound("space not found")
-        await access.ensure_writable(self.db, user_id, space, "space", admin=admin)
-        return space
-
     async def _file_for_write(self, user_id: str, file_id: str) -> tuple[SpaceFile, Space]:
         row = await SpaceFile.aget_or_none(SpaceFile.id == file_id) if UUID_RE.match(file_id or "") else None
         if row is None:
