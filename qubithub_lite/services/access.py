@@ -17,7 +17,7 @@ from peewee import JOIN
 
 from ..db.core import Db
 from ..db.models import Membership, Organization, User
-from ..errors import Forbidden, NotFound
+from ..errors import Conflict, Forbidden, NotFound
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -97,6 +97,7 @@ class OwnedResources:
 
     model: ClassVar[Any]
     noun: ClassVar[str]
+    star_target: ClassVar[str]
     db: Db
 
     @classmethod
@@ -127,3 +128,21 @@ class OwnedResources:
             raise NotFound(f"{self.noun} not found")
         await ensure_writable(self.db, user_id, resource, self.noun, admin=admin)
         return resource
+
+    async def star(self, user: User, resource_id: str) -> dict[str, Any]:
+        """Toggle the caller's star; the count is exact under concurrent toggles."""
+        from . import social
+
+        resource = await self.get_visible(user.id, resource_id)
+        starred, count = await social.toggle_star(self.db, self.model, self.star_target, resource.id, user.id)
+        return {"starred": starred, "stars_count": count}
+
+    async def _fork_source(self, user: User, resource_id: str, name: str | None) -> tuple[Any, str, Conflict]:
+        """The visible source of a fork, the fork's name, and the 409 for a name the caller already uses."""
+        src = await self.get_visible(user.id, resource_id)
+        name = name or src.name
+        taken = Conflict(f"you already have a {self.noun} named '{name}'")
+        model = self.model
+        if await self.db.exists(model.select().where((model.namespace_id == user.id) & (model.name == name))):
+            raise taken
+        return src, name, taken

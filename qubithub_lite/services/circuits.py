@@ -148,6 +148,7 @@ def _fast_converter(field):
 class Circuits(access.OwnedResources):
     model = Circuit
     noun = "circuit"
+    star_target = TARGET
 
     def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, config: StorageConfig):
         self.db = db
@@ -428,17 +429,8 @@ class Circuits(access.OwnedResources):
         await self.accounts.credit(owner_key(circuit.owner_id, circuit.organization_id), circuit.storage_bytes)
 
     # Stars and forks ---------------------------------------------------------------------
-    async def star(self, user: User, circuit_id: str) -> dict[str, Any]:
-        circuit = await self.get_visible(user.id, circuit_id)
-        starred, count = await social.toggle_star(self.db, Circuit, TARGET, circuit.id, user.id)
-        return {"starred": starred, "stars_count": count}
-
     async def fork(self, user: User, circuit_id: str, name: str | None) -> dict[str, Any]:
-        src = await self.get_visible(user.id, circuit_id)
-        name = name or src.name
-        taken = Conflict(f"you already have a circuit named '{name}'")
-        if await self.db.exists(Circuit.select().where((Circuit.namespace_id == user.id) & (Circuit.name == name))):
-            raise taken
+        src, name, taken = await self._fork_source(user, circuit_id, name)
         now = utcnow()
         new_id_ = new_id()
         try:

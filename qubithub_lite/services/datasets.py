@@ -131,6 +131,7 @@ def _check_file(path: Path, fmt: str) -> int:
 class Datasets(access.OwnedResources):
     model = Dataset
     noun = "dataset"
+    star_target = STAR_TARGET
 
     def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, storage: StorageConfig,
                  config: DatasetsConfig):
@@ -347,18 +348,9 @@ class Datasets(access.OwnedResources):
         await self.blobs.collect_garbage()
 
     # Stars and forks ---------------------------------------------------------------------
-    async def star(self, user: User, dataset_id: str) -> dict[str, Any]:
-        dataset = await self.get_visible(user.id, dataset_id)
-        starred, count = await social.toggle_star(self.db, Dataset, STAR_TARGET, dataset.id, user.id)
-        return {"starred": starred, "stars_count": count}
-
     async def fork(self, user: User, dataset_id: str, name: str | None) -> dict[str, Any]:
         """Copy metadata and every version into the caller's namespace; files by blob reference."""
-        src = await self.get_visible(user.id, dataset_id)
-        name = name or src.name
-        taken = Conflict(f"you already have a dataset named '{name}'")
-        if await self.db.exists(Dataset.select().where((Dataset.namespace_id == user.id) & (Dataset.name == name))):
-            raise taken
+        src, name, taken = await self._fork_source(user, dataset_id, name)
         now = utcnow()
         fork_id = new_id()
         try:

@@ -127,6 +127,7 @@ class ExecutionSlots:
 class Spaces(access.OwnedResources):
     model = Space
     noun = "space"
+    star_target = TARGET
 
     def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, storage: StorageConfig,
                  config: SpacesConfig, sandbox_provider: Callable[[], Sandbox]):
@@ -300,18 +301,9 @@ class Spaces(access.OwnedResources):
         await self.blobs.collect_garbage()
 
     # Stars and forks ---------------------------------------------------------------------------
-    async def star(self, user: User, space_id: str) -> dict[str, Any]:
-        space = await self.get_visible(user.id, space_id)
-        starred, count = await social.toggle_star(self.db, Space, TARGET, space.id, user.id)
-        return {"starred": starred, "stars_count": count}
-
     async def fork(self, user: User, space_id: str, name: str | None) -> dict[str, Any]:
         """Copy the space (and its files, by blob reference) into the caller's personal namespace."""
-        src = await self.get_visible(user.id, space_id)
-        name = name or src.name
-        taken = Conflict(f"you already have a space named '{name}'")
-        if await self.db.exists(Space.select().where((Space.namespace_id == user.id) & (Space.name == name))):
-            raise taken
+        src, name, taken = await self._fork_source(user, space_id, name)
         now = utcnow()
         fork_id = new_id()
         try:
