@@ -33,7 +33,7 @@ from ..db.circuits import Circuit, CircuitFile, CircuitTag, CircuitVersion
 from ..db.core import Db
 from ..db.fields import new_id, utcnow
 from ..db.models import Organization, User
-from ..errors import ApiError, BadRequest, Conflict, NotFound
+from ..errors import ApiError, BadRequest, NotFound
 from ..logs import fields
 from ..schemas.circuits import SORT_FIELDS, CircuitCreate, CircuitListQuery, CircuitUpdate
 from ..storage import BlobStore, StagedBlob, StorageAccounts, owner_key, safe_relative_path
