@@ -146,3 +146,20 @@ class OwnedResources:
         if await self.db.exists(model.select().where((model.namespace_id == user.id) & (model.name == name))):
             raise taken
         return src, name, taken
+
+    async def _blob_refs(self, resource: Any) -> dict[str, int]:
+        """sha256 -> how many references the resource holds (each service knows its file rows)."""
+        raise NotImplementedError
+
+    async def _delete_row(self, resource: Any) -> None:
+        """Inside a write transaction: give back the resource's blob references and storage,
+        drop its stars and its parent's fork count, and delete its row."""
+        from ..storage import owner_key
+        from . import social
+
+        await self.blobs.release(await self._blob_refs(resource))
+        await self.accounts.credit(owner_key(resource.owner_id, resource.organization_id), resource.storage_bytes)
+        await social.delete_stars(self.db, self.star_target, resource.id)
+        if resource.forked_from_id:
+            await social.bump_counter(self.db, self.model, resource.forked_from_id, "forks_count", -1)
+        await self.db.execute(self.model.delete().where(self.model.id == resource.id))

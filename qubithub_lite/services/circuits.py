@@ -412,21 +412,16 @@ class Circuits(access.OwnedResources):
     async def delete(self, user: User, circuit_id: str) -> None:
         circuit = await self._writable(user.id, circuit_id, admin=True)
         async with self._changing():
-            await self._release_all(circuit)
-            await social.delete_stars(self.db, TARGET, circuit.id)
-            if circuit.forked_from_id:
-                await social.bump_counter(self.db, Circuit, circuit.forked_from_id, "forks_count", -1)
-            await self.db.execute(Circuit.delete().where(Circuit.id == circuit.id))
+            await self._delete_row(circuit)
         log.info("circuit.deleted", extra=fields(circuit_id=circuit.id, user_id=user.id))
         await self.blobs.collect_garbage()
 
-    async def _release_all(self, circuit: Circuit) -> None:
+    async def _blob_refs(self, circuit: Circuit) -> dict[str, int]:
         rows = await self.db.list(
             CircuitFile.select(CircuitFile.sha256, fn.COUNT(CircuitFile.id).alias("n"))
             .join(CircuitVersion).where(CircuitVersion.circuit == circuit.id).group_by(CircuitFile.sha256)
         )
-        await self.blobs.release({r.sha256: r.n for r in rows})
-        await self.accounts.credit(owner_key(circuit.owner_id, circuit.organization_id), circuit.storage_bytes)
+        return {r.sha256: r.n for r in rows}
 
     # Stars and forks ---------------------------------------------------------------------
     async def fork(self, user: User, circuit_id: str, name: str | None) -> dict[str, Any]:

@@ -331,19 +331,17 @@ class Datasets(access.OwnedResources):
                 await self._set_labels(dataset.id, changes.get("tags"), changes.get("task_categories"))
         return await self.detail(await self._load(dataset.id), user.id)
 
+    async def _blob_refs(self, dataset: Dataset) -> dict[str, int]:
+        rows = await self.db.list(
+            DatasetVersion.select(DatasetVersion.sha256, fn.COUNT(DatasetVersion.id).alias("n"))
+            .where(DatasetVersion.dataset == dataset.id).group_by(DatasetVersion.sha256)
+        )
+        return {r.sha256: r.n for r in rows}
+
     async def delete(self, user: User, dataset_id: str) -> None:
         dataset = await self._writable(user.id, dataset_id, admin=True)
         async with self.db.tx():
-            rows = await self.db.list(
-                DatasetVersion.select(DatasetVersion.sha256, fn.COUNT(DatasetVersion.id).alias("n"))
-                .where(DatasetVersion.dataset == dataset.id).group_by(DatasetVersion.sha256)
-            )
-            await self.blobs.release({r.sha256: r.n for r in rows})
-            await self.accounts.credit(owner_key(dataset.owner_id, dataset.organization_id), dataset.storage_bytes)
-            await social.delete_stars(self.db, STAR_TARGET, dataset.id)
-            if dataset.forked_from_id:
-                await social.bump_counter(self.db, Dataset, dataset.forked_from_id, "forks_count", -1)
-            await self.db.execute(Dataset.delete().where(Dataset.id == dataset.id))
+            await self._delete_row(dataset)
         log.info("dataset.deleted", extra=fields(dataset_id=dataset.id, user_id=user.id))
         await self.blobs.collect_garbage()
 

@@ -284,19 +284,17 @@ class Spaces(access.OwnedResources):
                 await self.db.execute(Space.update(**changes).where(Space.id == space.id))
         return await self.detail(await self._load(space.id), user.id)
 
+    async def _blob_refs(self, space: Space) -> dict[str, int]:
+        rows = await self.db.list(
+            SpaceFile.select(SpaceFile.sha256, fn.COUNT(SpaceFile.id).alias("n"))
+            .where(SpaceFile.space == space.id).group_by(SpaceFile.sha256)
+        )
+        return {r.sha256: r.n for r in rows}
+
     async def delete(self, user: User, space_id: str) -> None:
         space = await self._writable(user.id, space_id, admin=True)
         async with self.db.tx():
-            rows = await self.db.list(
-                SpaceFile.select(SpaceFile.sha256, fn.COUNT(SpaceFile.id).alias("n"))
-                .where(SpaceFile.space == space.id).group_by(SpaceFile.sha256)
-            )
-            await self.blobs.release({r.sha256: r.n for r in rows})
-            await self.accounts.credit(owner_key(space.owner_id, space.organization_id), space.storage_bytes)
-            await social.delete_stars(self.db, TARGET, space.id)
-            if space.forked_from_id:
-                await social.bump_counter(self.db, Space, space.forked_from_id, "forks_count", -1)
-            await self.db.execute(Space.delete().where(Space.id == space.id))
+            await self._delete_row(space)
         log.info("space.deleted", extra=fields(space_id=space.id, user_id=user.id))
         await self.blobs.collect_garbage()
 
