@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, TypeVar
 from urllib.parse import urlparse
@@ -37,6 +38,38 @@ def _run_statement(conn, sql: str, params) -> tuple[list, int | None, int, Any]:
         cursor.close()
 
 
+def _run_batch(conn, statements, guard: bool, nested: bool) -> list[tuple[list, int | None, int]] | None:
+    """On aiosqlite's worker thread: run ``statements`` as one transaction (a savepoint when
+    the task is already inside one). With ``guard``, a first statement that changes no row
+    rolls everything back and the result is None."""
+    conn.execute("SAVEPOINT qh_batch" if nested else "BEGIN IMMEDIATE")
+
+    def rollback() -> None:
+        if nested:
+            conn.execute("ROLLBACK TO qh_batch")
+            conn.execute("RELEASE qh_batch")
+        elif conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+    try:
+        results = []
+        for index, (sql, params) in enumerate(statements):
+            cursor = conn.execute(sql, params)
+            try:
+                results.append((cursor.fetchall(), cursor.lastrowid, cursor.rowcount))
+            finally:
+                cursor.close()
+            if guard and index == 0 and cursor.rowcount == 0:
+                rollback()
+                return None
+        conn.execute("RELEASE qh_batch" if nested else "COMMIT")
+        return results
+    except BaseException:
+        with contextlib.suppress(Exception):
+            rollback()
+        raise
+
+
 class _OneHopSqliteConnection(AsyncSqliteConnection):
     """pwasyncio's SQLite connection makes three trips to aiosqlite's worker thread per
     statement (execute, fetchall, close). Each trip is a queue put, a thread wake-up and
@@ -49,6 +82,13 @@ class _OneHopSqliteConnection(AsyncSqliteConnection):
             _run_statement, self.conn._conn, sql, params or ()
         )
         return CursorAdapter(rows, lastrowid=lastrowid, rowcount=rowcount, description=description)
+
+    async def execute_batch(self, statements, guard: bool, nested: bool):
+        await self._acquire_lock()
+        try:
+            return await self.conn._execute(_run_batch, self.conn._conn, statements, guard, nested)
+        finally:
+            self._lock.release()
 
 
 class _OneHopSqlitePool(AsyncSqlitePool):
@@ -90,6 +130,35 @@ class _TaskReentrantLock:
         if self._depth == 0:
             self._owner = None
             self._lock.release()
+
+
+_ROW_PLANS: dict[tuple[type, tuple[str, ...]], list[tuple[str, Callable[[Any], Any] | None, bool]]] = {}
+
+
+def _row_plan(model, columns: tuple[str, ...]) -> list[tuple[str, Callable[[Any], Any] | None, bool]]:
+    """For each column: (field name or attribute, the field's python_value, is a field)."""
+    by_column = model._meta.columns
+    plan = []
+    for column in columns:
+        field = by_column.get(column)
+        if field is None:
+            plan.append((column, None, False))
+        else:
+            plan.append((field.name, field.python_value, True))
+    return plan
+
+
+class _GuardFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What one statement of :meth:`Db.write` answered."""
+
+    rows: list
+    lastrowid: int | None
+    rowcount: int
 
 
 class Db:
@@ -141,11 +210,58 @@ class Db:
     async def exists(self, query: Query) -> bool:
         return await self.engine.exists(query)
 
+    async def models(self, model: type[T], sql: str, params: tuple | list = ()) -> list[T]:
+        """Instances of ``model`` from a prepared SELECT, in one trip and without the query
+        builder. Columns that are not fields of the model (``… AS extra``) become attributes."""
+        cursor = await self.engine.aexecute_sql(sql, params)
+        description = tuple(d[0] for d in cursor.description or ())
+        plan = _ROW_PLANS.get((model, description))
+        if plan is None:
+            plan = _ROW_PLANS[(model, description)] = _row_plan(model, description)
+        result = []
+        for row in cursor.fetchall():
+            obj = model(__no_default__=1)
+            data = obj.__data__
+            for (name, convert, is_field), value in zip(plan, row):
+                value = value if value is None or convert is None else convert(value)
+                if is_field:
+                    data[name] = value
+                else:
+                    setattr(obj, name, value)
+            result.append(obj)
+        return result
+
     async def execute(self, query: Query) -> Any:
         return await self.engine.aexecute(query)
 
     async def execute_sql(self, sql: str, params: tuple | list = ()) -> Any:
         return await self.engine.aexecute_sql(sql, params)
+
+    async def write(self, statements: list[tuple[str, tuple | list]], *, guard: bool = False) -> list[Result] | None:
+        """Run prepared statements as one write transaction; on SQLite in one trip to the
+        connection's thread (a transaction of N statements otherwise takes N + 2 trips).
+
+        ``guard``: the first statement is a conditional write (``UPDATE … WHERE status = ?``,
+        ``INSERT … SELECT … WHERE``); when it changes no row, nothing is written and the
+        answer is None. Otherwise one :class:`Result` per statement."""
+        conn = await self.engine.aconnect()
+        if not isinstance(conn, _OneHopSqliteConnection):
+            results: list[Result] = []
+            with contextlib.suppress(_GuardFailed):
+                async with self.tx():
+                    for index, (sql, params) in enumerate(statements):
+                        cursor = await self.execute_sql(sql, params)
+                        results.append(Result(cursor.fetchall(), cursor.lastrowid, cursor.rowcount))
+                        if guard and index == 0 and cursor.rowcount == 0:
+                            raise _GuardFailed  # rolls the transaction back
+                return results
+            return None
+        await self._write_lock.acquire()
+        try:
+            raw = await conn.execute_batch(statements, guard, self.engine.in_transaction())
+        finally:
+            self._write_lock.release()
+        return None if raw is None else [Result(*r) for r in raw]
 
     async def release(self) -> None:
         """Give this task's pooled connection back. pwasyncio binds a connection to each task

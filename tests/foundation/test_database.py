@@ -129,3 +129,75 @@ class TestSmallPool:
         jobs = [reader_then_writer(i) for i in range(10)] + [writer_first(i) for i in range(10)]
         await asyncio.wait_for(asyncio.gather(*jobs), timeout=8)  # the pool's acquire timeout is 10 s
         assert await hub.db.count(AuditLog.select().where(AuditLog.action.in_(["pool.rw", "pool.w"]))) == 20
+
+
+def _audit_insert(hub, action: str, target: str = "t1"):
+    sql = 'INSERT INTO "audit_log" ("id", "action", "target_type", "target_id", "created_at") VALUES (?, ?, ?, ?, ?)'
+    return sql, [new_id(), action, "test", target, AuditLog.created_at.db_value(utcnow())]
+
+
+async def _audit_count(hub, action: str) -> int:
+    return await hub.db.count(AuditLog.select().where(AuditLog.action == action))
+
+
+async def test_write_runs_statements_as_one_transaction(hub):
+    results = await hub.db.write([_audit_insert(hub, "batch.a"), _audit_insert(hub, "batch.a"),
+                                  ("SELECT COUNT(*) FROM audit_log WHERE action = ?", ["batch.a"])])
+    assert [r.rowcount for r in results[:2]] == [1, 1]
+    assert results[2].rows == [(2,)]  # later statements see the earlier ones
+    assert await _audit_count(hub, "batch.a") == 2
+
+
+async def test_write_guard_that_matches_nothing_writes_nothing(hub):
+    guard = ('UPDATE "audit_log" SET "action" = ? WHERE "id" = ?', ["batch.never", "no-such-id"])
+    assert await hub.db.write([guard, _audit_insert(hub, "batch.b")], guard=True) is None
+    assert await _audit_count(hub, "batch.b") == 0
+    # The same batch with a guard that matches commits everything.
+    sql, params = _audit_insert(hub, "batch.c")
+    assert await hub.db.write([(sql, params), _audit_insert(hub, "batch.b")], guard=True) is not None
+    assert await _audit_count(hub, "batch.b") == 1 and await _audit_count(hub, "batch.c") == 1
+
+
+async def test_write_failing_statement_rolls_back_the_batch(hub):
+    with pytest.raises(Exception, match="no such table"):
+        await hub.db.write([_audit_insert(hub, "batch.d"), ("UPDATE no_such_table SET x = 1", [])])
+    assert await _audit_count(hub, "batch.d") == 0
+    await hub.db.write([_audit_insert(hub, "batch.d")])  # the connection is usable afterwards
+    assert await _audit_count(hub, "batch.d") == 1
+
+
+async def test_write_inside_a_transaction_is_a_savepoint(hub):
+    with pytest.raises(RuntimeError):
+        async with hub.db.tx():
+            await hub.db.write([_audit_insert(hub, "batch.e")])
+            assert await hub.db.write([("UPDATE audit_log SET action = 'x' WHERE id = 'none'", []),
+                                       _audit_insert(hub, "batch.f")], guard=True) is None
+            assert await _audit_count(hub, "batch.e") == 1  # visible inside the outer transaction
+            raise RuntimeError("outer rollback")
+    assert await _audit_count(hub, "batch.e") == 0 and await _audit_count(hub, "batch.f") == 0
+
+
+async def test_concurrent_writes_all_commit(hub):
+    await asyncio.wait_for(asyncio.gather(*(hub.db.write([_audit_insert(hub, "batch.g", str(i))]) for i in range(50))), 60)
+    assert await _audit_count(hub, "batch.g") == 50
+
+
+async def test_models_converts_fields_and_keeps_extra_columns(hub, alice):
+    from qubithub_lite.db.models import User
+
+    rows = await hub.db.models(User, 'SELECT *, 41 + 1 AS answer FROM "user" WHERE "id" = ?', [alice.id])
+    assert len(rows) == 1
+    user = rows[0]
+    assert user.id == alice.id and user.username == alice.username and user.answer == 42
+    reference = await User.aget(User.id == alice.id)
+    assert user.created_at == reference.created_at and type(user.created_at) is type(reference.created_at)
+    assert user.is_active is True and not user._dirty
+    assert await hub.db.models(User, 'SELECT * FROM "user" WHERE "id" = ?', ["nobody"]) == []
+
+
+async def test_run_queue_index_exists(hub):
+    cur = await hub.db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'run'")
+    assert "run_status_user_created" in {r[0] for r in cur.fetchall()}
+    plan = await hub.db.execute_sql(
+        "EXPLAIN QUERY PLAN SELECT user_id, MIN(created_at) FROM run WHERE status = 'queued' GROUP BY user_id")
+    assert "COVERING INDEX run_status_user_created" in " ".join(str(r[-1]) for r in plan.fetchall())
