@@ -20,8 +20,6 @@ import logging
 import time
 from typing import Any
 
-from peewee import fn
-
 from ..db.circuits import Circuit, CircuitVersion
 from ..db.runs import Run
 from ..logs import fields
@@ -110,19 +108,14 @@ class RunQueue:
 
     async def _claim(self) -> Run | None:
         async with self._claim_lock:
-            rows = await self.db.list(
-                Run.select(Run.user, fn.MIN(Run.created_at).alias("oldest")).where(Run.status == "queued").group_by(Run.user)
-            )
+            heads = await self.runs.queued_heads()
             cap = self.config.per_user_concurrency
-            eligible = [r for r in rows if self._active_users.get(r.user_id, 0) < cap]
+            eligible = [(user_id, oldest) for user_id, oldest in heads if self._active_users.get(user_id, 0) < cap]
             if not eligible:
                 return None
-            eligible.sort(key=lambda r: (self._active_users.get(r.user_id, 0), self._served.get(r.user_id, 0), r.oldest))
-            for candidate in eligible:
-                run = await self.db.first(
-                    Run.select().where((Run.user == candidate.user_id) & (Run.status == "queued"))
-                    .order_by(Run.created_at, Run.id)
-                )
+            eligible.sort(key=lambda h: (self._active_users.get(h[0], 0), self._served.get(h[0], 0), h[1]))
+            for user_id, _ in eligible:
+                run = await self.runs.next_queued(user_id)
                 if run is None:
                     continue
                 claimed = await self.runs.transition(run, "running")

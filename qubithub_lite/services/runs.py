@@ -15,10 +15,11 @@ from typing import Any, Callable
 
 from peewee import JOIN, fn
 
-from ..db.circuits import Circuit, CircuitVersion
+from ..db.circuits import Circuit
 from ..db.core import Db
 from ..db.fields import new_id, utcnow
-from ..db.models import AuditLog, Organization, User
+from ..db.models import Organization, User
+from ..db.run_statements import STAT_FIELDS, RunStatements
 from ..db.runs import ACTIVE, TERMINAL, Run, RunStats
 from ..errors import BadRequest, Forbidden, NotFound
 from ..jobs.events import RunEvents
@@ -37,9 +38,6 @@ ALLOWED = {
 }
 
 
-_STAT_FIELDS = ("total_runs", "pending_runs", "queued_runs", "running_runs", "completed_runs", "failed_runs",
-                "cancelled_runs", "total_shots", "total_execution_time")
-
 
 class Runs:
     def __init__(self, db: Db, events: RunEvents, settings, backends: Callable[[], dict]):
@@ -50,11 +48,11 @@ class Runs:
         self.queue = None  # set by the hub: jobs.queue.RunQueue
         # owner/name of a circuit never changes (no renames), so it is cached for good.
         self._repo_names: dict[str, str] = {}
-        self._statements: dict[str, str] = {}
+        self.sql = RunStatements(db.engine.param)
 
     # Submission ------------------------------------------------------------------
     async def submit(self, user: User, req: RunCreate) -> Run:
-        circuit = await Circuit.aget_or_none(Circuit.id == req.circuit_id)
+        circuit = await self._circuit_with_latest_version(req.circuit_id)
         await ensure_readable(self.db, user.id, circuit, "circuit")
         from ..backends.base import BackendError
         from ..backends.registry import DEFAULT_BACKENDS, get_backend
@@ -79,114 +77,82 @@ class Runs:
             options = driver.validate_options(req.options)
         except BackendError as exc:
             raise BadRequest(exc.message) from None
-        version = await self.db.first(
-            CircuitVersion.select().where(CircuitVersion.circuit == circuit.id).order_by(CircuitVersion.version_number.desc())
-        )
-        if version is None:
+        if circuit.latest_version_id is None:
             raise BadRequest("the circuit has no uploaded files yet; upload circuit files before running it")
-        active = await self.db.count(Run.select().where((Run.user == user.id) & Run.status.in_(ACTIVE)))
-        if active >= self.settings.runs.max_queued_per_user:
-            raise Forbidden(f"usage limit exceeded: {active} unfinished runs (limit {self.settings.runs.max_queued_per_user})")
-        now = utcnow()
-        async with self.db.tx():
-            run = await Run.acreate(
-                id=new_id(), circuit=circuit.id, circuit_version=version.id, user=user.id,
-                backend_type=req.backend_type, backend_name=name, status="pending", shots=req.shots,
-                parameters=req.parameters, options={k: v for k, v in options.items() if v is not None} or None,
-                seed=req.seed if req.seed is not None else secrets.randbelow(2**31), created_at=now,
-            )
-            await self._bump_stats(run, {"total_runs": 1, "pending_runs": 1, "total_shots": run.shots}, create=True)
-            await self.db.execute(Circuit.update(runs_count=Circuit.runs_count + 1).where(Circuit.id == circuit.id))
-            await self._audit(run, "run.created", user.id, {"backend": name, "shots": run.shots})
+        run = Run(
+            id=new_id(), circuit=circuit.id, circuit_version=circuit.latest_version_id, user=user.id,
+            backend_type=req.backend_type, backend_name=name, status="pending", shots=req.shots,
+            parameters=req.parameters, options={k: v for k, v in options.items() if v is not None} or None,
+            seed=req.seed if req.seed is not None else secrets.randbelow(2**31), created_at=utcnow(),
+        )
+        limit = self.settings.runs.max_queued_per_user
+        written = await self.db.write([
+            self.sql.insert_run(run, limit),  # guard: refused at `limit` unfinished runs
+            self.sql.ensure_stats(run.user_id, run.circuit_id),
+            self.sql.bump_stats(run.user_id, run.circuit_id, {"total_runs": 1, "pending_runs": 1, "total_shots": run.shots}),
+            self.sql.bump_runs_count(run.circuit_id, 1),
+            self.sql.audit(run.id, "run.created", user.id, {"backend": name, "shots": run.shots}),
+        ], guard=True)
+        if written is None:
+            active = (await self.db.execute_sql(self.sql.active_count, [user.id])).fetchone()[0]
+            raise Forbidden(f"usage limit exceeded: {active} unfinished runs (limit {limit})")
         if self.queue is not None:
             await self.queue.enqueue(run)
         return run
+
+    async def _circuit_with_latest_version(self, circuit_id: str) -> Circuit | None:
+        """The circuit (with ``latest_version_id``) in one statement."""
+        rows = await self.db.models(Circuit, self.sql.circuit_with_latest_version, [circuit_id])
+        return rows[0] if rows else None
+
+    async def load(self, run_id: str) -> Run | None:
+        rows = await self.db.models(Run, self.sql.select_run, [run_id])
+        return rows[0] if rows else None
 
     # Transitions -----------------------------------------------------------------
     async def transition(self, run_id: str | Run, new: str, *, actor: str | None = None, **fields: Any) -> Run | None:
         """Move a run to ``new`` if its current state allows it; None when it doesn't.
 
-        Given a Run object (the caller's last known state), the guarded UPDATE is tried
-        directly and the row is re-read only if the state moved on meanwhile."""
-        async with self.db.tx():
-            run = run_id if isinstance(run_id, Run) else await Run.aget_or_none(Run.id == run_id)
-            if run is None:
+        One transaction: the guarded UPDATE of the run (``WHERE status = old``), the stats
+        delta and the audit row. Given a Run object (the caller's last known state), the
+        UPDATE is tried directly and the row is re-read only if the state moved on meanwhile."""
+        run = run_id if isinstance(run_id, Run) else await self.load(run_id)
+        for attempt in (0, 1):
+            if run is None or run.status not in ALLOWED[new]:
                 return None
-            for attempt in (0, 1):
-                if run.status not in ALLOWED[new]:
-                    return None
-                old = run.status
-                changes = {"status": new, **fields}
-                now = utcnow()
-                if new == "queued":
-                    changes.setdefault("queued_at", now)
-                elif new == "running":
-                    changes.setdefault("started_at", now)
-                    changes["attempts"] = run.attempts + 1
-                elif new in TERMINAL:
-                    changes.setdefault("completed_at", now)
-                if await self._update_run(run.id, old, changes):
-                    break
-                run = await Run.aget_or_none(Run.id == run.id)  # stale view: re-read once
-                if run is None or attempt:
-                    return None
-            for key, value in changes.items():
-                setattr(run, key, value)
+            old = run.status
+            changes = {"status": new, **fields}
+            now = utcnow()
+            if new == "queued":
+                changes.setdefault("queued_at", now)
+            elif new == "running":
+                changes.setdefault("started_at", now)
+                changes["attempts"] = run.attempts + 1
+            elif new in TERMINAL:
+                changes.setdefault("completed_at", now)
             delta = {f"{old}_runs": -1, f"{new}_runs": 1}
             if new == "completed":
-                delta["total_execution_time"] = _execution_seconds(run)
-            await self._bump_stats(run, delta)
+                delta["total_execution_time"] = _execution_seconds(
+                    changes.get("metrics", run.metrics), changes.get("started_at", run.started_at), changes["completed_at"])
             audit = {"from": old}
             if new == "failed":
-                audit.update(error_class=run.error_class, error_message=(run.error_message or "")[:500])
-            await self._audit(run, "run.retried" if (old, new) == ("running", "queued") else f"run.{new}", actor, audit)
+                audit.update(error_class=changes.get("error_class", run.error_class),
+                             error_message=(changes.get("error_message", run.error_message) or "")[:500])
+            action = "run.retried" if (old, new) == ("running", "queued") else f"run.{new}"
+            written = await self.db.write([
+                self.sql.update_run(run.id, old, changes),  # guard: only from the state we saw
+                self.sql.bump_stats(run.user_id, run.circuit_id, delta),
+                self.sql.audit(run.id, action, actor, audit),
+            ], guard=True)
+            if written is not None:
+                break
+            if attempt:
+                return None
+            run = await self.load(run.id)  # stale view: re-read once
+        for key, value in changes.items():
+            setattr(run, key, value)
         await self.publish(run)
         return run
-
-    async def _bump_stats(self, run: Run, delta: dict[str, float], *, create: bool = False) -> None:
-        """Apply the same delta to the user's and the circuit's aggregate rows (one UPDATE)."""
-        if create:
-            await self.db.execute(RunStats.insert_many(
-                [{"scope": "user", "key": run.user_id}, {"scope": "circuit", "key": run.circuit_id}]).on_conflict_ignore())
-        unknown = set(delta) - set(_STAT_FIELDS)
-        if unknown:
-            raise ValueError(f"not a run statistic: {unknown}")
-        params = [delta.get(f, 0) for f in _STAT_FIELDS] + [run.user_id, run.circuit_id]
-        await self.db.execute_sql(self._sql("stats"), params)
-
-    async def _audit(self, run: Run, action: str, actor: str | None, data: dict[str, Any]) -> None:
-        params = [new_id(), actor, action, "run", run.id, json.dumps(data, separators=(",", ":"), sort_keys=True), utcnow()]
-        await self.db.execute_sql(self._sql("audit"), params)
-
-    async def _update_run(self, run_id: str, old: str, changes: dict[str, Any]) -> bool:
-        """UPDATE run SET … WHERE id = ? AND status = old (compiled once per column set)."""
-        cols = tuple(sorted(changes))
-        key = "update:" + ",".join(cols)
-        sql = self._statements.get(key)
-        if sql is None:
-            p = self.db.engine.param
-            sets = ", ".join(f'"{Run._meta.fields[c].column_name}" = {p}' for c in cols)
-            sql = self._statements[key] = f'UPDATE "{Run._meta.table_name}" SET {sets} WHERE "id" = {p} AND "status" = {p}'
-        params = [Run._meta.fields[c].db_value(changes[c]) for c in cols] + [run_id, old]
-        cursor = await self.db.execute_sql(sql, params)
-        return cursor.rowcount > 0
-
-    def _sql(self, name: str) -> str:
-        """The run path's two hottest statements, written once in the engine's parameter style
-        (building them with peewee on every transition cost more than executing them)."""
-        sql = self._statements.get(name)
-        if sql is None:
-            p = self.db.engine.param
-            if name == "stats":
-                sets = ", ".join(f'"{f}" = "{f}" + {p}' for f in _STAT_FIELDS)
-                sql = (f'UPDATE "{RunStats._meta.table_name}" SET {sets} '
-                       f'WHERE ("scope" = \'user\' AND "key" = {p}) OR ("scope" = \'circuit\' AND "key" = {p})')
-            else:
-                cols = ("id", "actor_id", "action", "target_type", "target_id", "data", "created_at")
-                sql = (f'INSERT INTO "{AuditLog._meta.table_name}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)}) '
-                       f'VALUES ({", ".join([p] * len(cols))})')
-            self._statements[name] = sql
-        return sql
 
     async def publish(self, run: Run) -> None:
         if self.events.has_subscribers(run.id):
@@ -207,7 +173,7 @@ class Runs:
 
     # Reads -----------------------------------------------------------------------
     async def get_visible(self, user_id: str | None, run_id: str) -> Run:
-        run = await Run.aget_or_none(Run.id == run_id)
+        run = await self.load(run_id)
         if run is None:
             raise NotFound("run not found")
         if run.user_id != user_id:
@@ -254,24 +220,31 @@ class Runs:
     async def queue_position(self, run: Run) -> int | None:
         """1-based place under the fair order (round robin across users, oldest first per user)."""
         if run.status == "pending":
-            run = await Run.aget_or_none(Run.id == run.id) or run
+            run = await self.load(run.id) or run
         if run.status not in ("pending", "queued"):
             return None
-        per_user = {r.user_id: r.n for r in await self.db.list(
-            Run.select(Run.user, fn.COUNT(Run.id).alias("n")).where(Run.status.in_(("pending", "queued"))).group_by(Run.user))}
-        mine_before = await self.db.count(Run.select().where(
-            (Run.user == run.user_id) & Run.status.in_(("pending", "queued"))
-            & ((Run.created_at < run.created_at) | ((Run.created_at == run.created_at) & (Run.id < run.id)))))
+        cursor = await self.db.execute_sql(self.sql.waiting_by_user, self.sql.position_params(run))
+        waiting = {user_id: (n, older) for user_id, n, older in cursor.fetchall()}
+        mine_before = waiting.get(run.user_id, (0, 0))[1]
         order = self.queue.service_order() if self.queue is not None else {}
         mine_rank = order.get(run.user_id, 0.0)
         ahead = mine_before
-        for user_id, n in per_user.items():
+        for user_id, (n, _) in waiting.items():
             if user_id == run.user_id:
                 continue
             ahead += min(n, mine_before)
             if n > mine_before and order.get(user_id, 0.0) <= mine_rank:
                 ahead += 1
         return ahead + 1
+
+    # The queue's reads -----------------------------------------------------------------
+    async def queued_heads(self) -> list[tuple[str, Any]]:
+        """(user_id, created_at of that user's oldest queued run) for every user with queued runs."""
+        return (await self.db.execute_sql(self.sql.queued_heads)).fetchall()
+
+    async def next_queued(self, user_id: str) -> Run | None:
+        rows = await self.db.models(Run, self.sql.next_queued, [user_id])
+        return rows[0] if rows else None
 
     async def list_for(self, query: RunListQuery, *, user_id: str | None = None, circuit_id: str | None = None):
         cond = Run.id.is_null(False)
@@ -302,9 +275,7 @@ class Runs:
 
     async def stats(self, scope: str, key: str) -> dict[str, Any]:
         row = await RunStats.aget_or_none((RunStats.scope == scope) & (RunStats.key == key))
-        fields = ("total_runs", "pending_runs", "queued_runs", "running_runs", "completed_runs", "failed_runs",
-                  "cancelled_runs", "total_shots", "total_execution_time")
-        data = {f: (getattr(row, f) if row else 0) for f in fields}
+        data = {f: (getattr(row, f) if row else 0) for f in STAT_FIELDS}
         total = data["total_runs"]
         data["total_execution_time"] = round(float(data["total_execution_time"]), 6)
         data["avg_execution_time"] = round(data["total_execution_time"] / total, 6) if total else 0.0
@@ -319,7 +290,7 @@ class Runs:
     # Cancel / delete ---------------------------------------------------------------
     async def cancel_or_delete(self, user_id: str, run_id: str) -> None:
         """Active → cancelled; terminal → deleted. Idempotent: a missing run is fine."""
-        run = await Run.aget_or_none(Run.id == run_id)
+        run = await self.load(run_id)
         if run is None:
             return
         run = await self.get_own(user_id, run_id)
@@ -329,25 +300,25 @@ class Runs:
                 if self.queue is not None:
                     await self.queue.stop_run(run.id)
                 return
-            run = await Run.aget(Run.id == run_id)  # it finished meanwhile: delete it below
-        async with self.db.tx():
-            fresh = await Run.aget_or_none(Run.id == run_id)
-            if fresh is None or fresh.status not in TERMINAL:
-                return
-            delta: dict[str, float] = {"total_runs": -1, f"{fresh.status}_runs": -1, "total_shots": -fresh.shots}
-            if fresh.status == "completed":
-                delta["total_execution_time"] = -_execution_seconds(fresh)
-            await self._bump_stats(fresh, delta)
-            await self.db.execute(Circuit.update(runs_count=Circuit.runs_count - 1).where(Circuit.id == fresh.circuit_id))
-            await self.db.execute(Run.delete().where(Run.id == fresh.id))
-            await self._audit(fresh, "run.deleted", user_id, {"status": fresh.status})
+            run = await self.load(run_id)  # it finished meanwhile: delete it below
+        if run is None or run.status not in TERMINAL:
+            return
+        delta: dict[str, float] = {"total_runs": -1, f"{run.status}_runs": -1, "total_shots": -run.shots}
+        if run.status == "completed":
+            delta["total_execution_time"] = -_execution_seconds(run.metrics, run.started_at, run.completed_at)
+        await self.db.write([
+            (self.sql.delete_run, [run.id, run.status]),  # guard: deleted once
+            self.sql.bump_stats(run.user_id, run.circuit_id, delta),
+            self.sql.bump_runs_count(run.circuit_id, -1),
+            self.sql.audit(run.id, "run.deleted", user_id, {"status": run.status}),
+        ], guard=True)
 
 
-def _execution_seconds(run: Run) -> float:
-    metrics = run.metrics or {}
+def _execution_seconds(metrics: Any, started_at: Any, completed_at: Any) -> float:
+    metrics = metrics or {}
     if isinstance(metrics, str):
         metrics = json.loads(metrics)
     ms = metrics.get("execution_time_ms")
-    if ms is None and run.started_at and run.completed_at:
-        return max(0.0, (run.completed_at - run.started_at).total_seconds())
+    if ms is None and started_at and completed_at:
+        return max(0.0, (completed_at - started_at).total_seconds())
     return float(ms or 0.0) / 1000.0
