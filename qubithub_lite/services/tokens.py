@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import time
 import uuid
 
 import jwt
@@ -24,9 +25,13 @@ def new_opaque_token(prefix: str = "") -> str:
 
 
 class AccessTokens:
+    #: Verified tokens kept (token -> (user id, expiry)); cleared when full.
+    CACHE_SIZE = 4096
+
     def __init__(self, secret: bytes, ttl_seconds: int):
         self._secret = secret
         self.ttl_seconds = ttl_seconds
+        self._verified: dict[str, tuple[str, float]] = {}
 
     def issue(self, user_id: str) -> str:
         now = dt.datetime.now(dt.UTC)
@@ -40,7 +45,15 @@ class AccessTokens:
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def decode(self, token: str) -> str:
-        """The user id of a valid access token; Unauthorized otherwise."""
+        """The user id of a valid access token; Unauthorized otherwise.
+
+        A token's signature is checked once; later uses only check its expiry (a client
+        sends the same token with every request until it refreshes)."""
+        known = self._verified.get(token)
+        if known is not None:
+            if time.time() < known[1]:
+                return known[0]
+            del self._verified[token]
         try:
             claims = jwt.decode(
                 token,
@@ -54,4 +67,7 @@ class AccessTokens:
             raise Unauthorized("invalid access token") from None
         if claims.get("type") != "access" or not isinstance(claims.get("sub"), str):
             raise Unauthorized("invalid access token")
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (claims["sub"], float(claims["exp"]))
         return claims["sub"]

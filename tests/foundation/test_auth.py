@@ -152,3 +152,22 @@ class TestClosedRegistration:
         resp = await client.post("/auth/register", json={"email": "x@example.org", "username": "xuser", "password": PASSWORD})
         assert resp.status == 403
         assert "closed" in (await resp.json())["detail"]
+
+
+async def test_a_verified_token_is_still_refused_once_expired():
+    """Access tokens are verified once and then remembered; the expiry still applies."""
+    import asyncio
+
+    from qubithub_lite.errors import Unauthorized
+    from qubithub_lite.services.tokens import AccessTokens
+
+    tokens = AccessTokens(b"k" * 64, ttl_seconds=1)
+    token = tokens.issue("u1")
+    assert tokens.decode(token) == "u1"
+    assert token in tokens._verified
+    assert tokens.decode(token) == "u1"  # remembered
+    await asyncio.sleep(2.1)
+    with pytest.raises(Unauthorized, match="expired"):
+        tokens.decode(token)
+    with pytest.raises(Unauthorized, match="invalid"):
+        tokens.decode(token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
