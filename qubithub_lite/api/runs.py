@@ -13,6 +13,8 @@ from .middleware import resolve_principal
 from .routing import Ctx, Router
 
 router = Router("runs")
+#: Lifecycle order of the states a live socket reports (a run only moves forward while served).
+_STAGE = {"pending": 0, "queued": 1, "running": 2, "completed": 3, "failed": 3, "cancelled": 3}
 
 
 @router.post("/runs", body=RunCreate, response=RunResponse, status=201, auth="user", scope="runs:submit", errors=(403,))
@@ -71,16 +73,20 @@ async def _run_socket(ctx: Ctx):
         principal = await resolve_principal(request, token_override=token)
     if principal is not None:
         principal.require_scope("runs:read")
-    run = await ctx.hub.runs.get_visible(principal.user_id if principal else None, ctx.path["run_id"])
-    ws = web.WebSocketResponse(heartbeat=30)
-    await ws.prepare(request)
-    events = ctx.hub.run_events
-    queue = events.subscribe(run.id)
+    events, run_id = ctx.hub.run_events, ctx.path["run_id"]
+    # Subscribe before reading: a transition committed after the read is then not missed.
+    queue = events.subscribe(run_id)
     try:
-        fresh = await ctx.hub.runs.get_visible(principal.user_id if principal else None, run.id)
-        await ws.send_str((await ctx.hub.runs.response(fresh)).model_dump_json())
-        last_status = fresh.status
-        if fresh.status in ("completed", "failed", "cancelled"):
+        run = await ctx.hub.runs.get_visible(principal.user_id if principal else None, run_id)
+        ws = web.WebSocketResponse(heartbeat=30)
+        await ws.prepare(request)
+    except BaseException:
+        events.unsubscribe(run_id, queue)
+        raise
+    try:
+        await ws.send_str((await ctx.hub.runs.response(run)).model_dump_json())
+        last_status = run.status
+        if run.status in ("completed", "failed", "cancelled"):
             return ws
         await ctx.hub.db.release()  # the socket may stay open for minutes: don't hold a pool slot
         reader = asyncio.create_task(ws.receive())
@@ -96,15 +102,15 @@ async def _run_socket(ctx: Ctx):
                 continue
             message = getter.result()
             status = json.loads(message)["status"]
-            if status == last_status:
-                continue  # published between subscribing and the first message: already sent
+            if _STAGE[status] <= _STAGE[last_status]:
+                continue  # committed before the first message was read: already covered by it
             last_status = status
             await ws.send_str(message)
             if status in ("completed", "failed", "cancelled"):
                 reader.cancel()
                 break
     finally:
-        events.unsubscribe(run.id, queue)
+        events.unsubscribe(run_id, queue)
         with contextlib.suppress(Exception):
             await ws.close()
     return ws
