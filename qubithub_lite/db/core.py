@@ -38,36 +38,38 @@ def _run_statement(conn, sql: str, params) -> tuple[list, int | None, int, Any]:
         cursor.close()
 
 
-def _run_batch(conn, statements, guard: bool, nested: bool) -> list[tuple[list, int | None, int]] | None:
-    """On aiosqlite's worker thread: run ``statements`` as one transaction (a savepoint when
-    the task is already inside one). With ``guard``, a first statement that changes no row
-    rolls everything back and the result is None."""
-    conn.execute("SAVEPOINT qh_batch" if nested else "BEGIN IMMEDIATE")
+class Rollback(Exception):
+    """Raised inside a transaction function (:meth:`Db.transaction`) to undo everything it
+    wrote; the transaction then answers ``value``."""
+
+    def __init__(self, value: Any = None) -> None:
+        super().__init__("rollback")
+        self.value = value
+
+
+def _call_in_transaction(conn, fn: Callable[..., T], args: tuple, nested: bool) -> T:
+    """On aiosqlite's worker thread: ``fn(conn.execute, *args)`` inside one transaction
+    (a savepoint when the task is already inside one)."""
+    conn.execute("SAVEPOINT qh_fn" if nested else "BEGIN IMMEDIATE")
 
     def rollback() -> None:
         if nested:
-            conn.execute("ROLLBACK TO qh_batch")
-            conn.execute("RELEASE qh_batch")
+            conn.execute("ROLLBACK TO qh_fn")
+            conn.execute("RELEASE qh_fn")
         elif conn.in_transaction:
             conn.execute("ROLLBACK")
 
     try:
-        results = []
-        for index, (sql, params) in enumerate(statements):
-            cursor = conn.execute(sql, params)
-            try:
-                results.append((cursor.fetchall(), cursor.lastrowid, cursor.rowcount))
-            finally:
-                cursor.close()
-            if guard and index == 0 and cursor.rowcount == 0:
-                rollback()
-                return None
-        conn.execute("RELEASE qh_batch" if nested else "COMMIT")
-        return results
+        result = fn(conn.execute, *args)
+    except Rollback as undo:
+        rollback()
+        return undo.value
     except BaseException:
         with contextlib.suppress(Exception):
             rollback()
         raise
+    conn.execute("RELEASE qh_fn" if nested else "COMMIT")
+    return result
 
 
 class _OneHopSqliteConnection(AsyncSqliteConnection):
@@ -83,10 +85,10 @@ class _OneHopSqliteConnection(AsyncSqliteConnection):
         )
         return CursorAdapter(rows, lastrowid=lastrowid, rowcount=rowcount, description=description)
 
-    async def execute_batch(self, statements, guard: bool, nested: bool):
+    async def call_in_transaction(self, fn, args: tuple, nested: bool):
         await self._acquire_lock()
         try:
-            return await self.conn._execute(_run_batch, self.conn._conn, statements, guard, nested)
+            return await self.conn._execute(_call_in_transaction, self.conn._conn, fn, args, nested)
         finally:
             self._lock.release()
 
@@ -148,8 +150,25 @@ def _row_plan(model, columns: tuple[str, ...]) -> list[tuple[str, Callable[[Any]
     return plan
 
 
-class _GuardFailed(Exception):
-    pass
+def to_models(model: type[T], description: Any, rows: list) -> list[T]:
+    """Rows of a prepared SELECT as instances of ``model`` (fields converted by their
+    ``python_value``; columns that are not fields, ``… AS extra``, become attributes)."""
+    columns = tuple(d[0] for d in description or ())
+    plan = _ROW_PLANS.get((model, columns))
+    if plan is None:
+        plan = _ROW_PLANS[(model, columns)] = _row_plan(model, columns)
+    result = []
+    for row in rows:
+        obj = model(__no_default__=1)
+        data = obj.__data__
+        for (name, convert, is_field), value in zip(plan, row):
+            value = value if value is None or convert is None else convert(value)
+            if is_field:
+                data[name] = value
+            else:
+                setattr(obj, name, value)
+        result.append(obj)
+    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +178,16 @@ class Result:
     rows: list
     lastrowid: int | None
     rowcount: int
+
+
+def _write_statements(execute, statements, guard: bool) -> list[Result]:
+    results = []
+    for index, (sql, params) in enumerate(statements):
+        cursor = execute(sql, params)
+        results.append(Result(cursor.fetchall(), cursor.lastrowid, cursor.rowcount))
+        if guard and index == 0 and cursor.rowcount == 0:
+            raise Rollback(None)
+    return results
 
 
 class Db:
@@ -211,25 +240,9 @@ class Db:
         return await self.engine.exists(query)
 
     async def models(self, model: type[T], sql: str, params: tuple | list = ()) -> list[T]:
-        """Instances of ``model`` from a prepared SELECT, in one trip and without the query
-        builder. Columns that are not fields of the model (``… AS extra``) become attributes."""
+        """Instances of ``model`` from a prepared SELECT, in one trip and without the query builder."""
         cursor = await self.engine.aexecute_sql(sql, params)
-        description = tuple(d[0] for d in cursor.description or ())
-        plan = _ROW_PLANS.get((model, description))
-        if plan is None:
-            plan = _ROW_PLANS[(model, description)] = _row_plan(model, description)
-        result = []
-        for row in cursor.fetchall():
-            obj = model(__no_default__=1)
-            data = obj.__data__
-            for (name, convert, is_field), value in zip(plan, row):
-                value = value if value is None or convert is None else convert(value)
-                if is_field:
-                    data[name] = value
-                else:
-                    setattr(obj, name, value)
-            result.append(obj)
-        return result
+        return to_models(model, cursor.description, cursor.fetchall())
 
     async def execute(self, query: Query) -> Any:
         return await self.engine.aexecute(query)
@@ -237,31 +250,40 @@ class Db:
     async def execute_sql(self, sql: str, params: tuple | list = ()) -> Any:
         return await self.engine.aexecute_sql(sql, params)
 
+    async def transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(execute, *args)`` as one write transaction, next to the database: on
+        SQLite in one trip to the connection's thread (a transaction of N statements made
+        step by step takes N + 2 trips, and each trip costs more than a small statement).
+
+        ``fn`` is plain synchronous code: ``execute(sql, params)`` returns a DB-API cursor
+        (``fetchall``, ``fetchone``, ``rowcount``, ``description``). It must not touch the
+        event loop or shared mutable state (on SQLite it runs on another thread). Raising
+        :class:`Rollback` undoes its writes and makes ``value`` the answer."""
+        conn = await self.engine.aconnect()
+        if isinstance(conn, _OneHopSqliteConnection):
+            await self._write_lock.acquire()
+            try:
+                return await conn.call_in_transaction(fn, args, self.engine.in_transaction())
+            finally:
+                self._write_lock.release()
+        return await self._bridged_transaction(fn, *args)
+
+    async def _bridged_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """The portable path of :meth:`transaction` (PostgreSQL): statement by statement in
+        an ordinary transaction; peewee's greenlet bridge makes ``execute_sql`` synchronous."""
+        try:
+            async with self.tx():
+                return await self.engine.run(fn, self.engine.execute_sql, *args)
+        except Rollback as undo:
+            return undo.value
+
     async def write(self, statements: list[tuple[str, tuple | list]], *, guard: bool = False) -> list[Result] | None:
-        """Run prepared statements as one write transaction; on SQLite in one trip to the
-        connection's thread (a transaction of N statements otherwise takes N + 2 trips).
+        """Run prepared statements as one write transaction (see :meth:`transaction`).
 
         ``guard``: the first statement is a conditional write (``UPDATE … WHERE status = ?``,
         ``INSERT … SELECT … WHERE``); when it changes no row, nothing is written and the
         answer is None. Otherwise one :class:`Result` per statement."""
-        conn = await self.engine.aconnect()
-        if not isinstance(conn, _OneHopSqliteConnection):
-            results: list[Result] = []
-            with contextlib.suppress(_GuardFailed):
-                async with self.tx():
-                    for index, (sql, params) in enumerate(statements):
-                        cursor = await self.execute_sql(sql, params)
-                        results.append(Result(cursor.fetchall(), cursor.lastrowid, cursor.rowcount))
-                        if guard and index == 0 and cursor.rowcount == 0:
-                            raise _GuardFailed  # rolls the transaction back
-                return results
-            return None
-        await self._write_lock.acquire()
-        try:
-            raw = await conn.execute_batch(statements, guard, self.engine.in_transaction())
-        finally:
-            self._write_lock.release()
-        return None if raw is None else [Result(*r) for r in raw]
+        return await self.transaction(_write_statements, statements, guard)
 
     async def release(self) -> None:
         """Give this task's pooled connection back. pwasyncio binds a connection to each task

@@ -201,3 +201,28 @@ async def test_run_queue_index_exists(hub):
     plan = await hub.db.execute_sql(
         "EXPLAIN QUERY PLAN SELECT user_id, MIN(created_at) FROM run WHERE status = 'queued' GROUP BY user_id")
     assert "COVERING INDEX run_status_user_created" in " ".join(str(r[-1]) for r in plan.fetchall())
+
+
+def _transfer(execute, action: str, fail_after: bool):
+    """A transaction function: a read, a write that depends on it, maybe an undo."""
+    before = execute("SELECT COUNT(*) FROM audit_log WHERE action = ?", [action]).fetchone()[0]
+    sql, params = _audit_insert(None, action, target=str(before))
+    assert execute(sql, params).rowcount == 1
+    if fail_after:
+        from qubithub_lite.db.core import Rollback
+
+        raise Rollback(f"undone at {before}")
+    return before
+
+
+@pytest.mark.parametrize("path", ["one_trip", "bridged"])
+async def test_transaction_function_commits_or_rolls_back(hub, path):
+    run = hub.db.transaction if path == "one_trip" else hub.db._bridged_transaction
+    action = f"fn.{path}"
+    assert await run(_transfer, action, False) == 0
+    assert await run(_transfer, action, False) == 1
+    assert await run(_transfer, action, True) == "undone at 2"
+    assert await _audit_count(hub, action) == 2
+    with pytest.raises(ZeroDivisionError):
+        await run(lambda execute: (execute(*_audit_insert(None, action)), 1 / 0))
+    assert await _audit_count(hub, action) == 2
