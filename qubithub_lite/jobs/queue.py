@@ -107,24 +107,18 @@ class RunQueue:
         return len(self._active)
 
     async def _claim(self) -> Run | None:
+        """The next run in fair order: among users below the per-user cap, fewest running
+        first, then the one served longest ago, then the oldest waiting run."""
         async with self._claim_lock:
-            heads = await self.runs.queued_heads()
-            cap = self.config.per_user_concurrency
-            eligible = [(user_id, oldest) for user_id, oldest in heads if self._active_users.get(user_id, 0) < cap]
-            if not eligible:
-                return None
-            eligible.sort(key=lambda h: (self._active_users.get(h[0], 0), self._served.get(h[0], 0), h[1]))
-            for user_id, _ in eligible:
-                run = await self.runs.next_queued(user_id)
-                if run is None:
-                    continue
-                claimed = await self.runs.transition(run, "running")
-                if claimed is None:
-                    continue
+            active, served, cap = dict(self._active_users), dict(self._served), self.config.per_user_concurrency
+            claimed = await self.runs.claim_next(
+                eligible=lambda user_id: active.get(user_id, 0) < cap,
+                order=lambda user_id, oldest: (active.get(user_id, 0), served.get(user_id, 0), oldest),
+            )
+            if claimed is not None:
                 self._served[claimed.user_id] = next(self._ticket)
                 self._active_users[claimed.user_id] = self._active_users.get(claimed.user_id, 0) + 1
-                return claimed
-            return None
+            return claimed
 
     async def _slot_loop(self, index: int) -> None:
         while not self._closing:

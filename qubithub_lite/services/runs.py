@@ -16,7 +16,7 @@ from typing import Any, Callable
 from peewee import JOIN, fn
 
 from ..db.circuits import Circuit
-from ..db.core import Db
+from ..db.core import Db, to_models
 from ..db.fields import new_id, utcnow
 from ..db.models import Organization, User
 from ..db.run_statements import STAT_FIELDS, RunStatements
@@ -120,31 +120,8 @@ class Runs:
         for attempt in (0, 1):
             if run is None or run.status not in ALLOWED[new]:
                 return None
-            old = run.status
-            changes = {"status": new, **fields}
-            now = utcnow()
-            if new == "queued":
-                changes.setdefault("queued_at", now)
-            elif new == "running":
-                changes.setdefault("started_at", now)
-                changes["attempts"] = run.attempts + 1
-            elif new in TERMINAL:
-                changes.setdefault("completed_at", now)
-            delta = {f"{old}_runs": -1, f"{new}_runs": 1}
-            if new == "completed":
-                delta["total_execution_time"] = _execution_seconds(
-                    changes.get("metrics", run.metrics), changes.get("started_at", run.started_at), changes["completed_at"])
-            audit = {"from": old}
-            if new == "failed":
-                audit.update(error_class=changes.get("error_class", run.error_class),
-                             error_message=(changes.get("error_message", run.error_message) or "")[:500])
-            action = "run.retried" if (old, new) == ("running", "queued") else f"run.{new}"
-            written = await self.db.write([
-                self.sql.update_run(run.id, old, changes),  # guard: only from the state we saw
-                self.sql.bump_stats(run.user_id, run.circuit_id, delta),
-                self.sql.audit(run.id, action, actor, audit),
-            ], guard=True)
-            if written is not None:
+            changes, statements = self._transition_plan(run, new, actor, fields)
+            if await self.db.write(statements, guard=True) is not None:
                 break
             if attempt:
                 return None
@@ -153,6 +130,64 @@ class Runs:
             setattr(run, key, value)
         await self.publish(run)
         return run
+
+    def _transition_plan(self, run: Run, new: str, actor: str | None, fields: dict[str, Any]):
+        """(column changes, statements) of moving ``run`` from its status to ``new``: the
+        guarded UPDATE first (``WHERE status = old``), then the stats delta and the audit row."""
+        old = run.status
+        changes = {"status": new, **fields}
+        now = utcnow()
+        if new == "queued":
+            changes.setdefault("queued_at", now)
+        elif new == "running":
+            changes.setdefault("started_at", now)
+            changes["attempts"] = run.attempts + 1
+        elif new in TERMINAL:
+            changes.setdefault("completed_at", now)
+        delta = {f"{old}_runs": -1, f"{new}_runs": 1}
+        if new == "completed":
+            delta["total_execution_time"] = _execution_seconds(
+                changes.get("metrics", run.metrics), changes.get("started_at", run.started_at), changes["completed_at"])
+        audit = {"from": old}
+        if new == "failed":
+            audit.update(error_class=changes.get("error_class", run.error_class),
+                         error_message=(changes.get("error_message", run.error_message) or "")[:500])
+        action = "run.retried" if (old, new) == ("running", "queued") else f"run.{new}"
+        return changes, [
+            self.sql.update_run(run.id, old, changes),
+            self.sql.bump_stats(run.user_id, run.circuit_id, delta),
+            self.sql.audit(run.id, action, actor, audit),
+        ]
+
+    async def claim_next(self, eligible: Callable[[str], bool], order: Callable[[str, Any], Any]) -> Run | None:
+        """Move the next queued run to ``running``, in one transaction, and return it.
+
+        The candidates are each user's oldest queued run; ``eligible(user_id)`` filters them
+        and ``order(user_id, oldest_created_at)`` sorts them (the queue's fairness rules).
+        Both run next to the database, so they must only read snapshots."""
+        run = await self.db.transaction(self._claim, eligible, order)
+        if run is not None:
+            await self.publish(run)
+        return run
+
+    def _claim(self, execute, eligible, order) -> Run | None:
+        heads = [(user_id, oldest) for user_id, oldest in execute(self.sql.queued_heads).fetchall() if eligible(user_id)]
+        heads.sort(key=lambda head: order(*head))
+        for user_id, _ in heads:
+            cursor = execute(self.sql.next_queued, [user_id])
+            found = to_models(Run, cursor.description, cursor.fetchall())
+            if not found:
+                continue
+            run = found[0]
+            changes, statements = self._transition_plan(run, "running", None, {})
+            if execute(*statements[0]).rowcount == 0:
+                continue
+            for sql, params in statements[1:]:
+                execute(sql, params)
+            for key, value in changes.items():
+                setattr(run, key, value)
+            return run
+        return None
 
     async def publish(self, run: Run) -> None:
         if self.events.has_subscribers(run.id):
@@ -236,15 +271,6 @@ class Runs:
             if n > mine_before and order.get(user_id, 0.0) <= mine_rank:
                 ahead += 1
         return ahead + 1
-
-    # The queue's reads -----------------------------------------------------------------
-    async def queued_heads(self) -> list[tuple[str, Any]]:
-        """(user_id, created_at of that user's oldest queued run) for every user with queued runs."""
-        return (await self.db.execute_sql(self.sql.queued_heads)).fetchall()
-
-    async def next_queued(self, user_id: str) -> Run | None:
-        rows = await self.db.models(Run, self.sql.next_queued, [user_id])
-        return rows[0] if rows else None
 
     async def list_for(self, query: RunListQuery, *, user_id: str | None = None, circuit_id: str | None = None):
         cond = Run.id.is_null(False)
