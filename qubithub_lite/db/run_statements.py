@@ -81,6 +81,7 @@ class RunStatements:
             f"THEN 1 ELSE 0 END) FROM {run} WHERE {status} IN ({waiting}) GROUP BY {user}"
         )
         self.active_count = f"SELECT COUNT(*) FROM {run} WHERE {user} = {p} AND {status} IN ({active})"
+        self.active_by_status = f"SELECT {status}, COUNT(*) FROM {run} WHERE {status} IN ({active}) GROUP BY {status}"
 
     # Writes -----------------------------------------------------------------------
     def insert_run(self, run: Run, limit: int) -> Statement:

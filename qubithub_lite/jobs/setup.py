@@ -30,15 +30,7 @@ async def attach_runs(hub) -> None:
     hub.add_component(hub.run_queue)
 
     async def queue_health() -> dict[str, Any]:
-        from ..db.runs import Run
-
-        from peewee import fn
-
-        states = ("pending", "queued", "running")
-        rows = await hub.db.list(  # one grouped query, not one per state
-            Run.select(Run.status, fn.COUNT(Run.id).alias("n")).where(Run.status.in_(states)).group_by(Run.status).tuples()
-        )
-        counts = dict.fromkeys(states, 0) | {status: int(n) for status, n in rows}
+        counts = await hub.runs.active_counts()
         return {"ok": True, "workers": config.workers, "executor": hub.run_queue.executor.stats(), **counts,
                 "subscribers": hub.run_events.subscriber_count()}
 

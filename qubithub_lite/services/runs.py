@@ -194,6 +194,11 @@ class Runs:
             message = (await self.response(run)).model_dump_json()
             self.events.publish(run.id, message)
 
+    async def active_counts(self) -> dict[str, int]:
+        """How many runs are pending, queued and running (one grouped read, for /health)."""
+        rows = (await self.db.execute_sql(self.sql.active_by_status)).fetchall()
+        return dict.fromkeys(ACTIVE, 0) | {status: int(n) for status, n in rows}
+
     # Backends --------------------------------------------------------------------
     def backends(self) -> dict:
         return self._backends()
