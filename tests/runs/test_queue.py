@@ -55,6 +55,35 @@ class TestQueued:
             assert (await wait_run(client, bob, run["id"]))["status"] == "completed"
 
 
+class TestUsageLimit:
+    @pytest.fixture
+    def settings(self, tmp_path):
+        return make_settings(tmp_path, runs={"workers": 1, "max_queued_per_user": 5})
+
+    async def test_unfinished_runs_are_capped_per_user_even_when_submitted_at_once(self, client, hub, alice, bob):
+        blocker = await sleepy_circuit(client, alice, seconds=60)
+        bell = await make_circuit(client, alice, "bell", {"circuit.py": BELL})
+        answers = await asyncio.gather(*(client.post("/runs", json={"circuit_id": blocker["id"]}, headers=alice.headers)
+                                         for _ in range(12)))
+        statuses = sorted(r.status for r in answers)
+        assert statuses == [201] * 5 + [403] * 7, statuses
+        refused = next(r for r in answers if r.status == 403)
+        assert "5 unfinished runs (limit 5)" in (await refused.json())["detail"]
+        assert await hub.db.count(Run.select().where(Run.user == alice.id)) == 5  # nothing half-written
+        stats = await (await client.get("/runs/users/me/stats", headers=alice.headers)).json()
+        assert stats["total_runs"] == 5
+        circuit = await (await client.get(f"/circuits/{blocker['id']}", headers=alice.headers)).json()
+        assert circuit["runs_count"] == 5
+        # Another user is not affected; a finished run frees a place.
+        assert (await client.post("/runs", json={"circuit_id": bell["id"]}, headers=bob.headers)).status == 201
+        created = [await r.json() for r in answers if r.status == 201]
+        assert (await client.delete(f"/runs/{created[0]['id']}", headers=alice.headers)).status == 204
+        await wait_run(client, alice, created[0]["id"])
+        assert (await client.post("/runs", json={"circuit_id": bell["id"]}, headers=alice.headers)).status == 201
+        for run in created[1:]:
+            await client.delete(f"/runs/{run['id']}", headers=alice.headers)
+
+
 class TestFairness:
     @pytest.fixture
     def settings(self, tmp_path):
