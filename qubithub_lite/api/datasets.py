@@ -20,7 +20,7 @@ import weakref
 from collections import OrderedDict
 from typing import Awaitable, Callable
 
-from aiohttp import hdrs, web
+from aiohttp import hdrs
 
 from ..errors import ApiError
 from ..logs import fields

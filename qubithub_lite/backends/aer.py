@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from .base import Artifact, BackendDriver, BackendError, OptionSpec, RunResult
 from .memory import check_memory
-from .results import memory_from_rows, new_seed, normalize_counts, statevector_to_json
+from .results import new_seed, normalize_counts, statevector_to_json
 
 STATEVECTOR_MAX_QUBITS = 20
 #: Below Aer's ``statevector_parallel_threshold`` (14 qubits) an ideal simulation gains nothing

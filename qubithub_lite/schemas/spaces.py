@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from .circuits import StarResponse, check_name
 from .common import OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary

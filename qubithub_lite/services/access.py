@@ -89,6 +89,16 @@ async def organization_for_create(db: Db, user_id: str, organization_name: str |
     return org
 
 
+def owner_ref(user_id: str, username: str, name: str | None, avatar: str | None) -> dict[str, Any]:
+    """How a card shows its owner."""
+    return {"id": user_id, "username": username, "name": name, "avatar": avatar}
+
+
+def org_ref(org_id: str | None, name: str | None, slug: str | None) -> dict[str, Any] | None:
+    """How a card shows its organization (None for a personal resource)."""
+    return {"id": org_id, "name": name, "slug": slug} if org_id is not None else None
+
+
 class OwnedResources:
     """Loading and access checks shared by the circuits, datasets and spaces services.
 
@@ -110,6 +120,25 @@ class OwnedResources:
             .switch(model)
             .join(Organization, JOIN.LEFT_OUTER, on=(model.organization == Organization.id))
         )
+
+    @staticmethod
+    def repo_name(res) -> str:
+        """``namespace/name``: the organization's slug, else the owner's username."""
+        ns = res.organization.slug if res.organization is not None else res.owner.username
+        return f"{ns}/{res.name}"
+
+    def base_card(self, res, starred: bool | None) -> dict[str, Any]:
+        """The fields every card shares (identity, owner, organization, stars, forks, dates);
+        each service adds its own."""
+        return {
+            "id": res.id, "name": res.name, "slug": res.name, "repo_name": self.repo_name(res), "title": res.title,
+            "description": res.description, "stars_count": res.stars_count, "forks_count": res.forks_count,
+            "is_starred": starred, "is_public": res.is_public, "created_at": res.created_at,
+            "updated_at": res.updated_at, "owner": owner_ref(res.owner.id, res.owner.username, res.owner.name, res.owner.avatar),
+            "organization": org_ref(res.organization.id, res.organization.name, res.organization.slug)
+            if res.organization is not None else None,
+            "forked_from": res.forked_from_id,
+        }
 
     async def _load(self, resource_id: str):
         if not UUID_RE.match(resource_id or ""):

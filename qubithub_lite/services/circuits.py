@@ -177,23 +177,10 @@ class Circuits(access.OwnedResources):
             self._generation += 1
 
     # Serialising ----------------------------------------------------------------------
-    @staticmethod
-    def repo_name(c: Circuit) -> str:
-        ns = c.organization.slug if c.organization is not None else c.owner.username
-        return f"{ns}/{c.name}"
-
     def card(self, c: Circuit, starred: bool | None) -> dict[str, Any]:
-        org = c.organization
         return {
-            "id": c.id, "name": c.name, "slug": c.name, "repo_name": self.repo_name(c), "title": c.title,
-            "description": c.description, "framework": c.framework, "tags": c.tags or [], "qubits": c.qubits,
-            "category": c.category, "difficulty": c.difficulty,
-            "stars_count": c.stars_count, "views_count": c.views_count, "forks_count": c.forks_count,
-            "runs_count": c.runs_count, "is_starred": starred, "is_public": c.is_public,
-            "created_at": c.created_at, "updated_at": c.updated_at,
-            "owner": {"id": c.owner.id, "username": c.owner.username, "name": c.owner.name, "avatar": c.owner.avatar},
-            "organization": {"id": org.id, "name": org.name, "slug": org.slug} if org is not None else None,
-            "forked_from": c.forked_from_id,
+            **self.base_card(c, starred), "framework": c.framework, "tags": c.tags or [], "qubits": c.qubits,
+            "category": c.category, "difficulty": c.difficulty, "views_count": c.views_count, "runs_count": c.runs_count,
         }
 
     @staticmethod
@@ -351,10 +338,8 @@ class Circuits(access.OwnedResources):
             "stars_count": c["stars_count"], "views_count": c["views_count"], "forks_count": c["forks_count"],
             "runs_count": c["runs_count"], "is_starred": None, "is_public": c["is_public"],
             "created_at": c["created_at"], "updated_at": c["updated_at"],
-            "owner": {"id": c["user.id"], "username": c["user.username"], "name": c["user.name"],
-                      "avatar": c["user.avatar"]},
-            "organization": ({"id": c["org.id"], "name": c["org.name"], "slug": c["org.slug"]}
-                             if c["org.id"] is not None else None),
+            "owner": access.owner_ref(c["user.id"], c["user.username"], c["user.name"], c["user.avatar"]),
+            "organization": access.org_ref(c["org.id"], c["org.name"], c["org.slug"]),
             "forked_from": c["forked_from"],
         }
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterable, Protocol
 
-from peewee import JOIN, SQL, IntegrityError, fn
+from peewee import SQL, IntegrityError, fn
 
 from ..config import DatasetsConfig, StorageConfig
 from ..db.core import Db
@@ -163,23 +163,11 @@ class Datasets(access.OwnedResources):
         return v
 
     # Serialising ----------------------------------------------------------------------
-    @staticmethod
-    def repo_name(d: Dataset) -> str:
-        ns = d.organization.slug if d.organization is not None else d.owner.username
-        return f"{ns}/{d.name}"
-
     def card(self, d: Dataset, starred: bool | None) -> dict[str, Any]:
-        org = d.organization
         return {
-            "id": d.id, "name": d.name, "slug": d.name, "repo_name": self.repo_name(d), "title": d.title,
-            "description": d.description, "format": d.format, "tags": d.tags or [],
+            **self.base_card(d, starred), "format": d.format, "tags": d.tags or [],
             "task_categories": d.task_categories or [], "license": d.license,
-            "stars_count": d.stars_count, "forks_count": d.forks_count, "downloads_count": d.downloads_count,
-            "size_bytes": d.size_bytes, "is_starred": starred, "is_public": d.is_public,
-            "created_at": d.created_at, "updated_at": d.updated_at,
-            "owner": {"id": d.owner.id, "username": d.owner.username, "name": d.owner.name, "avatar": d.owner.avatar},
-            "organization": {"id": org.id, "name": org.name, "slug": org.slug} if org is not None else None,
-            "forked_from": d.forked_from_id,
+            "downloads_count": d.downloads_count, "size_bytes": d.size_bytes,
         }
 
     @staticmethod

@@ -32,7 +32,7 @@ import re
 from collections import Counter
 from typing import Any, AsyncIterable, AsyncIterator, Callable, Protocol
 
-from peewee import JOIN, IntegrityError, fn
+from peewee import IntegrityError, fn
 
 from ..config import SpacesConfig, StorageConfig
 from ..db.core import Db
@@ -155,22 +155,8 @@ class Spaces(access.OwnedResources):
         return row, space
 
     # Serialising --------------------------------------------------------------------------
-    @staticmethod
-    def repo_name(s: Space) -> str:
-        ns = s.organization.slug if s.organization is not None else s.owner.username
-        return f"{ns}/{s.name}"
-
     def card(self, s: Space, starred: bool | None) -> dict[str, Any]:
-        org = s.organization
-        return {
-            "id": s.id, "name": s.name, "slug": s.name, "repo_name": self.repo_name(s), "title": s.title,
-            "description": s.description, "sdk": s.sdk, "space_type": s.space_type,
-            "stars_count": s.stars_count, "forks_count": s.forks_count, "views_count": s.views_count,
-            "is_starred": starred, "is_public": s.is_public, "created_at": s.created_at, "updated_at": s.updated_at,
-            "owner": {"id": s.owner.id, "username": s.owner.username, "name": s.owner.name, "avatar": s.owner.avatar},
-            "organization": {"id": org.id, "name": org.name, "slug": org.slug} if org is not None else None,
-            "forked_from": s.forked_from_id,
-        }
+        return {**self.base_card(s, starred), "sdk": s.sdk, "space_type": s.space_type, "views_count": s.views_count}
 
     @staticmethod
     def file_dict(f: SpaceFile, content: str | None = None) -> dict[str, Any]:

@@ -131,7 +131,7 @@ async def test_upload_needs_multipart_auth_and_ownership(client, alice, bob):
     assert resp.status == 400
     resp = await client.post(url, data=form(("a.py", b"x"), field="wrong"), headers=alice.headers)
     assert resp.status == 400
-    resp = await client.post(f"/circuits/00000000-0000-0000-0000-000000000000/upload",
+    resp = await client.post("/circuits/00000000-0000-0000-0000-000000000000/upload",
                              data=form(("a.py", b"x"), field="file"), headers=alice.headers)
     assert resp.status == 404
 

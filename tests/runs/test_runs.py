@@ -1,5 +1,3 @@
-import asyncio
-
 import pytest
 
 from qubithub_lite.db.models import AuditLog

@@ -9,7 +9,7 @@ import hashlib
 import pytest
 from peewee import fn
 
-from qubithub_lite.db.circuits import Blob, StorageUsage
+from qubithub_lite.db.circuits import Blob
 from qubithub_lite.db.spaces import Space, SpaceFile
 from tests.conftest import make_settings
 

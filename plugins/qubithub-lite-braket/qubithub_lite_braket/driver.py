@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from qubithub_lite.backends.base import Artifact, Availability, BackendDriver, BackendError, OptionSpec, RunResult, modules_present
 from qubithub_lite.backends.memory import check_memory
-from qubithub_lite.backends.results import counts_from_rows, new_seed
+from qubithub_lite.backends.results import counts_from_rows
 
 DEVICES_ENV = "QUBITHUB_BRAKET_DEVICES"
 S3_ENV = "QUBITHUB_BRAKET_S3"
