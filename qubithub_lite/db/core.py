@@ -4,6 +4,9 @@ SQLite runs in WAL mode with ``synchronous=NORMAL``, foreign keys on and a busy
 timeout. Write transactions go through :meth:`Db.tx`, which takes an in-process
 writer lock and then ``BEGIN IMMEDIATE``: writers queue up instead of two
 deferred transactions deadlocking on a lock upgrade. Reads need no lock (WAL).
+Hot paths (the run lifecycle) write through :meth:`Db.transaction` / :meth:`Db.write`:
+a synchronous transaction function or a list of prepared statements executed in one trip
+to the connection's thread, instead of one trip per statement.
 The same code runs on PostgreSQL (``postgresql://`` URL, asyncpg) where the
 lock is skipped and the server's own row locking applies.
 """
