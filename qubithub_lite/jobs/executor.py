@@ -387,7 +387,8 @@ class LocalProcessExecutor(Executor):
         self._running[task.task_id] = slot
         timeout = self._timeout_for(task)
         try:
-            reply = await asyncio.wait_for(worker.request({"op": "run", "task": asdict(task)}), timeout)
+            async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
+                reply = await worker.request({"op": "run", "task": asdict(task)})
             worker.tasks_done += 1
             return SimResult(
                 task_id=task.task_id,

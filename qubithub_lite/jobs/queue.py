@@ -89,6 +89,8 @@ class RunQueue:
             self._wake.set()
 
     async def _ensure_executor(self) -> None:
+        if self._executor_started:
+            return
         async with self._executor_lock:
             if not self._executor_started:
                 await self.executor.start()
