@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from ..frozen import bundle_paths, child_env, is_frozen_interpreter, python_command
 from .cgroup import JobCgroup, PidsCgroups
 from .config import SandboxConfig
+from .disk import WorkdirQuota, remove_tree
 from .errors import SandboxUnavailable
 from .files import read_outputs, write_job_files
 from .limits import Limits, SandboxResult
@@ -130,7 +131,7 @@ class Sandbox(ABC):
         )
         try:
             outcome = await supervise(proc, limits, kill_tree=self._killer(proc, cgroup),
-                                      stdin=stdin)
+                                      stdin=stdin, quota=self._quota(workdir, limits))
             return self._result(outcome, limits, workdir, cgroup, outputs, None, True)
         finally:
             await self._cleanup(workdir, cgroup)
@@ -168,13 +169,14 @@ class Sandbox(ABC):
                 "limits": {
                     "cpu": limits.cpu_seconds,
                     "as": limits.memory_bytes,
-                    "fsize": limits.max_file_bytes,
+                    "fsize": limits.file_size_limit,
                     "nproc": limits.max_processes + 1,
                     "nofile": limits.max_open_files,
                 },
             }
             outcome = await supervise(
-                warm.proc, limits, kill_tree=warm.kill, stdin=json.dumps(job).encode() + b"\n"
+                warm.proc, limits, kill_tree=warm.kill, stdin=json.dumps(job).encode() + b"\n",
+                quota=self._quota(warm.workdir, limits),
             )
             status = await warm.read_status(0.2)
             kind = status.get("kind") if status and status.get("done") else None
@@ -202,7 +204,7 @@ class Sandbox(ABC):
     def remove_work_root(self) -> None:
         """Delete the work root if this instance created it (after :meth:`close`)."""
         if self._owns_work_root:
-            shutil.rmtree(self._work_root, ignore_errors=True)
+            remove_tree(self._work_root)
 
     def probe(self) -> None:
         """Start a real sandbox running the interpreter once; SandboxUnavailable if it fails."""
@@ -306,6 +308,10 @@ class Sandbox(ABC):
         return self._pools[preload]
 
     @staticmethod
+    def _quota(workdir: Path, limits: Limits) -> WorkdirQuota:
+        return WorkdirQuota(workdir, limits.max_workdir_bytes)
+
+    @staticmethod
     def _killer(proc: asyncio.subprocess.Process, cgroup: JobCgroup | None) -> Callable[[], None]:
         def kill_tree() -> None:
             kill_process_group(proc.pid)
@@ -350,7 +356,7 @@ class Sandbox(ABC):
     async def _cleanup(workdir: Path, cgroup: JobCgroup | None) -> None:
         if cgroup is not None:
             await cgroup.destroy()
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_tree(workdir)
 
     def _interpreter_paths(self) -> list[str]:
         """The interpreter's prefixes (venv and base), as real paths, minus system dirs.

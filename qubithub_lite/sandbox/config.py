@@ -55,6 +55,17 @@ class SandboxConfig(BaseModel):
     max_file_bytes: int = Field(
         64 * MIB, ge=0, description="Largest file a job may write (RLIMIT_FSIZE), in bytes."
     )
+    max_workdir_bytes: int = Field(
+        256 * MIB,
+        ge=MIB,
+        description=(
+            "Most bytes a job may leave in its work dir, input files included (allocated "
+            "size, each inode once, at least 4 KiB per entry); a job over it is stopped "
+            "(limit 'disk'). Checked by a watchdog every ~0.2 s, so a fast writer may briefly "
+            "overshoot by what it writes in one interval. The per-file cap stays "
+            "max_file_bytes (RLIMIT_FSIZE is the smaller of the two)."
+        ),
+    )
     max_open_files: int = Field(
         256, ge=16, description="Most open file descriptors per process (RLIMIT_NOFILE)."
     )

@@ -7,7 +7,7 @@ from typing import Literal
 
 from .config import GIB, KIB, MIB, SandboxConfig
 
-LimitName = Literal["wall", "cpu", "memory", "processes", "file_size", "output"]
+LimitName = Literal["wall", "cpu", "memory", "processes", "file_size", "output", "disk"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class Limits:
     memory_bytes: int = 4 * GIB
     max_processes: int = 64
     max_file_bytes: int = 64 * MIB
+    max_workdir_bytes: int = 256 * MIB
     max_open_files: int = 256
     stdout_bytes: int = 64 * KIB
     stderr_bytes: int = 64 * KIB
@@ -40,6 +41,7 @@ class Limits:
             memory_bytes=config.memory_bytes,
             max_processes=config.max_processes,
             max_file_bytes=config.max_file_bytes,
+            max_workdir_bytes=config.max_workdir_bytes,
             max_open_files=config.max_open_files,
             stdout_bytes=config.stdout_bytes,
             stderr_bytes=config.stderr_bytes,
@@ -51,6 +53,12 @@ class Limits:
         """A copy with some fields changed (e.g. ``limits.with_(wall_seconds=2)``)."""
         return replace(self, **changes)
 
+    @property
+    def file_size_limit(self) -> int:
+        """RLIMIT_FSIZE: ``max_file_bytes``, but never more than the work-dir quota, so one
+        file cannot run past the quota between two checks."""
+        return min(self.max_file_bytes, self.max_workdir_bytes)
+
     def prlimit_args(self, prlimit: str) -> list[str]:
         """argv prefix that applies the rlimits with util-linux ``prlimit`` and execs."""
         cpu = self.cpu_seconds
@@ -58,7 +66,7 @@ class Limits:
             prlimit,
             f"--cpu={cpu}:{cpu + 1}",
             f"--as={self.memory_bytes}",
-            f"--fsize={self.max_file_bytes}",
+            f"--fsize={self.file_size_limit}",
             f"--nproc={self.max_processes + 1}",
             f"--nofile={self.max_open_files}",
             "--core=0",

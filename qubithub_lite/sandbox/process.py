@@ -9,7 +9,9 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from .disk import WorkdirQuota
 from .limits import LimitName, Limits
 
 READ_CHUNK = 64 * 1024
@@ -28,6 +30,8 @@ class Outcome:
     stderr_truncated: bool
     killed_for: LimitName | None
     wall_time: float
+    #: The work dir was over its quota when the job ended (it was not stopped for it).
+    over_quota: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -88,9 +92,11 @@ async def supervise(
     *,
     kill_tree: Callable[[], None],
     stdin: bytes | None = None,
+    quota: WorkdirQuota | None = None,
 ) -> Outcome:
     """Feed ``stdin``, collect capped output and wait for ``proc``, killing the whole
-    tree (``kill_tree``) at the wall-clock limit or on output overflow."""
+    tree (``kill_tree``) at the wall-clock limit, on output overflow or when the work dir
+    passes its ``quota`` (measured again once the job has ended)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     overflow = asyncio.Event()
@@ -104,25 +110,37 @@ async def supervise(
     feeder = asyncio.ensure_future(_feed(proc, stdin))
     waiter = asyncio.ensure_future(proc.wait())
     overflowed = asyncio.ensure_future(overflow.wait())
+    watchdogs: list[asyncio.Future[Any]] = [overflowed]
+    over_quota: asyncio.Future[None] | None = None
+    if quota is not None:
+        over_quota = asyncio.ensure_future(quota.watch())
+        watchdogs.append(over_quota)
     killed_for: LimitName | None = None
+    over_quota_at_end = False
     try:
         done, _ = await asyncio.wait(
-            {waiter, overflowed},
+            {waiter, *watchdogs},
             timeout=limits.wall_seconds,
             return_when=asyncio.FIRST_COMPLETED,
         )
         if waiter not in done:
-            killed_for = "output" if overflowed in done else "wall"
+            killed_for = (
+                "output" if overflowed in done else "disk" if over_quota in done else "wall"
+            )
             kill_tree()
         await waiter
         wall_time = loop.time() - started
+        if over_quota is not None:
+            over_quota.cancel()
         _, pending = await asyncio.wait(readers, timeout=PIPE_GRACE_SECONDS)
         if pending:  # a stray descendant still holds the pipes (only possible without pid ns)
             kill_tree()
+        if killed_for is None and quota is not None:
+            over_quota_at_end = await quota.exceeded()  # written in its last instant
     finally:
-        for task in (*readers, feeder, waiter, overflowed):
+        for task in (*readers, feeder, waiter, *watchdogs):
             task.cancel()
-        await asyncio.gather(*readers, feeder, waiter, overflowed, return_exceptions=True)
+        await asyncio.gather(*readers, feeder, waiter, *watchdogs, return_exceptions=True)
     assert proc.returncode is not None
     return Outcome(
         returncode=proc.returncode,
@@ -132,6 +150,7 @@ async def supervise(
         stderr_truncated=err.truncated,
         killed_for=killed_for,
         wall_time=wall_time,
+        over_quota=over_quota_at_end,
     )
 
 
@@ -167,9 +186,11 @@ def classify(
 ) -> LimitName | None:
     """Which limit stopped (or hampered) the job.
 
-    Precedence: what we killed it for (wall, output), then the kernel's signals (SIGXCPU,
+    Precedence: what we killed it for (wall, output, disk), then the kernel's signals (SIGXCPU,
     SIGXFSZ), then what the in-sandbox runner saw (MemoryError, EFBIG), then — for jobs
-    not run by our runner — the interpreter's error text, and finally refused forks.
+    not run by our runner — the interpreter's error text, then a work dir found over its
+    quota after the job ended (a file stopped at the per-file cap may leave it just over),
+    and finally refused forks.
     """
     if outcome.killed_for is not None:
         return outcome.killed_for
@@ -186,6 +207,8 @@ def classify(
             return "memory"
         if b"File too large" in tail:
             return "file_size"
+    if outcome.over_quota:
+        return "disk"
     if pids_refused > 0:
         return "processes"
     return None

@@ -12,12 +12,12 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cgroup import JobCgroup
+from .disk import remove_tree
 from .errors import SandboxUnavailable
 from .process import kill_process_group
 
@@ -66,7 +66,7 @@ class WarmProcess:
         self.status_transport.close()
         if self.cgroup is not None:
             await self.cgroup.destroy()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        remove_tree(self.workdir)
 
 
 async def start_warm(sandbox: Sandbox, preload: tuple[str, ...]) -> WarmProcess:
