@@ -62,6 +62,7 @@ LIMIT_TEXT = {
     "file_size": "file-size limit exceeded",
     "output": "too much output (the job was stopped)",
     "cpu": "CPU-time limit exceeded",
+    "disk": "work-dir disk quota exceeded",
 }
 
 
