@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from ..frozen import bundle_paths, child_env, is_frozen_interpreter, python_command
 from .cgroup import JobCgroup, PidsCgroups
 from .config import SandboxConfig
-from .disk import WorkdirQuota, remove_tree
+from .disk import WorkdirQuota, remove_tree, remove_tree_async
 from .errors import SandboxUnavailable
 from .files import read_outputs, write_job_files
 from .limits import Limits, SandboxResult
@@ -356,7 +356,7 @@ class Sandbox(ABC):
     async def _cleanup(workdir: Path, cgroup: JobCgroup | None) -> None:
         if cgroup is not None:
             await cgroup.destroy()
-        remove_tree(workdir)
+        await remove_tree_async(workdir)
 
     def _interpreter_paths(self) -> list[str]:
         """The interpreter's prefixes (venv and base), as real paths, minus system dirs.

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..logs import fields
+
 logger = logging.getLogger(__name__)
 
 #: How often a running job's work dir is measured.
@@ -131,13 +133,12 @@ class WorkdirQuota:
                 self.used = workdir_usage(self.workdir, self.quota)
                 self._threaded = time.perf_counter() - started > INLINE_WALK_SECONDS
         except Exception:
-            logger.exception("work-dir quota check failed", extra={"workdir": str(self.workdir)})
+            logger.exception("sandbox.quota_check_failed", extra=fields(workdir=str(self.workdir)))
             return False
         if self.used <= self.quota:
             return False
-        logger.info("work-dir quota exceeded", extra={
-            "workdir": str(self.workdir), "quota": self.quota,
-            "used": None if self.used == UNMEASURABLE else self.used})
+        logger.info("sandbox.disk_quota_exceeded", extra=fields(
+            workdir=str(self.workdir), quota=self.quota, used=None if self.used == UNMEASURABLE else self.used))
         return True
 
     async def watch(self) -> None:
@@ -160,7 +161,16 @@ def remove_tree(path: Path) -> None:
         try:
             subprocess.run(argv, capture_output=True, timeout=300, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            logger.warning("work dir cleanup command failed",
-                           extra={"argv": argv, "error": str(exc)})
+            logger.warning("sandbox.cleanup_command_failed", extra=fields(argv=argv, error=str(exc)))
     if os.path.lexists(path):
-        logger.warning("could not remove a job work dir", extra={"path": str(path)})
+        logger.warning("sandbox.workdir_not_removed", extra=fields(path=str(path)))
+
+
+async def remove_tree_async(path: Path) -> None:
+    """:func:`remove_tree` that leaves the event loop free when the slow fallback is needed."""
+    try:
+        shutil.rmtree(path)
+    except (OSError, RecursionError):
+        pass
+    if os.path.lexists(path):
+        await asyncio.to_thread(remove_tree, path)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cgroup import JobCgroup
-from .disk import remove_tree
+from .disk import remove_tree_async
 from .errors import SandboxUnavailable
 from .process import kill_process_group
 
@@ -66,7 +66,7 @@ class WarmProcess:
         self.status_transport.close()
         if self.cgroup is not None:
             await self.cgroup.destroy()
-        remove_tree(self.workdir)
+        await remove_tree_async(self.workdir)
 
 
 async def start_warm(sandbox: Sandbox, preload: tuple[str, ...]) -> WarmProcess:
