@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from ..frozen import bundle_paths, child_env, is_frozen_interpreter, python_command
 from .cgroup import JobCgroup, PidsCgroups
 from .config import SandboxConfig
-from .disk import WorkdirQuota, remove_tree, remove_tree_async
+from .disk import WorkdirQuota, input_allowance, remove_tree, remove_tree_async
 from .errors import SandboxUnavailable
 from .files import read_outputs, write_job_files
 from .limits import Limits, SandboxResult
@@ -131,7 +131,7 @@ class Sandbox(ABC):
         )
         try:
             outcome = await supervise(proc, limits, kill_tree=self._killer(proc, cgroup),
-                                      stdin=stdin, quota=self._quota(workdir, limits))
+                                      stdin=stdin, quota=self._quota(workdir, limits, files))
             return self._result(outcome, limits, workdir, cgroup, outputs, None, True)
         finally:
             await self._cleanup(workdir, cgroup)
@@ -176,7 +176,7 @@ class Sandbox(ABC):
             }
             outcome = await supervise(
                 warm.proc, limits, kill_tree=warm.kill, stdin=json.dumps(job).encode() + b"\n",
-                quota=self._quota(warm.workdir, limits),
+                quota=self._quota(warm.workdir, limits, files),
             )
             status = await warm.read_status(0.2)
             kind = status.get("kind") if status and status.get("done") else None
@@ -308,8 +308,9 @@ class Sandbox(ABC):
         return self._pools[preload]
 
     @staticmethod
-    def _quota(workdir: Path, limits: Limits) -> WorkdirQuota:
-        return WorkdirQuota(workdir, limits.max_workdir_bytes)
+    def _quota(workdir: Path, limits: Limits, files: Mapping[str, bytes] | None) -> WorkdirQuota:
+        """The job may add ``max_workdir_bytes`` to what its input files occupy."""
+        return WorkdirQuota(workdir, limits.max_workdir_bytes + input_allowance(files or {}))
 
     @staticmethod
     def _killer(proc: asyncio.subprocess.Process, cgroup: JobCgroup | None) -> Callable[[], None]:

@@ -59,7 +59,7 @@ class SandboxConfig(BaseModel):
         256 * MIB,
         ge=MIB,
         description=(
-            "Most bytes a job may leave in its work dir, input files included (allocated "
+            "Most bytes a job may add to its work dir on top of its input files (allocated "
             "size, each inode once, at least 4 KiB per entry); a job over it is stopped "
             "(limit 'disk'). Checked by a watchdog every ~0.2 s, so a fast writer may briefly "
             "overshoot by what it writes in one interval. The per-file cap stays "

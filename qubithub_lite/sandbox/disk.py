@@ -16,6 +16,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..logs import fields
@@ -105,6 +106,20 @@ def _charge(info: os.stat_result, seen: set[int]) -> int:
             return 0
         seen.add(info.st_ino)
     return max(info.st_blocks * 512, MIN_ENTRY_BYTES)
+
+
+def input_allowance(files: Mapping[str, bytes]) -> int:
+    """What the job's input files occupy under :func:`workdir_usage`'s rules (whole
+    blocks, at least :data:`MIN_ENTRY_BYTES` per file and per directory): the quota
+    counts what a job adds, so a space with large data files is not refused for them."""
+    block = MIN_ENTRY_BYTES
+    dirs: set[tuple[str, ...]] = set()
+    total = 0
+    for name, data in files.items():
+        parts = tuple(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
+        dirs.update(parts[:i] for i in range(1, len(parts)))
+        total += max(-(-len(data) // block) * block, block)
+    return total + block * len(dirs)
 
 
 class WorkdirQuota:

@@ -232,3 +232,22 @@ def _timed(func, *args) -> float:
     started = time.perf_counter()
     func(*args)
     return time.perf_counter() - started
+
+
+@both_paths
+async def test_input_files_do_not_count_against_the_quota(quota_sandbox: Sandbox, mode: str) -> None:
+    """The quota bounds what a job adds: 6 MiB of inputs under a 4 MiB quota run fine,
+    and the job may still write up to the quota on top of them, not more."""
+    inputs = {"data/big.bin": os.urandom(6 * MIB), "circuit.py": b"print('hi')\n"}
+    small = "open('out.bin', 'wb').write(b'x' * (2 << 20)); print(len(open('data/big.bin', 'rb').read()))"
+    big = "import time\nfor i in range(3):\n    open(f'out{i}.bin', 'wb').write(b'x' * (2 << 20))\ntime.sleep(20)"
+    for code, expect_ok in ((small, True), (big, False)):
+        if mode == "cold":
+            result = await quota_sandbox.run(inputs, ["python3", "-c", code])
+        else:
+            result = await quota_sandbox.run_python(inputs, code=code)
+        if expect_ok:
+            assert result.ok, (result.limit_hit, result.stderr)
+            assert result.stdout.strip() == str(6 * MIB).encode()
+        else:
+            assert result.limit_hit == "disk" and result.wall_time < 10, (result.limit_hit, result.wall_time)
