@@ -49,6 +49,7 @@ class Accounts:
         #: user id → (expiry, active user or None); see :meth:`get_active_user`.
         self._active: dict[str, tuple[float, User | None]] = {}
         self._clock = time.monotonic
+        self._memberships_sql: str | None = None
 
     #: How long a looked-up user row (or its absence) is reused for authenticating requests.
     #: Changes made through this service drop the entry at once; a user disabled or deleted
@@ -117,13 +118,16 @@ class Accounts:
         self._active.pop(user_id, None)
 
     async def memberships(self, user: User) -> list[tuple[Organization, str]]:
-        rows = await self.db.list(
-            Membership.select(Membership, Organization)
-            .join(Organization)
-            .where(Membership.user == user.id)
-            .order_by(Organization.is_personal.desc(), Organization.slug)
-        )
-        return [(m.organization, m.role) for m in rows]
+        """The user's organizations (personal first, then by slug) with their role.
+        /auth/me asks on every call: the statement is compiled once."""
+        if self._memberships_sql is None:
+            org, member, p = Organization._meta.table_name, Membership._meta.table_name, self.db.engine.param
+            self._memberships_sql = (
+                f'SELECT o.*, m."role" AS member_role FROM "{member}" m JOIN "{org}" o ON o."id" = m."organization_id" '
+                f'WHERE m."user_id" = {p} ORDER BY o."is_personal" DESC, o."slug"'
+            )
+        rows = await self.db.models(Organization, self._memberships_sql, [user.id])
+        return [(org, org.member_role) for org in rows]
 
     # Sessions ------------------------------------------------------------
     async def login(self, identifier: str, password: str) -> tuple[User, Session]:
