@@ -58,6 +58,7 @@ def serve(obj: dict[str, Any], host: str | None, port: int | None, data_dir: Pat
     if data_dir is not None:
         obj["data_dir"] = data_dir
     settings = _settings(obj, host=host, port=port)
+    sys.setswitchinterval(settings.server.gil_switch_interval_ms / 1000)
     app = create_app(settings)
     host_shown = f"[{settings.server.host}]" if ":" in settings.server.host else settings.server.host
     url = f"http://{host_shown}:{settings.server.port}"

@@ -40,6 +40,14 @@ class ServerConfig(Section):
     )
     access_log: bool = Field(False, description="Log one line per request (off by default: logs stay quiet).")
     shutdown_timeout: float = Field(10.0, ge=0, description="Seconds to let requests finish on SIGINT/SIGTERM.")
+    gil_switch_interval_ms: float = Field(
+        0.5, ge=0.05, le=100,
+        description=(
+            "Python's thread switch interval in the server process (default 5 ms). Every database "
+            "statement runs on a SQLite connection thread and hands its result back to the event "
+            "loop; a shorter interval lets it do so sooner (about +40% list requests/s on 2 cores)."
+        ),
+    )
 
 
 class DatabaseConfig(Section):
@@ -55,6 +63,15 @@ class DatabaseConfig(Section):
         description="Connections in the pool. A request holds one from its first query until it ends.",
     )
     busy_timeout_ms: int = Field(10_000, ge=0, description="SQLite busy timeout in milliseconds.")
+    read_concurrency: int = Field(
+        4, ge=0, le=256,
+        description=(
+            "SQLite: most SELECTs executing at once across the pool (0: no limit). Each pooled "
+            "connection reads on its own thread and Python's sqlite3 retakes the GIL for every row, "
+            "so many at once mostly wait for each other (16 list queries at once: 0.7k/s "
+            "ungated, 0.93-1.0k/s with 1-4 places, 0.7k/s with 8, on 2 cores)."
+        ),
+    )
 
 
 class AuthConfig(Section):

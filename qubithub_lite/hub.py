@@ -51,6 +51,7 @@ class Hub:
             settings.database_url,
             pool_size=settings.database.pool_size,
             busy_timeout_ms=settings.database.busy_timeout_ms,
+            read_concurrency=settings.database.read_concurrency,
         )
         await migrate.upgrade(self.db)
         tokens = AccessTokens(secret, settings.auth.access_token_ttl_seconds)

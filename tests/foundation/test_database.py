@@ -226,3 +226,36 @@ async def test_transaction_function_commits_or_rolls_back(hub, path):
     with pytest.raises(ZeroDivisionError):
         await run(lambda execute: (execute(*_audit_insert(None, action)), 1 / 0))
     assert await _audit_count(hub, action) == 2
+
+
+@pytest.mark.parametrize("gate", [2, 0])
+async def test_reads_share_a_gate_of_read_concurrency_places(tmp_path, gate):
+    """At most ``read_concurrency`` SELECTs run on connection threads at once (0: no gate)."""
+    import threading
+    import time as _time
+
+    db = open_database(f"sqlite:///{tmp_path / 'gate.db'}", pool_size=8, read_concurrency=gate)
+    lock, active, peak = threading.Lock(), [0], [0]
+
+    def probe() -> int:  # runs on a connection's thread, inside the SELECT
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        _time.sleep(0.03)
+        with lock:
+            active[0] -= 1
+        return 1
+
+    db.engine.register_function(probe, "probe", 0)
+
+    async def reader() -> int:
+        try:
+            return (await db.execute_sql("SELECT probe()")).fetchone()[0]
+        finally:
+            await db.release()
+
+    try:
+        assert await asyncio.gather(*(asyncio.create_task(reader()) for _ in range(8))) == [1] * 8
+        assert peak[0] == 2 if gate else peak[0] > 2, peak[0]
+    finally:
+        await db.close()
