@@ -147,7 +147,25 @@ def _is_list(annotation: Any) -> bool:
     return False
 
 
+#: (query model, raw query string) -> the validated query. Lists are mostly requested
+#: with the same few query strings; handlers treat query objects as read-only.
+_QUERY_CACHE: dict[tuple[type[BaseModel], str], BaseModel] = {}
+_QUERY_CACHE_SIZE = 1024
+
+
 def parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
+    key = (model, request.query_string)
+    hit = _QUERY_CACHE.get(key)
+    if hit is not None:
+        return hit
+    parsed = _parse_query(model, request)
+    if len(_QUERY_CACHE) >= _QUERY_CACHE_SIZE:
+        _QUERY_CACHE.clear()
+    _QUERY_CACHE[key] = parsed
+    return parsed
+
+
+def _parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
     data: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         key = info.alias or name
