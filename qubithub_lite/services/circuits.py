@@ -119,6 +119,7 @@ def _fts_query(text: str) -> str | None:
 
 @dataclass(frozen=True)
 class _CompiledList:
+    key: tuple  # everything the page depends on
     total_key: tuple
     sql: str  # the page plus the total (last column)
     params: tuple
@@ -158,12 +159,14 @@ class Circuits(access.OwnedResources):
         self._list_sql_cache: dict[tuple, tuple] = {}
         #: List totals: filter key → (generation, expiry, total); see :meth:`list`.
         self._totals: dict[tuple, tuple[int, float, int]] = {}
+        #: Anonymous list pages: list key → (generation, expiry, page); see :meth:`list`.
+        self._pages: dict[tuple, tuple[int, float, dict[str, Any]]] = {}
         self._generation = 0
         self._clock = time.monotonic
 
-    #: How long a cached list total may be reused. Changes made through this service drop
-    #: every cached total at once; this only bounds changes made elsewhere (another process,
-    #: direct SQL, cascades).
+    #: How long a cached list total (or anonymous page) may be reused. Changes made through
+    #: this service drop them all at once; this only bounds changes made elsewhere (another
+    #: process, direct SQL, cascades, counters kept by other services).
     TOTAL_CACHE_SECONDS = 1.0
 
     @contextlib.asynccontextmanager
@@ -228,10 +231,18 @@ class Circuits(access.OwnedResources):
         building for a shape seen before (see :meth:`_list_sql`). The total comes from the same
         statement (an uncorrelated scalar subquery, evaluated once) unless a recent total for
         the same filters is cached: totals are dropped by every change made through this
-        service and otherwise reused for at most :data:`TOTAL_CACHE_SECONDS`."""
+        service and otherwise reused for at most :data:`TOTAL_CACHE_SECONDS`.
+
+        Anonymous pages (public circuits only, the same for every visitor: a class opening the
+        explore page at once) are reused under the same rule; counters changed elsewhere
+        (stars, views, runs) show within that bound too."""
         orgs = tuple(await access.member_org_ids(self.db, user_id)) if user_id is not None else ()
         compiled = self._list_sql(user_id, orgs, q)
         generation, now = self._generation, self._clock()
+        if user_id is None:
+            page = self._pages.get(compiled.key)
+            if page is not None and page[0] == generation and page[1] > now:
+                return page[2]
         cached = self._totals.get(compiled.total_key)
         if cached is not None and cached[0] == generation and cached[1] > now:
             total = cached[2]
@@ -252,7 +263,12 @@ class Circuits(access.OwnedResources):
             starred = await social.starred_ids(self.db, TARGET, [c["id"] for c in cards], user_id)
             for c in cards:
                 c["is_starred"] = c["id"] in starred
-        return {"circuits": cards, "total": total, "page": q.page, "pages": -(-total // q.limit) if total else 0}
+        result = {"circuits": cards, "total": total, "page": q.page, "pages": -(-total // q.limit) if total else 0}
+        if user_id is None:
+            if len(self._pages) >= self._LIST_SQL_CACHE_SIZE:
+                self._pages.clear()
+            self._pages[compiled.key] = (generation, now + self.TOTAL_CACHE_SECONDS, result)
+        return result
 
     #: Columns of a list row: the card's circuit columns, the owner's, the organization's.
     _LIST_COLUMNS = tuple(
@@ -264,7 +280,7 @@ class Circuits(access.OwnedResources):
     def _list_sql(self, user_id: str | None, orgs: tuple[str, ...], q: CircuitListQuery) -> _CompiledList:
         """The list statements for a request, compiled by peewee (so they stay portable) and
         memoised by everything they depend on: the caller's visibility (user id, organizations)
-        and the query. Only SQL text is cached here, never rows."""
+        and the query. Only SQL text is cached here (pages: see :meth:`list`)."""
         total_key = (user_id, orgs, q.framework, tuple(q.tags), q.qubits_min, q.qubits_max, q.owner, q.q)
         key = (total_key, q.sort, q.order, q.page, q.limit)
         hit = self._list_sql_cache.get(key)
@@ -274,7 +290,7 @@ class Circuits(access.OwnedResources):
             page_sql, page_params = page.sql()
             sql, params = page.select_extend(count_query.alias("total")).sql()
             convert = tuple(_fast_converter(f) for f in self._LIST_COLUMNS)
-            hit = _CompiledList(total_key, sql, tuple(params), page_sql, tuple(page_params), convert, len(convert))
+            hit = _CompiledList(key, total_key, sql, tuple(params), page_sql, tuple(page_params), convert, len(convert))
             if len(self._list_sql_cache) >= self._LIST_SQL_CACHE_SIZE:
                 self._list_sql_cache.pop(next(iter(self._list_sql_cache)))
             self._list_sql_cache[key] = hit

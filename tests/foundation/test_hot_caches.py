@@ -98,10 +98,27 @@ async def test_outside_writes_show_within_the_total_bound(client, hub, make_user
     assert (await _listing(client))["total"] == 2
     async with hub.db.tx():  # not through the service
         await hub.db.execute(Circuit.update(is_public=False).where(Circuit.id == a["id"]))
-    listing = await _listing(client)
-    assert [c["id"] for c in listing["circuits"]] != [] and a["id"] not in {c["id"] for c in listing["circuits"]}
+    signed_in = await _listing(client, headers=(await make_user("bob")).headers)  # never cached
+    assert [c["id"] for c in signed_in["circuits"]] != [] and a["id"] not in {c["id"] for c in signed_in["circuits"]}
     clock.now += hub.circuits.TOTAL_CACHE_SECONDS + 0.01
-    assert (await _listing(client))["total"] == 1
+    listing = await _listing(client)  # anonymous pages and totals: within the bound
+    assert listing["total"] == 1 and a["id"] not in {c["id"] for c in listing["circuits"]}
+
+
+async def test_anonymous_pages_are_reused_until_a_change_or_the_bound(client, hub, make_user):
+    clock = FakeClock()
+    hub.circuits._clock = clock
+    alice = await make_user("alice")
+    a = await _create(client, alice, "first")
+    first = await _listing(client)
+    async with hub.db.tx():  # a counter kept elsewhere (stars, views, runs)
+        await hub.db.execute(Circuit.update(stars_count=7).where(Circuit.id == a["id"]))
+    assert (await _listing(client))["circuits"][0]["stars_count"] == first["circuits"][0]["stars_count"] == 0
+    assert (await _listing(client, headers=alice.headers))["circuits"][0]["stars_count"] == 7  # signed in: fresh
+    clock.now += hub.circuits.TOTAL_CACHE_SECONDS + 0.01
+    assert (await _listing(client))["circuits"][0]["stars_count"] == 7
+    b = await _create(client, alice, "second")  # through the service: at once
+    assert [c["id"] for c in (await _listing(client))["circuits"]] == [b["id"], a["id"]]
 
 
 async def test_list_cards_match_the_detail(client, hub, make_user):
