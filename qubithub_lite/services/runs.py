@@ -38,7 +38,6 @@ ALLOWED = {
 }
 
 
-
 class Runs:
     def __init__(self, db: Db, events: RunEvents, settings, backends: Callable[[], dict]):
         self.db = db
