@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .circuits import MAX_TAGS, TAG_RE, check_name, normalize_tags
+from .circuits import MAX_TAGS, TAG_RE, ForkRequest, check_name, normalize_tags
 from .common import OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary
 
 #: The bounds of ``formats.model`` (not imported: the formats package loads numpy, an optional extra).
@@ -115,13 +115,8 @@ class DatasetUpdate(_DatasetFields):
         return v
 
 
-class DatasetForkRequest(Request):
-    name: str | None = Field(None, min_length=1, max_length=100)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str | None) -> str | None:
-        return check_name(v) if v is not None else v
+class DatasetForkRequest(ForkRequest):
+    pass
 
 
 class DatasetListQuery(PageQuery):

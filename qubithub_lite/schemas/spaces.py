@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from .circuits import StarResponse, check_name
+from .circuits import ForkRequest, StarResponse, check_name
 from .common import OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary
 
 Sdk = Literal["qiskit", "pennylane", "cirq"]
@@ -57,13 +57,8 @@ class SpaceUpdate(Request):
         return _title(v) if info.field_name == "title" else v
 
 
-class SpaceForkRequest(Request):
-    name: str | None = Field(None, min_length=1, max_length=100)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str | None) -> str | None:
-        return check_name(v) if v is not None else v
+class SpaceForkRequest(ForkRequest):
+    pass
 
 
 class SpaceListQuery(PageQuery):

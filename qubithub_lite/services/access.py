@@ -10,6 +10,7 @@ its creator or an organization owner/admin.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, ClassVar, Protocol
 
@@ -18,6 +19,7 @@ from peewee import JOIN
 from ..db.core import Db
 from ..db.models import Membership, Organization, User
 from ..errors import Conflict, Forbidden, NotFound
+from ..logs import fields
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -175,6 +177,19 @@ class OwnedResources:
         if await self.db.exists(model.select().where((model.namespace_id == user.id) & (model.name == name))):
             raise taken
         return src, name, taken
+
+    def _changing(self):
+        """The write transaction of a change to these resources (circuits also drop list caches)."""
+        return self.db.tx()
+
+    async def delete(self, user: User, resource_id: str) -> None:
+        """Delete a resource: its creator or an org owner/admin (see :meth:`_delete_row`)."""
+        resource = await self._writable(user.id, resource_id, admin=True)
+        async with self._changing():
+            await self._delete_row(resource)
+        logging.getLogger(type(self).__module__).info(
+            f"{self.noun}.deleted", extra=fields(**{f"{self.noun}_id": resource.id, "user_id": user.id}))
+        await self.blobs.collect_garbage()
 
     async def _blob_refs(self, resource: Any) -> dict[str, int]:
         """sha256 -> how many references the resource holds (each service knows its file rows)."""

@@ -410,13 +410,6 @@ class Circuits(access.OwnedResources):
                     await self._set_tags(circuit.id, changes["tags"])
         return await self.detail(await self._load(circuit.id), user.id)
 
-    async def delete(self, user: User, circuit_id: str) -> None:
-        circuit = await self._writable(user.id, circuit_id, admin=True)
-        async with self._changing():
-            await self._delete_row(circuit)
-        log.info("circuit.deleted", extra=fields(circuit_id=circuit.id, user_id=user.id))
-        await self.blobs.collect_garbage()
-
     async def _blob_refs(self, circuit: Circuit) -> dict[str, int]:
         rows = await self.db.list(
             CircuitFile.select(CircuitFile.sha256, fn.COUNT(CircuitFile.id).alias("n"))

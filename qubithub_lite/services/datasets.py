@@ -326,13 +326,6 @@ class Datasets(access.OwnedResources):
         )
         return {r.sha256: r.n for r in rows}
 
-    async def delete(self, user: User, dataset_id: str) -> None:
-        dataset = await self._writable(user.id, dataset_id, admin=True)
-        async with self.db.tx():
-            await self._delete_row(dataset)
-        log.info("dataset.deleted", extra=fields(dataset_id=dataset.id, user_id=user.id))
-        await self.blobs.collect_garbage()
-
     # Stars and forks ---------------------------------------------------------------------
     async def fork(self, user: User, dataset_id: str, name: str | None) -> dict[str, Any]:
         """Copy metadata and every version into the caller's namespace; files by blob reference."""

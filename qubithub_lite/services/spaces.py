@@ -278,13 +278,6 @@ class Spaces(access.OwnedResources):
         )
         return {r.sha256: r.n for r in rows}
 
-    async def delete(self, user: User, space_id: str) -> None:
-        space = await self._writable(user.id, space_id, admin=True)
-        async with self.db.tx():
-            await self._delete_row(space)
-        log.info("space.deleted", extra=fields(space_id=space.id, user_id=user.id))
-        await self.blobs.collect_garbage()
-
     # Stars and forks ---------------------------------------------------------------------------
     async def fork(self, user: User, space_id: str, name: str | None) -> dict[str, Any]:
         """Copy the space (and its files, by blob reference) into the caller's personal namespace."""
