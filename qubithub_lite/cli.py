@@ -229,3 +229,9 @@ def doctor(obj: dict[str, Any]) -> None:
         ok &= good
         click.echo(f"[{'ok' if good else 'FAIL'}] {name}: {message}")
     sys.exit(0 if ok else 1)
+
+
+from .cli_backup import backup as _backup_command, restore as _restore_command  # noqa: E402
+
+main.add_command(_backup_command)
+main.add_command(_restore_command)
