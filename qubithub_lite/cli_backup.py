@@ -92,3 +92,144 @@ def restore(archive: Path, data_dir: Path) -> None:
                    "(API keys keep working)")
     if (report.path / "config.toml").exists():
         click.echo(f"the server's config was restored as {report.path / 'config.toml'}; start with --config pointing at it")
+
+
+# ---- course bundles: export / import ---------------------------------------------------
+
+class _StorageHub:
+    """The database, the blob store and the resource services — without the run queue, the
+    sandbox or the start-up sweeps of a serving hub, so it is safe beside a running server."""
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    async def __aenter__(self):
+        from .db import migrate
+        from .db.core import open_database
+        from .errors import ServiceUnavailable
+        from .services.bundles import Bundles
+        from .services.circuits import Circuits
+        from .services.datasets import Datasets
+        from .services.spaces import Spaces
+        from .storage import BlobStore, StorageAccounts
+
+        s = self.settings
+        self.db = open_database(s.database_url, pool_size=4)
+        current, head = await migrate.current_version(self.db), migrate.head_version()
+        if current != head:
+            await self.db.close()
+            raise click.ClickException(f"the database is at schema version {current}, this software at {head}: "
+                                       "run `qubithub-lite db upgrade` (or start the server once) first")
+        blobs = BlobStore(s.data_dir / "blobs", self.db)
+        blobs.objects.mkdir(parents=True, exist_ok=True)
+        blobs.tmp.mkdir(parents=True, exist_ok=True)
+        accounts = StorageAccounts(self.db, s.storage.user_quota_bytes)
+
+        def no_sandbox():
+            raise ServiceUnavailable("code does not run from the command line")
+
+        self.bundles = Bundles(
+            self.db, blobs, Circuits(self.db, blobs, accounts, s.storage),
+            Datasets(self.db, blobs, accounts, s.storage, s.datasets),
+            Spaces(self.db, blobs, accounts, s.storage, s.spaces, no_sandbox),
+        )
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.db.close()
+
+
+def _existing_settings(obj, data_dir, config):
+    from .cli import _settings
+
+    if config is not None:
+        obj["config"] = config
+    if data_dir is not None:
+        obj["data_dir"] = data_dir
+    settings = _settings(obj)
+    if not settings.data_dir.is_dir():
+        raise click.ClickException(f"no data dir at {settings.data_dir} (give --data-dir)")
+    return settings
+
+
+@click.command("export")
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--org", "orgs", multiple=True, help="Every circuit, dataset and space of this organization.")
+@click.option("--user", "users", multiple=True, help="Every personal circuit, dataset and space of this user.")
+@click.option("--circuit", "circuits", multiple=True, metavar="OWNER/NAME")
+@click.option("--dataset", "datasets", multiple=True, metavar="OWNER/NAME")
+@click.option("--space", "spaces", multiple=True, metavar="OWNER/NAME")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data directory.")
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), help="TOML config file.")
+@click.pass_obj
+def export_bundle(obj, bundle: Path, orgs, users, circuits, datasets, spaces, data_dir, config) -> None:
+    """Write a course bundle: the chosen circuits (every version), datasets (every version) and
+    spaces, for `qubithub-lite import` on another appliance."""
+    import asyncio
+
+    from .services.bundles import BundleError, Selection
+
+    settings = _existing_settings(obj, data_dir, config)
+    selection = Selection(list(orgs), list(users), list(circuits), list(datasets), list(spaces))
+
+    async def run():
+        async with _StorageHub(settings) as hub:
+            return await hub.bundles.collect(selection), hub.bundles
+
+    try:
+        manifest, bundles = asyncio.run(run())
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from None
+    total = sum(bundles.objects(manifest).values())
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    partial = bundle.with_name(f".{bundle.name}.partial")
+    try:
+        with open(partial, "wb") as out, _progress(total, "Exporting") as bar:
+            bundles.write(manifest, out, progress=bar.update)
+            out.flush()
+            import os
+
+            os.fsync(out.fileno())
+        partial.replace(bundle)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    click.echo(f"wrote {bundle}: {len(manifest.circuits)} circuit(s), {len(manifest.datasets)} dataset(s), "
+               f"{len(manifest.spaces)} space(s), {_human(bundle.stat().st_size)}")
+
+
+@click.command("import")
+@click.argument("bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--as-org", help="Import everything into this organization (it must exist).")
+@click.option("--as-user", help="Import everything as this user's personal resources.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data directory.")
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), help="TOML config file.")
+@click.pass_obj
+def import_bundle(obj, bundle: Path, as_org, as_user, data_dir, config) -> None:
+    """Import a course bundle made by `qubithub-lite export`. Importing again changes nothing;
+    a resource of the same name with other content is reported as a clash, never overwritten."""
+    import asyncio
+
+    from .services.bundles import BundleError, describe, read_bundle
+
+    if as_org and as_user:
+        raise click.ClickException("give --as-org or --as-user, not both")
+    settings = _existing_settings(obj, data_dir, config)
+    try:
+        manifest, tmp = read_bundle(bundle)
+    except BundleError as exc:
+        raise click.ClickException(f"{bundle}: {exc}") from None
+
+    async def run():
+        async with _StorageHub(settings) as hub:
+            return await hub.bundles.import_bundle(manifest, Path(tmp.name), as_org=as_org, as_user=as_user)
+
+    try:
+        report = asyncio.run(run())
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        tmp.cleanup()
+    click.echo(describe(report))
+    if not report.ok:
+        raise click.ClickException("some resources were not imported (see above)")
