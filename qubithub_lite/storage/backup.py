@@ -209,6 +209,7 @@ def _write(partial: Path, data_dir: Path, db_copy: Path, config_file: Path | Non
     mode = "w:gz" if partial.name.endswith((".gz.partial", ".tgz.partial")) else "w"
     with open(partial, "wb") as raw:
         with tarfile.open(fileobj=raw, mode=mode, format=tarfile.PAX_FORMAT) as tar:
+            tar.copybufsize = CHUNK
             body = json.dumps(manifest, indent=1, sort_keys=True).encode()
             info = tarfile.TarInfo(MANIFEST)
             info.size, info.mtime, info.mode = len(body), int(time.time()), 0o600
