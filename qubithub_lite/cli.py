@@ -231,9 +231,10 @@ def doctor(obj: dict[str, Any]) -> None:
     sys.exit(0 if ok else 1)
 
 
-from .cli_backup import backup as _backup_command, export_bundle as _export_command, import_bundle as _import_command, restore as _restore_command  # noqa: E402
+from .cli_backup import backup as _backup_command, examples as _examples_group, export_bundle as _export_command, import_bundle as _import_command, restore as _restore_command  # noqa: E402
 
 main.add_command(_backup_command)
 main.add_command(_restore_command)
 main.add_command(_export_command)
 main.add_command(_import_command)
+main.add_command(_examples_group)

@@ -128,6 +128,12 @@ class _StorageHub:
         def no_sandbox():
             raise ServiceUnavailable("code does not run from the command line")
 
+        from .services.orgs import Orgs
+
+        from .db.models import Organization
+
+        self.orgs = Orgs(self.db)
+        self.orgs_model = Organization
         self.bundles = Bundles(
             self.db, blobs, Circuits(self.db, blobs, accounts, s.storage),
             Datasets(self.db, blobs, accounts, s.storage, s.datasets),
@@ -233,3 +239,70 @@ def import_bundle(obj, bundle: Path, as_org, as_user, data_dir, config) -> None:
     click.echo(describe(report))
     if not report.ok:
         raise click.ClickException("some resources were not imported (see above)")
+
+
+# ---- example content --------------------------------------------------------------------
+
+@click.group()
+def examples() -> None:
+    """The example circuits, datasets and spaces that ship with QubitHub Lite."""
+
+
+@examples.command("list")
+def examples_list() -> None:
+    """List the examples."""
+    from .services.examples import catalogue, examples_root
+
+    with examples_root() as root:
+        cat = catalogue(root).manifest
+    for c in cat.circuits:
+        click.echo(f"circuit  {c.name:32} {c.framework:10} {c.qubits} qubits  {c.title}")
+    for d in cat.datasets:
+        click.echo(f"dataset  {d.name:32} {d.format:10} {d.title}")
+    for s in cat.spaces:
+        click.echo(f"space    {s.name:32} {s.sdk:10} {s.title}")
+
+
+@examples.command("install")
+@click.option("--org", "org_slug", help="Organization to install into (default: [examples] organization, 'examples').")
+@click.option("--owner", help="User who owns the organization when it has to be created (default: the first site admin).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data directory.")
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), help="TOML config file.")
+@click.pass_obj
+def examples_install(obj, org_slug, owner, data_dir, config) -> None:
+    """Install the examples into an organization. Installing again changes nothing."""
+    import asyncio
+    import tempfile
+
+    from .db.models import User
+    from .services.bundles import BundleError, describe
+    from .services.examples import ensure_organization, install
+
+    settings = _existing_settings(obj, data_dir, config)
+    slug = org_slug or settings.examples.organization
+
+    async def run():
+        async with _StorageHub(settings) as hub:
+            if owner:
+                user = await hub.db.first(User.select().where(User.username == owner))
+                if user is None:
+                    raise click.ClickException(f"no user {owner!r}")
+            else:
+                user = await hub.db.first(User.select().where(User.is_admin == True).order_by(User.created_at))  # noqa: E712
+            org = await hub.db.first(hub.orgs_model.select().where(hub.orgs_model.slug == slug))
+            if org is None:
+                if user is None:
+                    raise click.ClickException(
+                        f"organization {slug!r} does not exist and there is no site admin to own it: "
+                        "create one (`users create NAME --email … --admin`) or give --owner")
+                await ensure_organization(hub.db, hub.orgs, slug, user)
+            with tempfile.TemporaryDirectory(prefix="qubithub-examples-") as scratch:
+                return await install(hub.bundles, slug, Path(scratch))
+
+    try:
+        report = asyncio.run(run())
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(describe(report))
+    if not report.ok:
+        raise click.ClickException("some examples were not installed (see above)")

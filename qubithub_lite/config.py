@@ -153,6 +153,15 @@ class DatasetsConfig(Section):
     )
 
 
+class ExamplesConfig(Section):
+    install_on_first_start: bool = Field(
+        False, description="On the first start of an empty hub, install the example circuits, datasets and spaces."
+    )
+    organization: str = Field(
+        "examples", min_length=3, max_length=39, description="Organization the examples go into (created when missing)."
+    )
+
+
 class Settings(Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -164,6 +173,7 @@ class Settings(Section):
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     spaces: SpacesConfig = Field(default_factory=SpacesConfig)
     runs: RunsConfig = Field(default_factory=RunsConfig)
+    examples: ExamplesConfig = Field(default_factory=ExamplesConfig)
     #: The TOML file these settings were read from (kept out of the sandbox).
     _config_file: Path | None = PrivateAttr(None)
 

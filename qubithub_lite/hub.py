@@ -70,6 +70,10 @@ class Hub:
         from .jobs.setup import attach_runs  # run service, compiler, executor, queue
 
         await attach_runs(self)
+        if settings.examples.install_on_first_start:
+            from .services.examples import install_on_first_start
+
+            await install_on_first_start(self)
         for component in self._components:
             await component.start()
 
