@@ -69,7 +69,7 @@ async def test_every_example_meets_its_expected_output_and_every_space_runs(clie
         check = (run.get("results") or {}).get("expected_output_check") or {}
         if run["status"] != "completed" or check.get("passed") is not True:
             failures.append((name, run["status"], run.get("error_message"), run.get("results", {}).get("counts")))
-    assert not failures, failures
+    assert not failures, [f[0] for f in failures] + failures
 
     spaces = await (await client.get("/orgs/examples/spaces", headers=teacher.headers)).json()
     ids = {s["name"]: s["id"] for s in spaces["spaces"]}
