@@ -75,7 +75,7 @@ async def test_every_example_meets_its_expected_output_and_every_space_runs(clie
     ids = {s["name"]: s["id"] for s in spaces["spaces"]}
     assert set(ids) == {"bell-explorer", "cirq-playground", "pennylane-vqe"}
     for name, space_id in ids.items():
-        resp = await client.post(f"/spaces/{space_id}/execute", json={"file_path": "app.py", "timeout": 120},
+        resp = await client.post(f"/spaces/{space_id}/execute", json={"file_to_run": "app.py", "timeout": 120},
                                  headers=teacher.headers)
         out = await resp.json()
         assert resp.status == 200 and out["status"] == "success", (name, out)
