@@ -7,6 +7,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from .api import api_keys, auth, backends, circuits, datasets, files, meta, orgs, runs, spaces
+from .api import admin as admin_api
 from .api.middleware import auth_middleware, errors_middleware
 from .api.routing import HUB_KEY, RouteSpec, register
 from .config import Settings
@@ -14,6 +15,7 @@ from .hub import Hub
 
 #: Every API module exposes ``router``; a new resource adds its module here.
 API_MODULES = [meta, auth, api_keys, orgs, circuits, files, runs, backends, datasets, spaces]
+API_MODULES.append(admin_api)
 
 
 def all_routes() -> list[RouteSpec]:
