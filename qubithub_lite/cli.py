@@ -72,10 +72,16 @@ def serve(obj: dict[str, Any], host: str | None, port: int | None, data_dir: Pat
     if data_dir is not None:
         obj["data_dir"] = data_dir
     settings = _settings(obj, host=host, port=port)
-    sys.setswitchinterval(settings.server.gil_switch_interval_ms / 1000)
-    app = create_app(settings)
     host_shown = f"[{settings.server.host}]" if ":" in settings.server.host else settings.server.host
     url = f"http://{host_shown}:{settings.server.port}"
+    # Bind before anything starts, so a port in use is one clear line (not a traceback
+    # after the database, sandbox and workers came up).
+    sock = _listen(settings.server.host, settings.server.port, url)
+    sys.setswitchinterval(settings.server.gil_switch_interval_ms / 1000)
+    from .api.lifecycle import graceful_shutdown
+
+    app = create_app(settings)
+    app.on_shutdown.append(graceful_shutdown)
 
     async def announce(_: web.Application) -> None:
         log.info("server.started", extra=fields(url=url, data_dir=str(settings.data_dir.resolve()), version=__version__))
@@ -83,14 +89,38 @@ def serve(obj: dict[str, Any], host: str | None, port: int | None, data_dir: Pat
     app.on_startup.append(announce)
     web.run_app(
         app,
-        host=settings.server.host,
-        port=settings.server.port,
+        sock=sock,
         print=None,
         access_log=logging.getLogger("aiohttp.access") if settings.server.access_log else None,
         shutdown_timeout=settings.server.shutdown_timeout,
         handle_signals=True,
     )
     log.info("server.stopped")
+
+
+def _listen(host: str, port: int, url: str):
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on {url}: unknown host {host!r} ({exc.strerror})") from None
+    family, _, _, _, address = infos[0]
+    try:
+        sock = socket.create_server(address, family=family, backlog=1024,
+                                    dualstack_ipv6=False)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"cannot listen on {url}: the port is already in use (another qubithub-lite serve?); "
+                f"stop it or choose another --port") from None
+        if exc.errno == errno.EACCES:
+            raise click.ClickException(f"cannot listen on {url}: permission denied (ports below 1024 need "
+                                       f"privileges; use --port 8000 or a reverse proxy)") from None
+        raise click.ClickException(f"cannot listen on {url}: {exc.strerror or exc}") from None
+    sock.set_inheritable(False)
+    return sock
 
 
 @main.group()

@@ -101,3 +101,17 @@ async def import_users(ctx: Ctx):
                 "credentials": []}
     result = await admin.run_import(plan, actor_id=actor.id)
     return {**result, "credentials": credentials}
+
+
+@router.get("/metrics", raw_response="text/plain", auth="user", errors=(401, 403))
+async def metrics(ctx: Ctx):
+    """Prometheus metrics (text format): site administrators, with a session or an API key."""
+    from aiohttp import web
+
+    from ..metrics import CONTENT_TYPE, metrics_of
+
+    require_site_admin(ctx.principal, allow_api_key=True)
+    body = await metrics_of(ctx.request.app).render(ctx.hub)
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response
