@@ -222,7 +222,8 @@ def _validated_user(username, email, password, name="", admin=False, pro=False):
 @click.option("--skip-existing", is_flag=True, help="Skip rows whose email or username already exists.")
 @click.option("--org", "org", metavar="SLUG", help="Enrol every row into this organization.")
 @click.option("--credentials", "credentials", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the credentials sheet (CSV; the printable page goes next to it as .html).")
+              help="Where to write the credentials sheet (CSV; the printable page goes next to it as .html); "
+                   "- prints the CSV on stdout.")
 @click.option("--dry-run", is_flag=True, help="Check the file and report; create nothing.")
 @data_options
 @click.pass_obj
@@ -238,7 +239,9 @@ def users_import(obj, csv_file: Path, skip_existing: bool, org: str | None, cred
     one, written with the others to a credentials sheet (CSV plus a printable HTML page,
     mode 0600) whose path is printed.
     """
-    from .services.class_csv import ClassFileError, free_credentials_path, read_class_csv, write_credentials
+    from .services.class_csv import (
+        ClassFileError, credentials_csv, free_credentials_path, read_class_csv, write_credentials,
+    )
 
     try:
         rows = read_class_csv(csv_file)
@@ -259,12 +262,15 @@ def users_import(obj, csv_file: Path, skip_existing: bool, org: str | None, cred
                 f"  {csv_file}:{p.removeprefix('line ')}" if p.startswith("line ") else f"  {p}" for p in exc.problems))
         if dry_run:
             return plan, None
-        generated = [r for r in plan.to_create if r.generated]
-        if generated:
+        generated = [{"username": r.user.username, "email": r.user.email, "name": r.user.name,
+                      "password": r.user.password, "org": r.org or ""} for r in plan.to_create if r.generated]
+        if generated and str(credentials) != "-":
             target = credentials or free_credentials_path(csv_file)
-            sheet["csv"], sheet["html"] = write_credentials(target, [
-                {"username": r.user.username, "email": r.user.email, "name": r.user.name,
-                 "password": r.user.password, "org": r.org or ""} for r in generated])
+            try:
+                sheet["csv"], sheet["html"] = write_credentials(target, generated)
+            except OSError as exc:
+                raise click.ClickException(f"nothing imported: cannot write the credentials sheet {target}: "
+                                           f"{exc.strerror or exc} (choose --credentials FILE, or - for stdout)") from None
         try:
             with click.progressbar(length=len(plan.to_create), label="Hashing passwords", file=sys.stderr) as bar:
                 result = await admin.run_import(plan, progress=bar.update)
@@ -273,6 +279,8 @@ def users_import(obj, csv_file: Path, skip_existing: bool, org: str | None, cred
                 path.unlink(missing_ok=True)
             sheet.clear()
             raise
+        if generated and str(credentials) == "-":
+            click.echo(credentials_csv(generated), nl=False)
         return plan, result
 
     plan, result = _admin(obj, work, create=not dry_run)
@@ -282,7 +290,8 @@ def users_import(obj, csv_file: Path, skip_existing: bool, org: str | None, cred
         return
     click.echo(f"created {result['created']} user(s)" + (f", skipped {result['skipped']} existing" if result["skipped"] else "")
                + (f", enrolled {result['enrolled']}" if result["enrolled"] else "")
-               + (f", created {result['organizations_created']} organization(s)" if result["organizations_created"] else ""))
+               + (f", created {result['organizations_created']} organization(s)" if result["organizations_created"] else ""),
+               err=str(credentials) == "-")  # stdout is the sheet then
     if sheet:
         click.echo(f"credentials sheet (generated passwords): {sheet['csv']} and {sheet['html']} (print it, then delete both)")
 

@@ -134,15 +134,19 @@ def free_credentials_path(source: Path) -> Path:
     return candidate
 
 
-def write_credentials(csv_path: Path, rows: list[dict[str, str]], server: str = "") -> tuple[Path, Path]:
-    """The teacher's hand-out: a CSV and a printable HTML page (one card per student, cut
-    along the lines). Both mode 0600. Returns (csv path, html path)."""
-    html_path = csv_path.with_suffix(".html")
+def credentials_csv(rows: list[dict[str, str]]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, ["username", "email", "name", "password", "org"], extrasaction="ignore",
                             lineterminator="\r\n")
     writer.writeheader()
     writer.writerows(rows)
+    return out.getvalue()
+
+
+def write_credentials(csv_path: Path, rows: list[dict[str, str]], server: str = "") -> tuple[Path, Path]:
+    """The teacher's hand-out: a CSV and a printable HTML page (one card per student, cut
+    along the lines). Both mode 0600. Returns (csv path, html path)."""
+    html_path = csv_path.with_suffix(".html")
     cards = "\n".join(
         "<div class=card>"
         f"<div class=name>{html.escape(r.get('name') or r['username'])}</div>"
@@ -171,7 +175,7 @@ body {{ font-family: sans-serif; margin: 1cm; }}
 {cards}
 </div></body></html>
 """
-    write_private(csv_path, out.getvalue())
+    write_private(csv_path, credentials_csv(rows))
     try:
         write_private(html_path, page)
     except BaseException:

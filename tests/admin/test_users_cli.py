@@ -290,3 +290,19 @@ def test_import_dry_run_and_bad_files(tmp_path):
         sheet.write_bytes(content)
         result = cli("users", "import", sheet, "--data-dir", data)
         assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+
+
+def test_import_credentials_on_stdout_or_an_unwritable_place(tmp_path):
+    data = tmp_path / "d"
+    sheet = tmp_path / "c.csv"
+    sheet.write_text("username,email\nana,ana@school.lan\n")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # the sheet's folder would have to be a file: cannot be written (even as root)
+    refused = cli("users", "import", sheet, "--credentials", blocker / "x.csv", "--data-dir", data)
+    assert refused.exit_code == 1 and "nothing imported: cannot write the credentials sheet" in refused.output
+    assert rows(data / "qubithub.db", "SELECT count(*) FROM user") == [(0,)]
+    out = cli("users", "import", sheet, "--credentials", "-", "--data-dir", data)
+    assert out.exit_code == 0, out.output
+    issued = list(csv.DictReader(out.stdout.splitlines()))
+    assert [r["username"] for r in issued] == ["ana"] and len(issued[0]["password"]) == 19
+    assert "created 1 user(s)" in out.stderr and not list(tmp_path.glob("c-credentials*"))
