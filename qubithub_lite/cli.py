@@ -134,6 +134,8 @@ def db() -> None:
 def db_upgrade(obj: dict[str, Any]) -> None:
     """Apply pending schema migrations."""
     settings = _settings(obj)
+    if not settings.data_dir.exists():
+        click.echo(f"note: creating a new data dir {settings.data_dir.resolve()}", err=True)
 
     async def run() -> list[int]:
         from .db import migrate

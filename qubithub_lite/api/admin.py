@@ -15,6 +15,7 @@ from .routing import Ctx, Router
 
 router = Router("admin")
 ADMIN_ERRORS = (401, 403, 404, 409)
+MAX_IMPORT_ROWS = 1000  # each password is hashed with bcrypt: about 0.25 s each at the default cost
 
 
 def _admin(ctx: Ctx):
@@ -90,6 +91,8 @@ async def import_users(ctx: Ctx):
             rows = await asyncio.to_thread(parse_class_csv, body.csv)
         except ClassFileError as exc:
             raise BadRequest(f"csv: {exc}") from None
+        if len(rows) > MAX_IMPORT_ROWS:
+            raise BadRequest(f"csv: at most {MAX_IMPORT_ROWS} rows per request (the command line takes more)")
     else:
         rows = [(i, {k: v for k, v in r.model_dump().items() if v is not None}) for i, r in enumerate(body.rows or [], 1)]
     plan = await admin.plan_import(rows, org=body.org.strip().lower() if body.org else None,

@@ -9,9 +9,6 @@ from pydantic import BaseModel, Field, model_validator
 from .auth import MAX_PASSWORD, TokenResponse
 from .common import Request, Schema, Timestamp
 
-Text = Field(max_length=254)
-
-
 class ChangePasswordRequest(Request):
     current_password: str = Field(max_length=MAX_PASSWORD)
     new_password: str = Field(max_length=MAX_PASSWORD)
@@ -101,7 +98,7 @@ class AdminImportRow(Request):
 class AdminImportRequest(Request):
     """Rows as JSON, or the class list's CSV text (any common dialect); all or nothing."""
 
-    rows: list[AdminImportRow] | None = Field(None, max_length=5000)
+    rows: list[AdminImportRow] | None = Field(None, max_length=1000)
     csv: str | None = Field(None, max_length=900_000)
     org: str | None = Field(None, max_length=39, description="Enrol every row into this organization.")
     skip_existing: bool = False
