@@ -45,6 +45,16 @@ SITE_ROLES = {"": (False, False), "member": (False, False), "student": (False, F
               "pro": (False, True), "admin": (True, False)}
 
 
+def _valid_slug(slug: str) -> bool:
+    from ..schemas.auth import check_username
+
+    try:
+        check_username(slug)
+    except ValueError:
+        return False
+    return True
+
+
 def generate_password(groups: int = 4, size: int = 4) -> str:
     """A strong password a student can type: e.g. ``k7mq-x4tr-9hzp-a2vd`` (~79 bits)."""
     return "-".join("".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(size)) for _ in range(groups))
@@ -395,8 +405,10 @@ class UserAdmin:
                 if existing.is_personal:
                     problems.append(f"organization {slug!r} is a personal namespace")
                 plan.orgs[slug] = existing.id
-            elif slug in names:
-                problems.append(f"organization {slug!r}: the same name as a user in the file")
+            elif not _valid_slug(slug):
+                problems.append(f"organization {slug!r}: must be 3-39 lowercase letters, digits and hyphens")
+            elif slug in names or await self.db.exists(User.select().where(User.username == slug)):
+                problems.append(f"organization {slug!r}: the name is taken by a user")
             elif not any(r.org == slug and r.org_role == "owner" and not r.skip for r in planned):
                 problems.append(f"organization {slug!r} does not exist: create it first, or give one row "
                                 f"org_role=owner to create it")

@@ -270,6 +270,11 @@ def test_import_enrols_into_organizations(tmp_path):
     count = rows(data / "qubithub.db", "SELECT count(*) FROM membership m JOIN organization o "
                                        "ON o.id = m.organization_id WHERE o.slug = 'physics-101'")
     assert count == [(4,)]
+    for slug, message in (("Bad_Slug!", "must be 3-39"), ("prof", "personal namespace")):
+        clash = tmp_path / "clash.csv"
+        clash.write_text(f"username,email,password,org,org_role\nzed,zed@school.lan,{PASSWORD},{slug},owner\n")
+        result = cli("users", "import", clash, "--data-dir", data)
+        assert result.exit_code == 1 and message in result.output, result.output
     unknown = tmp_path / "u.csv"
     unknown.write_text(f"username,email,password,org_role\neve,eve@school.lan,{PASSWORD},boss\n")
     result = cli("users", "import", unknown, "--org", "physics-101", "--data-dir", data)
