@@ -17,6 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from .counters import SANDBOX_FAILURES
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -61,12 +62,20 @@ class Metrics:
         self.latency = Histogram("qubithub_http_request_duration_seconds", "HTTP request latency by route.",
                                  ["route", "method"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self._snapshot = _Snapshot()
+        #: (route template, method, status) -> (request counter, latency histogram) children.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.registry.register(self._snapshot)
 
     def observe(self, request: web.Request, status: int, seconds: float) -> None:
         route = _route_of(request)
-        self.requests.labels(route, request.method, str(status)).inc()
-        self.latency.labels(route, request.method).observe(seconds)
+        method = request.method if request.method in METHODS else "other"  # clients choose the method token
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:  # labels() is the slow part: resolve each combination once
+            children = self._children[key] = (self.requests.labels(route, method, str(status)),
+                                              self.latency.labels(route, method))
+        children[0].inc()
+        children[1].observe(seconds)
 
     async def render(self, hub: Any) -> bytes:
         self._snapshot.data = await _read_state(hub)

@@ -43,6 +43,8 @@ async def test_requests_by_route_and_status_with_latency(client, admin, alice):
         assert (await client.get("/circuits")).status == 200
     assert (await client.get(f"/circuits/{alice.id}")).status == 404
     assert (await client.get("/no/such/place")).status == 404
+    for verb in ("BREW", "PROPFIND", "X-ANY"):  # client-chosen methods must not grow the label set
+        assert (await client.request(verb, "/circuits")).status in (400, 405)
     after = await scrape(client, admin.headers)
 
     def grew(name, **labels):
@@ -54,6 +56,8 @@ async def test_requests_by_route_and_status_with_latency(client, admin, alice):
     assert grew("qubithub_http_requests_total", route="unmatched", method="GET", status="404") == 1
     assert grew("qubithub_http_request_duration_seconds_count", route="/circuits", method="GET") == 3
     assert not any("no/such" in str(labels) for _, labels in after)  # raw paths never become labels
+    methods = {dict(labels).get("method") for name, labels in after if name == "qubithub_http_requests_total"}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"} and "other" in methods
     assert ("qubithub_db_pool_connections", (("state", "size"),)) in after
     assert ("qubithub_worker_restarts_total", ()) in after
 
