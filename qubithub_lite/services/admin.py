@@ -308,6 +308,12 @@ class UserAdmin:
             await self._audit(actor_id, "user.deleted", user, {"username": user.username, **summary})
             if personal is not None:
                 await self.db.execute(Organization.delete().where(Organization.id == personal.id))
+            from ..db.circuits import StorageUsage
+            from ..db.runs import RunStats
+
+            keys = [f"user:{user.id}"] + ([f"org:{personal.id}"] if personal is not None else [])
+            await self.db.execute(StorageUsage.delete().where(StorageUsage.owner_key.in_(keys)))
+            await self.db.execute(RunStats.delete().where((RunStats.scope == "user") & (RunStats.key == user.id)))
             await self.db.execute(User.delete().where(User.id == user.id))
         self.accounts.forget_user(user.id)
         await hub.blobs.collect_garbage()
@@ -332,8 +338,11 @@ class UserAdmin:
         every bad line."""
         from pydantic import ValidationError
 
-        from ..api.routing import describe_validation
         from ..schemas.auth import RegisterRequest
+
+        def describe_validation(exc: ValidationError) -> str:
+            return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors()[:3])
 
         problems: list[str] = []
         planned: list[ImportRow] = []

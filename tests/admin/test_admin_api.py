@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
+
 import pytest
 
 from qubithub_lite.services.admin import user_admin
@@ -151,6 +154,9 @@ async def test_delete_user_releases_blobs_keeps_shared_work_and_fixes_counts(cli
     shared = await create_circuit(client, alice, "course-bell", organization_name="physics")
     bobs = await create_circuit(client, bob, "bobs")
     assert (await client.post(f"/circuits/{bobs['id']}/star", headers=alice.headers)).status == 200
+    await upload(client, bob, bobs["id"], "circuit.py", CIRCUIT_PY)
+    run = await (await client.post("/runs", json={"circuit_id": bobs["id"]}, headers=alice.headers)).json()
+    assert (await client.delete(f"/runs/{run['id']}", headers=alice.headers)).status == 204  # cancelled, kept
     settings_blobs = hub.blobs.objects
     blob_files = {p for p in settings_blobs.rglob("*") if p.is_file()}
     assert blob_files
@@ -158,13 +164,19 @@ async def test_delete_user_releases_blobs_keeps_shared_work_and_fixes_counts(cli
     resp = await client.delete("/admin/users/alice", headers=admin.headers)
     assert resp.status == 200, await resp.text()
     summary = await resp.json()
-    assert summary == {"deleted": "alice", "circuits": 1, "datasets": 0, "spaces": 0, "runs": 0, "stars": 1,
+    assert summary == {"deleted": "alice", "circuits": 1, "datasets": 0, "spaces": 0, "runs": 1, "stars": 1,
                        "reassigned": 1}
+    stats = await (await client.get(f"/runs/circuits/{bobs['id']}/stats", headers=bob.headers)).json()
+    assert stats["total_runs"] == 0 and stats["cancelled_runs"] == 0
+    with sqlite3.connect(hub.settings.data_dir / "qubithub.db") as conn:
+        assert conn.execute("SELECT count(*) FROM storage_usage WHERE owner_key = ?", (f"user:{alice.id}",)).fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM run WHERE user_id = ?", (alice.id,)).fetchone() == (0,)
     assert (await client.get(f"/circuits/{mine['id']}", headers=admin.headers)).status == 404
     kept = await (await client.get(f"/circuits/{shared['id']}", headers=bob.headers)).json()
     assert kept["owner"]["username"] == "bob" and kept["repo_name"] == "physics/course-bell"
     assert (await (await client.get(f"/circuits/{bobs['id']}", headers=bob.headers)).json())["stars_count"] == 0
-    assert not [p for p in settings_blobs.rglob("*") if p.is_file()]  # the only file alice pushed is gone
+    bobs_file = hub.blobs.path_for(hashlib.sha256(CIRCUIT_PY).hexdigest())
+    assert {p for p in settings_blobs.rglob("*") if p.is_file()} == {bobs_file}  # alice's own file is gone
     assert (await client.get("/auth/me", headers=alice.headers)).status == 401
     assert (await client.get("/admin/users/alice", headers=admin.headers)).status == 404
     assert (await client.post("/auth/register", json={"email": alice.email, "username": "alice",
