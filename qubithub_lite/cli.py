@@ -180,6 +180,7 @@ def _admin(obj: dict[str, Any], work, *, create: bool = False):
 
 
 @main.group()
+@data_options
 def users() -> None:
     """Manage accounts: create, import a class, list, disable, reset passwords, delete."""
 
@@ -238,8 +239,8 @@ def users_import(obj, csv_file: Path, skip_existing: bool, org: str | None, cred
     dialect is read (comma, semicolon, tab; UTF-8 or UTF-16). role is "admin", "pro" or
     empty (the site role); org/org_role (owner, admin, member) enrol the row into an
     organization, --org enrols every row. Rows without a password get a strong generated
-    one, written with the others to a credentials sheet (CSV plus a printable HTML page,
-    mode 0600) whose path is printed.
+    one; those are written to a credentials sheet (CSV plus a printable HTML page, mode
+    0600) whose path is printed.
     """
     from .services.class_csv import (
         ClassFileError, credentials_csv, free_credentials_path, read_class_csv, write_credentials,

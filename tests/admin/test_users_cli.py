@@ -72,8 +72,9 @@ def test_doctor_reports_a_missing_data_dir_and_creates_nothing(tmp_path):
 def test_data_dir_and_config_before_or_after_the_subcommand(tmp_path):
     data = tmp_path / "srv"
     create(data, "teacher", "--admin")  # after the subcommand
-    listed = cli("--data-dir", data, "users", "list", "--json")  # before it
-    assert [u["username"] for u in json.loads(listed.output)] == ["teacher"]
+    for args in (["--data-dir", data, "users", "list", "--json"], ["users", "--data-dir", data, "list", "--json"]):
+        listed = cli(*args)  # before it
+        assert [u["username"] for u in json.loads(listed.output)] == ["teacher"], listed.output
     config = tmp_path / "q.toml"
     config.write_text(f'[server]\ndata_dir = "{data}"\n')
     for args in (["--config", config, "users", "list", "--json"], ["users", "list", "--json", "--config", config]):
