@@ -160,6 +160,8 @@ def _admin(obj: dict[str, Any], work, *, create: bool = False):
     from .services.admin import user_admin
 
     settings = _settings(obj)
+    if settings.logging.level == "info":  # a command's own output says what happened (and the audit log)
+        setup_logging("warning", settings.logging.format)
 
     async def run():
         hub = MaintenanceHub(settings, create=create)

@@ -102,7 +102,8 @@ def test_list_filters_table_and_json(tmp_path):
     create(data, "teacher", "--admin")
     create(data, "ana", "--pro")
     create(data, "ben")
-    assert cli("users", "disable", "ben", "--data-dir", data).exit_code == 0
+    disabled = cli("users", "disable", "ben", "--data-dir", data, env={"QUBITHUB_LITE_LOGGING_LEVEL": None})
+    assert disabled.exit_code == 0 and disabled.output == "disabled ben\n"  # quiet: no log lines at the default level
     table = cli("users", "list", "--data-dir", data).output.splitlines()
     assert table[0].split()[:3] == ["USERNAME", "EMAIL", "NAME"]
     assert [line.split()[0] for line in table[1:]] == ["ana", "ben", "teacher"]
