@@ -199,6 +199,9 @@ async def test_import_over_the_api_is_all_or_nothing(client, admin):
                                                               "password": "Ben!Chosen1", "role": "pro"}]
     both = await client.post("/admin/users/import", json={"rows": rows, "csv": bad}, headers=admin.headers)
     assert both.status == 400
+    dry = await client.post("/admin/users/import", json={"rows": rows, "dry_run": True}, headers=admin.headers)
+    assert (await dry.json())["dry_run"] is True
+    assert (await (await client.get("/admin/users", headers=admin.headers)).json())["total"] == 1
     resp = await client.post("/admin/users/import", json={"rows": rows}, headers=admin.headers)
     assert resp.status == 200, await resp.text()
     body = await resp.json()

@@ -272,6 +272,11 @@ def test_import_enrols_into_organizations(tmp_path):
     count = rows(data / "qubithub.db", "SELECT count(*) FROM membership m JOIN organization o "
                                        "ON o.id = m.organization_id WHERE o.slug = 'physics-101'")
     assert count == [(4,)]
+    again = cli("users", "import", more, "--org", "physics-101", "--skip-existing", "--data-dir", data)
+    assert again.exit_code == 0 and "skipped 2" in again.output and "enrolled" not in again.output
+    assert cli("users", "import", sheet, "--skip-existing", "--org", "physics-101", "--data-dir", data).exit_code == 0
+    assert rows(data / "qubithub.db", "SELECT count(*) FROM membership m JOIN organization o "
+                                      "ON o.id = m.organization_id WHERE o.slug = 'physics-101'") == [(5,)]  # + ben
     for slug, message in (("Bad_Slug!", "must be 3-39"), ("prof", "personal namespace")):
         clash = tmp_path / "clash.csv"
         clash.write_text(f"username,email,password,org,org_role\nzed,zed@school.lan,{PASSWORD},{slug},owner\n")
