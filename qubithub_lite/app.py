@@ -7,13 +7,16 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from .api import api_keys, auth, backends, circuits, datasets, files, meta, orgs, runs, spaces
+from .api import admin as admin_api
 from .api.middleware import auth_middleware, errors_middleware
 from .api.routing import HUB_KEY, RouteSpec, register
 from .config import Settings
 from .hub import Hub
+from .metrics import metrics_middleware
 
 #: Every API module exposes ``router``; a new resource adds its module here.
 API_MODULES = [meta, auth, api_keys, orgs, circuits, files, runs, backends, datasets, spaces]
+API_MODULES.append(admin_api)
 
 
 def all_routes() -> list[RouteSpec]:
@@ -25,6 +28,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.server.max_body_bytes,
         middlewares=[errors_middleware, auth_middleware],
     )
+    app.middlewares.insert(0, metrics_middleware)  # outermost: sees every answer
     hub = Hub(settings)
     app[HUB_KEY] = hub
     routes = all_routes()

@@ -11,25 +11,34 @@ from .config import Settings
 async def run_checks(settings: Settings) -> list[tuple[str, bool, str]]:
     results: list[tuple[str, bool, str]] = []
     data_dir = settings.data_dir
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+    # doctor only reads: it never creates the data dir or the database.
+    if data_dir.is_dir():
         writable = os.access(data_dir, os.W_OK)
         results.append(("data dir", writable, f"{data_dir.resolve()} ({'writable' if writable else 'not writable'})"))
-    except OSError as exc:
-        results.append(("data dir", False, f"{data_dir}: {exc}"))
+    elif data_dir.exists():
+        results.append(("data dir", False, f"{data_dir.resolve()} is not a directory"))
+    else:
+        parent = next((p for p in data_dir.resolve().parents if p.exists()), None)
+        can_create = parent is not None and os.access(parent, os.W_OK)
+        results.append(("data dir", can_create, f"{data_dir.resolve()} does not exist yet (serve creates it; "
+                                                f"{'it can' if can_create else 'it CANNOT: parent not writable'})"))
     from .db import migrate
     from .db.core import open_database
 
-    try:
-        database = open_database(settings.database_url)
+    db_file = settings.database_url.split("///", 1)[-1] if settings.database_url.startswith("sqlite") else None
+    if db_file is not None and not os.path.exists(db_file):
+        results.append(("database", True, f"{settings.database_url} not created yet (schema {migrate.head_version()} at first start)"))
+    else:
         try:
-            version = await migrate.current_version(database)
-        finally:
-            await database.close()
-        head = migrate.head_version()
-        results.append(("database", version <= head, f"{settings.database_url} schema {version}/{head}"))
-    except Exception as exc:
-        results.append(("database", False, f"{type(exc).__name__}: {exc}"))
+            database = open_database(settings.database_url)
+            try:
+                version = await migrate.recorded_version(database)
+            finally:
+                await database.close()
+            head = migrate.head_version()
+            results.append(("database", version <= head, f"{settings.database_url} schema {version}/{head}"))
+        except Exception as exc:
+            results.append(("database", False, f"{type(exc).__name__}: {exc}"))
     results += await sandbox_checks(settings)
     for module in ("qiskit", "qiskit_aer", "cirq", "pennylane", "numpy", "pyarrow", "h5py"):
         found = importlib.util.find_spec(module) is not None

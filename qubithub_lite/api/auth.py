@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..errors import Unauthorized
+from ..errors import Forbidden, Unauthorized
+from ..schemas.admin import ChangePasswordRequest, ChangePasswordResponse
 from ..schemas.auth import (
     AuthResponse, LoginRequest, OrganizationMembership, RefreshRequest, RegisterRequest, TokenResponse, UserResponse,
 )
@@ -80,3 +81,18 @@ async def logout(ctx: Ctx):
 async def me(ctx: Ctx):
     """The signed-in user with their organizations."""
     return await user_response(ctx, ctx.user)
+
+
+@router.post("/auth/password", body=ChangePasswordRequest, response=ChangePasswordResponse, auth="user",
+             errors=(400, 401, 403))
+async def change_password(ctx: Ctx):
+    """Change one's own password (the current one is required). Every session of the account
+    ends at once, other devices included; the response carries a fresh session for this one."""
+    if ctx.principal.api_key is not None:
+        raise Forbidden("changing the password needs a signed-in session, not an API key")
+    session, ended = await ctx.hub.accounts.change_password(ctx.user, ctx.body.current_password, ctx.body.new_password)
+    payload = ChangePasswordResponse(
+        access_token=session.access_token, refresh_token=session.refresh_token, expires_in=session.expires_in,
+        sessions_ended=ended, detail=f"password changed; {ended} session(s) ended, use the new tokens from now on",
+    )
+    return _with_cookie(ctx, payload, session, 200)

@@ -71,10 +71,12 @@ async def resolve_principal(request: web.Request, token_override: str | None = N
         user, key = await hub.api_keys.authenticate(api_key.strip())
         return Principal(user, key)
     if token:
-        user_id = hub.accounts.tokens.decode(token)
+        user_id, generation = hub.accounts.tokens.decode_session(token)
         user = await hub.accounts.get_active_user(user_id)
         if user is None:
             raise Unauthorized("account not found or disabled")
+        if generation != (user.session_generation or 0):
+            raise Unauthorized("session ended (password changed or reset); log in again")
         return Principal(user)
     return None
 

@@ -9,6 +9,7 @@ import json
 from aiohttp import WSMsgType, web
 
 from ..schemas.runs import RunCreate, RunList, RunListQuery, RunResponse, RunStatsResponse
+from .lifecycle import track_websocket
 from .middleware import resolve_principal
 from .routing import Ctx, Router
 
@@ -80,6 +81,7 @@ async def _run_socket(ctx: Ctx):
         run = await ctx.hub.runs.get_visible(principal.user_id if principal else None, run_id)
         ws = web.WebSocketResponse(heartbeat=30)
         await ws.prepare(request)
+        track_websocket(ctx.hub, ws)  # closed with a reason at shutdown
     except BaseException:
         events.unsubscribe(run_id, queue)
         raise

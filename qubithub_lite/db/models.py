@@ -28,6 +28,10 @@ class User(BaseModel):
     is_active = BooleanField(default=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+    #: When a site admin disabled the account (``is_active`` is the flag itself).
+    disabled_at = DateTimeField(null=True)
+    #: Carried by access tokens as ``gen``: bumped to end every session at once.
+    session_generation = IntegerField(default=0)
 
 
 class Organization(BaseModel):

@@ -72,6 +72,40 @@ class RunQueue:
         with contextlib.suppress(Exception):
             await self.executor.close()
 
+    async def drain(self, timeout: float) -> tuple[int, int]:
+        """Graceful stop: claim nothing more, give running runs up to ``timeout`` seconds to
+        finish, then stop the rest and put them back in the queue (they run again at the next
+        start, without using up their retry). Returns (finished, re-queued)."""
+        self._closing = True
+        self._wake.set()
+        async with self._claim_lock:  # a claim in flight lands in _active first
+            active = dict(self._active)
+        if active:
+            await asyncio.wait(list(active.values()), timeout=timeout)
+        left = [run_id for run_id, task in active.items() if not task.done()]
+        for run_id in left:
+            active[run_id].cancel()
+            with contextlib.suppress(Exception):
+                await self.executor.cancel(run_id)
+        for run_id in left:
+            with contextlib.suppress(BaseException):
+                await active[run_id]
+        requeued = 0
+        for run_id in left:
+            try:
+                run = await self.runs.load(run_id)
+                if run is not None and run.status == "running":
+                    run = await self.runs.transition(run, "queued", attempts=max(0, run.attempts - 1))
+                else:
+                    run = None
+            except Exception:
+                log.exception("run.requeue_failed", extra=fields(run_id=run_id))
+                continue
+            if run is not None:
+                requeued += 1
+                log.info("run.requeued_at_shutdown", extra=fields(run_id=run_id))
+        return len(active) - len(left), requeued
+
     async def _recover(self) -> None:
         stuck = await self.db.list(Run.select(Run.id, Run.status, Run.attempts).where(Run.status.in_(("pending", "running"))))
         for run in stuck:
@@ -112,6 +146,8 @@ class RunQueue:
         """The next run in fair order: among users below the per-user cap, fewest running
         first, then the one served longest ago, then the oldest waiting run."""
         async with self._claim_lock:
+            if self._closing:
+                return None
             active, served, cap = dict(self._active_users), dict(self._served), self.config.per_user_concurrency
             claimed = await self.runs.claim_next(
                 eligible=lambda user_id: active.get(user_id, 0) < cap,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..counters import record_sandbox_result
 from ..frozen import bundle_paths, child_env, is_frozen_interpreter, python_command
 from .cgroup import JobCgroup, PidsCgroups
 from .config import SandboxConfig
@@ -340,7 +341,7 @@ class Sandbox(ABC):
             stderr_heuristics=stderr_heuristics,
         )
         files, file_errors = read_outputs(workdir, outputs, limits.output_file_bytes)
-        return SandboxResult(
+        return record_sandbox_result(SandboxResult(
             exit_code=outcome.exit_code,
             signal=signal_of(outcome.exit_code),
             stdout=outcome.stdout,
@@ -351,7 +352,7 @@ class Sandbox(ABC):
             wall_time=outcome.wall_time,
             files=files,
             file_errors=file_errors,
-        )
+        ))
 
     @staticmethod
     async def _cleanup(workdir: Path, cgroup: JobCgroup | None) -> None:

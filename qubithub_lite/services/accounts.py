@@ -142,7 +142,7 @@ class Accounts:
     async def create_session(self, user: User, family_id: str | None = None) -> Session:
         refresh = new_opaque_token("qhr_")
         await self._store_refresh(user.id, refresh, family_id or new_id())
-        return Session(self.tokens.issue(user.id), refresh, self.tokens.ttl_seconds)
+        return Session(self.tokens.issue(user.id, user.session_generation or 0), refresh, self.tokens.ttl_seconds)
 
     async def _store_refresh(self, user_id: str, token: str, family_id: str) -> None:
         now = utcnow()
@@ -201,3 +201,37 @@ class Accounts:
                 await user.asave(only=[User.password_hash, User.updated_at])
         finally:
             self.forget_user(user.id)
+
+    async def end_sessions(self, user_id: str) -> int:
+        """End every session of a user at once: refresh tokens are revoked and access tokens
+        already issued stop working (the session generation moves on). Returns how many
+        refresh tokens were still live. Call inside or outside a transaction."""
+        now = utcnow()
+        try:
+            async with self.db.tx():
+                revoked = await self.db.execute(
+                    RefreshToken.update(revoked_at=now)
+                    .where((RefreshToken.user == user_id) & RefreshToken.revoked_at.is_null()
+                           & RefreshToken.rotated_at.is_null() & (RefreshToken.expires_at > now))
+                )
+                await self.db.execute(
+                    User.update(session_generation=User.session_generation + 1, updated_at=now).where(User.id == user_id)
+                )
+        finally:
+            self.forget_user(user_id)
+        return int(revoked or 0)
+
+    async def change_password(self, user: User, current: str, new: str) -> tuple[Session, int]:
+        """The user's own password change: the current one must match; every session ends,
+        and the caller gets a fresh one. Returns (new session, sessions ended)."""
+        fresh = await User.aget_or_none(User.id == user.id)
+        if fresh is None or not fresh.is_active:
+            raise Unauthorized("account not found or disabled")
+        if not await self.hasher.verify(current, fresh.password_hash):
+            raise BadRequest("current password is incorrect")
+        if current == new:
+            raise BadRequest("the new password must differ from the current one")
+        await self.set_password(fresh, new)
+        ended = await self.end_sessions(fresh.id)
+        fresh = await self.get_active_user(fresh.id, cached=False)
+        return await self.create_session(fresh), ended
