@@ -12,6 +12,7 @@ import click
 
 from . import __version__
 from .config import ConfigError, Settings, load_settings
+from .cli_options import data_options
 from .logs import fields, setup_logging
 
 log = logging.getLogger("qubithub_lite")
@@ -27,21 +28,6 @@ def _settings(ctx_obj: dict[str, Any], **server: Any) -> Settings:
         raise click.ClickException(str(exc)) from None
     setup_logging(settings.logging.level, settings.logging.format)
     return settings
-
-
-def _store_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """``--data-dir``/``--config`` after a subcommand: the same as before it (and wins)."""
-    if value is not None:
-        ctx.ensure_object(dict)[param.name] = value
-    return value
-
-
-def data_options(fn):
-    """Accept ``--data-dir`` and ``--config`` after the subcommand too (same resolution as serve)."""
-    fn = click.option("--data-dir", "data_dir", type=click.Path(file_okay=False, path_type=Path), expose_value=False,
-                      callback=_store_option, is_eager=True, help="Data directory (as given to serve).")(fn)
-    return click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), expose_value=False,
-                        callback=_store_option, is_eager=True, help="TOML config file (as given to serve).")(fn)
 
 
 @click.group()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
+
+from .cli_options import data_options
 
 
 def _progress(total: int, label: str):
@@ -26,17 +29,14 @@ def _human(n: int) -> str:
 @click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--verify", "verify_only", is_flag=True, help="Check an existing archive against its manifest instead.")
 @click.option("--include-secret", is_flag=True, help="Also store the signing secret (then keep the archive as safe as the key).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data directory.")
-@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), help="TOML config file.")
+@data_options
 @click.pass_obj
-def backup(obj: dict[str, Any], archive: Path, verify_only: bool, include_secret: bool, data_dir: Path | None,
-           config: Path | None) -> None:
+def backup(obj: dict[str, Any], archive: Path, verify_only: bool, include_secret: bool) -> None:
     """Write a consistent backup of the data dir to ARCHIVE (.tar, or .tar.gz), while the server runs.
 
     The archive holds the database (SQLite's online backup), every stored object, the config
     file and a manifest of hashes; the signing secret only with --include-secret.
     """
-    from .cli import _settings
     from .storage import backup as archive_mod
 
     if verify_only:
@@ -51,11 +51,7 @@ def backup(obj: dict[str, Any], archive: Path, verify_only: bool, include_secret
             raise click.ClickException(f"{archive}: {len(report.problems)} problem(s); the archive is damaged")
         click.echo(f"{archive}: ok ({report.files} files, {_human(report.bytes)}, schema version {report.schema_version})")
         return
-    if config is not None:
-        obj["config"] = config
-    if data_dir is not None:
-        obj["data_dir"] = data_dir
-    settings = _settings(obj)
+    settings = _cli_settings(obj)
     if not settings.data_dir.is_dir():
         raise click.ClickException(f"no data dir at {settings.data_dir} (give --data-dir)")
     try:
@@ -96,66 +92,29 @@ def restore(archive: Path, data_dir: Path) -> None:
 
 # ---- course bundles: export / import ---------------------------------------------------
 
-class _StorageHub:
-    """The database, the blob store and the resource services — without the run queue, the
-    sandbox or the start-up sweeps of a serving hub, so it is safe beside a running server."""
+@contextlib.asynccontextmanager
+async def _resource_hub(settings):
+    """A maintenance hub (never the run queue or the sandbox: a server may be serving this data
+    dir right now) with the bundle service on top."""
+    from .maintenance import MaintenanceHub, NoDataDir
+    from .services.bundles import Bundles
 
-    def __init__(self, settings):
-        self.settings = settings
-
-    async def __aenter__(self):
-        from .db import migrate
-        from .db.core import open_database
-        from .errors import ServiceUnavailable
-        from .services.bundles import Bundles
-        from .services.circuits import Circuits
-        from .services.datasets import Datasets
-        from .services.spaces import Spaces
-        from .storage import BlobStore, StorageAccounts
-
-        s = self.settings
-        self.db = open_database(s.database_url, pool_size=4)
-        current, head = await migrate.current_version(self.db), migrate.head_version()
-        if current != head:
-            await self.db.close()
-            raise click.ClickException(f"the database is at schema version {current}, this software at {head}: "
-                                       "run `qubithub-lite db upgrade` (or start the server once) first")
-        blobs = BlobStore(s.data_dir / "blobs", self.db)
-        blobs.objects.mkdir(parents=True, exist_ok=True)
-        blobs.tmp.mkdir(parents=True, exist_ok=True)
-        accounts = StorageAccounts(self.db, s.storage.user_quota_bytes)
-
-        def no_sandbox():
-            raise ServiceUnavailable("code does not run from the command line")
-
-        from .services.orgs import Orgs
-
-        from .db.models import Organization
-
-        self.orgs = Orgs(self.db)
-        self.orgs_model = Organization
-        self.bundles = Bundles(
-            self.db, blobs, Circuits(self.db, blobs, accounts, s.storage),
-            Datasets(self.db, blobs, accounts, s.storage, s.datasets),
-            Spaces(self.db, blobs, accounts, s.storage, s.spaces, no_sandbox),
-        )
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.db.close()
+    hub = MaintenanceHub(settings)
+    try:
+        try:
+            await hub.start()
+        except NoDataDir as exc:
+            raise click.ClickException(str(exc)) from None
+        hub.bundles = Bundles(hub.db, hub.blobs, hub.circuits, hub.datasets, hub.spaces)
+        yield hub
+    finally:
+        await hub.close()
 
 
-def _existing_settings(obj, data_dir, config):
+def _cli_settings(obj):
     from .cli import _settings
 
-    if config is not None:
-        obj["config"] = config
-    if data_dir is not None:
-        obj["data_dir"] = data_dir
-    settings = _settings(obj)
-    if not settings.data_dir.is_dir():
-        raise click.ClickException(f"no data dir at {settings.data_dir} (give --data-dir)")
-    return settings
+    return _settings(obj)
 
 
 @click.command("export")
@@ -165,21 +124,20 @@ def _existing_settings(obj, data_dir, config):
 @click.option("--circuit", "circuits", multiple=True, metavar="OWNER/NAME")
 @click.option("--dataset", "datasets", multiple=True, metavar="OWNER/NAME")
 @click.option("--space", "spaces", multiple=True, metavar="OWNER/NAME")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data directory.")
-@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), help="TOML config file.")
+@data_options
 @click.pass_obj
-def export_bundle(obj, bundle: Path, orgs, users, circuits, datasets, spaces, data_dir, config) -> None:
+def export_bundle(obj, bundle: Path, orgs, users, circuits, datasets, spaces) -> None:
     """Write a course bundle: the chosen circuits (every version), datasets (every version) and
     spaces, for `qubithub-lite import` on another appliance."""
     import asyncio
 
     from .services.bundles import BundleError, Selection
 
-    settings = _existing_settings(obj, data_dir, config)
+    settings = _cli_settings(obj)
     selection = Selection(list(orgs), list(users), list(circuits), list(datasets), list(spaces))
 
     async def run():
-        async with _StorageHub(settings) as hub:
+        async with _resource_hub(settings) as hub:
             return await hub.bundles.collect(selection), hub.bundles
 
     try:
@@ -208,10 +166,9 @@ def export_bundle(obj, bundle: Path, orgs, users, circuits, datasets, spaces, da
 @click.argument("bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--as-org", help="Import everything into this organization (it must exist).")
 @click.option("--as-user", help="Import everything as this user's personal resources.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data directory.")
-@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), help="TOML config file.")
+@data_options
 @click.pass_obj
-def import_bundle(obj, bundle: Path, as_org, as_user, data_dir, config) -> None:
+def import_bundle(obj, bundle: Path, as_org, as_user) -> None:
     """Import a course bundle made by `qubithub-lite export`. Importing again changes nothing;
     a resource of the same name with other content is reported as a clash, never overwritten."""
     import asyncio
@@ -220,14 +177,14 @@ def import_bundle(obj, bundle: Path, as_org, as_user, data_dir, config) -> None:
 
     if as_org and as_user:
         raise click.ClickException("give --as-org or --as-user, not both")
-    settings = _existing_settings(obj, data_dir, config)
+    settings = _cli_settings(obj)
     try:
         manifest, tmp = read_bundle(bundle)
     except BundleError as exc:
         raise click.ClickException(f"{bundle}: {exc}") from None
 
     async def run():
-        async with _StorageHub(settings) as hub:
+        async with _resource_hub(settings) as hub:
             return await hub.bundles.import_bundle(manifest, Path(tmp.name), as_org=as_org, as_user=as_user)
 
     try:
@@ -266,30 +223,29 @@ def examples_list() -> None:
 @examples.command("install")
 @click.option("--org", "org_slug", help="Organization to install into (default: [examples] organization, 'examples').")
 @click.option("--owner", help="User who owns the organization when it has to be created (default: the first site admin).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data directory.")
-@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), help="TOML config file.")
+@data_options
 @click.pass_obj
-def examples_install(obj, org_slug, owner, data_dir, config) -> None:
+def examples_install(obj, org_slug, owner) -> None:
     """Install the examples into an organization. Installing again changes nothing."""
     import asyncio
     import tempfile
 
-    from .db.models import User
+    from .db.models import Organization, User
     from .services.bundles import BundleError, describe
     from .services.examples import ensure_organization, install
 
-    settings = _existing_settings(obj, data_dir, config)
+    settings = _cli_settings(obj)
     slug = org_slug or settings.examples.organization
 
     async def run():
-        async with _StorageHub(settings) as hub:
+        async with _resource_hub(settings) as hub:
             if owner:
                 user = await hub.db.first(User.select().where(User.username == owner))
                 if user is None:
                     raise click.ClickException(f"no user {owner!r}")
             else:
                 user = await hub.db.first(User.select().where(User.is_admin == True).order_by(User.created_at))  # noqa: E712
-            org = await hub.db.first(hub.orgs_model.select().where(hub.orgs_model.slug == slug))
+            org = await hub.db.first(Organization.select().where(Organization.slug == slug))
             if org is None:
                 if user is None:
                     raise click.ClickException(
