@@ -61,6 +61,9 @@ class Hub:
         await self._start_sandbox()
         from .services.circuits import attach_storage_and_circuits  # blobs, storage_accounts, circuits
         await attach_storage_and_circuits(self)
+        from .services.git_repos import attach_git  # git_repos (needs circuits)
+
+        await attach_git(self)
         from .services.datasets import attach_datasets  # datasets (needs blobs, storage_accounts)
 
         await attach_datasets(self)
