@@ -131,14 +131,15 @@ def check(lines: list[str], limits: dict, work: Path) -> dict:
         raise Refused(f"a push may add at most {limits['max_commits']} commits")
     if not chain:
         raise Refused("nothing new to push")
+    merge = next((c[0] for c in chain if len(c) > 2), None)
+    if merge is not None:
+        raise Refused(f"commit {merge[:12]} is a merge; only linear history can be pushed")
     expected_parent = None if old == ZERO else old
     raw = read_objects([c[0] for c in chain])
     commits, previous, charge, blobs_needed = [], dict(limits["head_files"]), 0, {}
     known = set(limits["head_files"].values())
     for entry in chain:
         sha, parents = entry[0], entry[1:]
-        if len(parents) > 1:
-            raise Refused(f"commit {sha[:12]} is a merge; only linear history can be pushed")
         if (parents[0] if parents else None) != expected_parent:
             raise Refused(f"commit {sha[:12]} does not follow the published history (rewriting it is not allowed)")
         files, trees = list_tree(sha, limits)
