@@ -6,7 +6,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from .api import api_keys, auth, backends, circuits, datasets, files, git_http, meta, orgs, runs, spaces
+from .api import api_keys, auth, backends, circuits, datasets, files, git_http, hf, meta, orgs, runs, spaces
 from .api.middleware import auth_middleware, errors_middleware
 from .api.routing import HUB_KEY, RouteSpec, register
 from .config import Settings
@@ -32,6 +32,7 @@ def create_app(settings: Settings) -> web.Application:
     app[meta.OPENAPI_CACHE_KEY] = {}
     register(app, routes)
     git_http.setup(app)  # raw git smart-HTTP routes, after the JSON API
+    hf.setup(app)  # the Hugging Face Hub-compatible read surface under /hf
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await hub.start()

@@ -70,6 +70,9 @@ class Hub:
         from .services.spaces import attach_spaces  # spaces (needs blobs, storage_accounts, the sandbox)
 
         attach_spaces(self)
+        from .services.hf_compat import attach_hf  # hf (needs circuits, datasets, spaces)
+
+        attach_hf(self)
         from .jobs.setup import attach_runs  # run service, compiler, executor, queue
 
         await attach_runs(self)
