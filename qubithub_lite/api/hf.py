@@ -20,7 +20,7 @@ Hub's ``X-Error-Code`` (``RepoNotFound``, ``RevisionNotFound``, ``EntryNotFound`
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlencode
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -68,14 +68,14 @@ def _int(request: web.Request, name: str, default: int, low: int, high: int) -> 
 
 async def repo_info(request: web.Request) -> web.Response:
     hf = request.app[HUB_KEY].hf
-    rev = unquote(request.match_info.get("rev", "main"))
+    rev = request.match_info.get("rev", "main")  # match_info is percent-decoded
     return web.json_response(await hf.info(*_args(request), rev))
 
 
 async def tree(request: web.Request) -> web.Response:
     hf = request.app[HUB_KEY].hf
     m = request.match_info
-    rev, path = unquote(m["rev"]), unquote(m.get("path", ""))
+    rev, path = m["rev"], m.get("path", "")
     offset = _int(request, "cursor", 0, 0, 10**9)
     limit = _int(request, "limit", MAX_PAGE, 1, MAX_PAGE)
     recursive, expand = _flag(request, "recursive"), _flag(request, "expand")
@@ -94,20 +94,20 @@ async def paths_info(request: web.Request) -> web.Response:
     form = await request.post()
     paths = [str(p) for p in form.getall("paths", [])] + [str(p) for p in form.getall("paths[]", [])]
     expand = str(form.get("expand", "false")) in TRUE
-    entries = await hf.paths_info(*_args(request), unquote(request.match_info["rev"]), paths, expand=expand)
+    entries = await hf.paths_info(*_args(request), request.match_info["rev"], paths, expand=expand)
     return web.json_response(entries)
 
 
 async def commits(request: web.Request) -> web.Response:
     hf = request.app[HUB_KEY].hf
-    return web.json_response(await hf.commits(*_args(request), unquote(request.match_info["rev"])))
+    return web.json_response(await hf.commits(*_args(request), request.match_info["rev"]))
 
 
 async def resolve(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB_KEY]
     kind = request.match_info.get("kind", "models")
     m = request.match_info
-    resource, revision, f = await hub.hf.resolve(*_args(request, kind), unquote(m["rev"]), unquote(m["path"]))
+    resource, revision, f = await hub.hf.resolve(*_args(request, kind), m["rev"], m["path"])
     options = dict(etag=f.sha256, content_type=content_type_for(f.path), filename=f.path.rsplit("/", 1)[-1],
                    inline=False, cache_control="public, no-cache" if resource.is_public else "private, no-cache")
     path = hub.blobs.path_for(f.sha256)

@@ -87,7 +87,7 @@ def test_private_repos_need_a_token_and_circuits_are_models(live_server, tmp_pat
     alice, bob = Api(live_server, "alice"), Api(live_server, "bob")
     dataset(alice, "secret-data", "csv", [("d.csv", CSV1.encode())], is_public=False)
     c = alice.circuit("bell", {"circuit.py": CIRCUIT, "qubithub.toml": MANIFEST.format(name="bell"),
-                               "lib/a/x.py": "a = 1\n", "lib/b.py": "b = 2\n"})
+                               "lib/a/x.py": "a = 1\n", "lib/b.py": "b = 2\n", "data/a b#c.json": "[1]"})
     alice.upload(c["id"], {"lib/a/y.py": "y = 3\n"}, "more")
     endpoint = f"{live_server.url}/hf"
 
@@ -123,8 +123,13 @@ def test_private_repos_need_a_token_and_circuits_are_models(live_server, tmp_pat
 
     # tree listing: recursive, paginated page by page (Link rel=next), never truncated
     full = sorted(f.path for f in anonymous.list_repo_tree("alice/bell", recursive=True))
-    assert full == ["circuit.py", "lib", "lib/a", "lib/a/x.py", "lib/a/y.py", "lib/b.py", "metadata.json",
-                    "qubithub.toml"]
+    assert full == ["circuit.py", "data", "data/a b#c.json", "lib", "lib/a", "lib/a/x.py", "lib/a/y.py", "lib/b.py",
+                    "metadata.json", "qubithub.toml"]
+    odd = hf.hf_hub_download(repo_id="alice/bell", filename="data/a b#c.json", endpoint=endpoint,
+                             cache_dir=tmp_path / "c3", token=False)
+    assert Path(odd).read_text() == "[1]"
+    assert sorted(f.path for f in anonymous.list_repo_tree("alice/bell", path_in_repo="lib/a")) == [
+        "lib/a/x.py", "lib/a/y.py"]
     paged, url = [], f"{endpoint}/api/models/alice/bell/tree/main?recursive=true&limit=3"
     while url:
         resp = requests.get(url)
