@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import shutil
 import zlib
 from typing import AsyncIterator
@@ -30,17 +29,11 @@ from ..services import access
 from ..services.principal import Principal
 from .routing import HUB_KEY
 
-#: Paths served here (the auth middleware leaves them to this module: git sends Basic auth).
-GIT_PATH = re.compile(r"^/[^/]+/[^/]+\.git(/.*)?$")
 REPO = "/{owner}/{repo:[^/]+\\.git}"
 SERVICES = ("git-upload-pack", "git-receive-pack")
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="QubitHub Lite", charset="UTF-8"'}
 MAX_NEGOTIATION_BYTES = 64 * 1024 * 1024
 PROTOCOLS = ("version=2", "version=1")
-
-
-def is_git_path(path: str) -> bool:
-    return GIT_PATH.match(path) is not None
 
 
 def _challenge(detail: str = "authentication required") -> Unauthorized:
@@ -210,6 +203,15 @@ async def other(request: web.Request) -> web.StreamResponse:
     """Anything else under ``….git``: the same answer as for a clone that is not allowed, or 404."""
     await _circuit(request, write=request.method not in ("GET", "HEAD"))
     raise NotFound("not a git smart HTTP path")
+
+
+def is_git_handler(handler) -> bool:
+    """Whether a matched route is one of these (the auth middleware then leaves the request to it)."""
+    return getattr(handler, "qubithub_git", False)
+
+
+for _handler in (info_refs, upload_pack, receive_pack, other):
+    _handler.qubithub_git = True  # type: ignore[attr-defined]
 
 
 def setup(app: web.Application) -> None:

@@ -193,7 +193,7 @@ def main() -> int:
     verdict = work / "verdict"
     deadline = time.monotonic() + limits["verdict_timeout"]
     while not verdict.exists():
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or not work.exists():  # the push was cut off
             print("refused: the server did not store the push in time", file=sys.stderr)
             return 1
         time.sleep(0.02)

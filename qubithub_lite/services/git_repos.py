@@ -216,6 +216,10 @@ class GitRepos:
         try:
             await asyncio.wait_for(asyncio.gather(*tasks), self.config.timeout_seconds)
             code = await asyncio.wait_for(proc.wait(), self.config.timeout_seconds)
+        except asyncio.TimeoutError:
+            log.warning("git.timeout", extra=fields(service=args[-2] if len(args) > 1 else args[0],
+                                                    seconds=self.config.timeout_seconds))
+            code = -1
         finally:
             if proc.returncode is None:
                 proc.kill()

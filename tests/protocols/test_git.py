@@ -238,3 +238,34 @@ def test_hostile_pushes_are_refused_and_store_nothing(server, tmp_path):
     git(env, "clone", "-q", url(server, "alice/bell"), str(fresh))
     assert log(env, fresh) == [head]
     assert not list((server.data_dir / "git-cache" / "tmp").iterdir())
+
+
+def test_first_push_to_an_empty_circuit_keeps_the_commit_exactly(server, tmp_path):
+    alice = Api(server, "alice")
+    resp = alice.post("/circuits", json={"name": "fresh", "title": "Fresh", "framework": "qiskit"})
+    c = resp.json()
+    env = git_env(tmp_path / "home")
+    work = tmp_path / "work"
+    git(env, "clone", "-q", url(server, "alice/fresh"), str(work))  # an empty repository
+    (work / "circuit.py").write_text(CIRCUIT)
+    (work / "run.py").write_text("#!/usr/bin/env python\nprint(1)\n")
+    (work / "run.py").chmod(0o755)
+    (work / "qubithub.toml").write_text(MANIFEST.format(name="fresh").replace('tags = ["bell"]', 'tags = ["pushed"]'))
+    (work / ".gitignore").write_text("*.pyc\n")
+    git(env, "add", "-A", cwd=work)
+    git(env, "-c", "user.name=Ada L.", "-c", "user.email=ada@example.org", "commit", "-qm",
+        "initial\n\nwith a body", "--date=2001-02-03T04:05:06+05:30", cwd=work)
+    key = alice.api_key("circuit:read", "circuit:write")
+    git(env, "push", "-q", url(server, "alice/fresh", key), "HEAD:main", cwd=work)
+    sha = log(env, work)[0]
+    detail = alice.detail(c["id"])
+    assert [v["git_commit"] for v in detail["versions"]] == [sha]
+    assert detail["versions"][0]["commit_message"] == "initial\n\nwith a body"
+    assert detail["tags"] == ["pushed"]  # the manifest was applied, metadata.json generated
+    files = {f["name"] for f in alice.get(f"/circuits/{c['id']}/files").json()["files"]}
+    assert files == {"circuit.py", "run.py", "qubithub.toml", ".gitignore", "metadata.json"}
+    again = tmp_path / "again"
+    git(env, "clone", "-q", url(server, "alice/fresh"), str(again))
+    assert log(env, again) == [sha]
+    assert os.access(again / "run.py", os.X_OK)
+    assert git(env, "cat-file", "-p", sha, cwd=again).stdout == git(env, "cat-file", "-p", sha, cwd=work).stdout

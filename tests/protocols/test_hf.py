@@ -170,3 +170,23 @@ def test_datasets_load_dataset_csv_and_parquet(live_server, tmp_path):
     assert rows["alice/h2-energy"] == [{"bond_distance": 0.5, "energy": -1.05}, {"bond_distance": 0.7, "energy": -1.13},
                                        {"bond_distance": 0.9, "energy": -1.12}, {"bond_distance": 1.1, "energy": -1.08}]
     assert [round(r["bond_distance"], 2) for r in rows["alice/h2-parquet"]] == [0.5, 0.6, 0.7, 0.8]
+
+
+def test_spaces_read_as_hub_spaces(live_server, tmp_path):
+    alice = Api(live_server, "alice")
+    resp = alice.post("/spaces", json={"name": "demo", "title": "Demo", "sdk": "qiskit"})
+    assert resp.status_code == 201, resp.text
+    space = resp.json()
+    for path, content in (("app.py", "print('hi')\n"), ("pages/more.py", "x = 2\n")):
+        up = alice.post(f"/spaces/{space['id']}/files", json={"path": path, "content": content})
+        assert up.status_code == 201, up.text
+    endpoint = f"{live_server.url}/hf"
+    api = hf.HfApi(endpoint=endpoint, token=False)
+    info = api.space_info("alice/demo")
+    assert info.sdk == "qiskit" and sorted(s.rfilename for s in info.siblings) == ["app.py", "pages/more.py"]
+    folder = Path(hf.snapshot_download(repo_id="alice/demo", repo_type="space", endpoint=endpoint,
+                                       cache_dir=tmp_path / "c", token=False))
+    assert (folder / "pages" / "more.py").read_text() == "x = 2\n"
+    assert api.space_info("alice/demo", revision=info.sha).sha == info.sha
+    with pytest.raises(hf.errors.RevisionNotFoundError):
+        api.space_info("alice/demo", revision="1")
