@@ -159,6 +159,9 @@ class GitConfig(Section):
     max_tree_entries: int = Field(2_000, ge=1, le=1_000_000, description="Most files (and folders) in one pushed commit's tree.")
     max_concurrent: int = Field(4, ge=1, le=64, description="git processes (clone, fetch, push) running at once; more wait.")
     timeout_seconds: float = Field(600, gt=0, description="Longest a git clone/fetch/push may run.")
+    max_process_memory_bytes: int = Field(
+        2 * GiB, ge=256 * MiB, description="Address-space cap of each git process (and a push's checking hook)."
+    )
 
 
 class Settings(Section):

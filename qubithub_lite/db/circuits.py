@@ -127,7 +127,7 @@ class CircuitFile(BaseModel):
 class GitBlob(BaseModel):
     """The git blob id (sha1) of stored content (sha256): computed once, shared by every circuit."""
     sha256 = CharField(max_length=64, primary_key=True)
-    sha1 = CharField(max_length=40)
+    sha1 = CharField(max_length=40, index=True)
 
     class Meta:
         table_name = "git_blob"

@@ -651,7 +651,7 @@ class Circuits(access.OwnedResources):
         elif re.fullmatch(r"v?[1-9][0-9]{0,8}", ref) and not re.fullmatch(r"[0-9a-f]{7,40}", ref):
             v = await self.db.first(query.where(CircuitVersion.version_number == int(ref.lstrip("v"))))
         elif re.fullmatch(r"[0-9a-f]{7,40}", ref):
-            if any(v.git_commit is None for v in await self.db.list(query.where(CircuitVersion.git_commit.is_null()))):
+            if await self.db.exists(query.where(CircuitVersion.git_commit.is_null())):
                 await self.git.ensure(circuit_id)
             if len(ref) == 40:
                 v = await self.db.first(query.where(CircuitVersion.git_commit == ref))

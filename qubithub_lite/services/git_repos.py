@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -33,7 +34,7 @@ from ..config import GitConfig, StorageConfig
 from ..db.circuits import Circuit, CircuitFile, CircuitVersion, GitBlob
 from ..db.fields import new_id, utcnow
 from ..db.models import User
-from ..errors import ApiError, Conflict, NotFound
+from ..errors import ApiError, BadRequest, Conflict, NotFound
 from ..logs import fields
 from ..storage import owner_key
 from .circuits import Circuits, TreeEntry, commit_hash, file_kind, storage_path, tree_hash
@@ -56,6 +57,9 @@ class GitUnavailable(ApiError):
 def _git_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
     env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null", HOME="/nonexistent", GIT_TERMINAL_PROMPT="0")
+    # mmap windows well under the address-space cap of run_service
+    env.update(GIT_CONFIG_COUNT="2", GIT_CONFIG_KEY_0="core.packedGitLimit", GIT_CONFIG_VALUE_0="256m",
+               GIT_CONFIG_KEY_1="core.packedGitWindowSize", GIT_CONFIG_VALUE_1="32m")
     return env
 
 
@@ -183,10 +187,17 @@ class GitRepos:
                           write: Callable[[bytes], Awaitable[None]], limit: int,
                           side_task: Callable[[], Awaitable[None]] | None = None) -> int:
         """Run ``git <args>``: ``body`` streamed to stdin (cut at ``limit`` bytes), stdout
-        streamed to ``write``. Killed past the time limit or when the client goes away."""
+        streamed to ``write``. Killed past the time limit or when the client goes away; its
+        address space is capped (``[git] max_process_memory_bytes``), so a hostile pack that
+        inflates without bound fails inside git instead of exhausting the machine."""
+        memory = self.config.max_process_memory_bytes
+
+        def cap() -> None:  # in the child, before exec
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
         proc = await asyncio.create_subprocess_exec(
             self.git, *args, env={**_git_env(), **env}, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=cap)
 
         async def feed() -> None:
             sent = 0
@@ -272,7 +283,8 @@ class GitRepos:
         args = ["-c", f"core.hooksPath={hooks}", "-c", "receive.fsckObjects=true",
                 "-c", f"receive.maxInputSize={self.config.max_push_bytes}", "-c", "receive.denyDeletes=true",
                 "-c", "receive.denyNonFastForwards=true", "-c", "receive.advertisePushOptions=false",
-                "-c", "core.logAllRefUpdates=false", "-c", "gc.auto=0",
+                "-c", "core.logAllRefUpdates=false", "-c", "gc.auto=0", "-c", "receive.unpackLimit=1",
+                "-c", "core.deltaBaseCacheLimit=32m", "-c", "core.bigFileThreshold=16m",
                 "receive-pack", "--stateless-rpc", str(repo)]
         return work, repo, {"args": args, **env}
 
@@ -312,6 +324,7 @@ class GitRepos:
             for sha1, blob in staged.items():
                 sha256_of[sha1] = blob.sha256
                 sizes[blob.sha256] = blob.size
+            temp_paths = {b.sha256: b.temp_path for b in staged.values()}
             key = owner_key(circuit.owner_id, circuit.organization_id)
             async with circuits._changing():
                 if not await self.db.exists(Circuit.select().where(Circuit.id == circuit.id)):
@@ -327,17 +340,21 @@ class GitRepos:
                 refs: Counter[str] = Counter()
                 for commit in plan["commits"]:
                     number += 1
+                    this_manifest = None
                     tree: dict[str, TreeEntry] = {}
                     for f in commit["files"]:
                         if f["sha1"] not in sha256_of:
                             raise NotFound(f"content of '{f['path']}' is missing")
-                        tree[f["path"]] = TreeEntry(sha256_of[f["sha1"]], f["size"], file_kind(f["path"]) or "json")
+                        kind = file_kind(f["path"])
+                        if kind is None:  # the hook refuses these; never store an unchecked file
+                            raise BadRequest(f"'{f['path']}': file type not accepted")
+                        tree[f["path"]] = TreeEntry(sha256_of[f["sha1"]], f["size"], kind)
                     if MANIFEST_NAME in tree:
-                        m_path = self.blobs.path_for(tree[MANIFEST_NAME].sha256)
-                        if tree[MANIFEST_NAME].sha256 in {b.sha256 for b in staged.values()}:
-                            m_path = next(b.temp_path for b in staged.values() if b.sha256 == tree[MANIFEST_NAME].sha256)
-                        manifest = parse_manifest(await asyncio.to_thread(Path(m_path).read_bytes), tree_paths=set(tree))
-                        meta = await self.blobs.stage_bytes(generate_metadata(manifest))
+                        sha = tree[MANIFEST_NAME].sha256
+                        m_path = temp_paths.get(sha) or self.blobs.path_for(sha)
+                        this_manifest = manifest = parse_manifest(
+                            await asyncio.to_thread(Path(m_path).read_bytes), tree_paths=set(tree))
+                        meta = await self.blobs.stage_bytes(generate_metadata(this_manifest))
                         extra.append(meta)
                         sizes[meta.sha256] = meta.size
                         tree[METADATA_NAME] = TreeEntry(meta.sha256, meta.size, "metadata")
@@ -348,7 +365,7 @@ class GitRepos:
                     t_hash = tree_hash(tree)
                     message = commit["message"] or None
                     c_hash = commit_hash(t_hash, parent, message)
-                    entry = manifest.project.entry_point if manifest and manifest.project.entry_point in tree else sorted(
+                    entry = this_manifest.project.entry_point if this_manifest else sorted(
                         p for p in tree if p != METADATA_NAME)[0]
                     version_id = new_id()
                     objects = (work / "objects" / commit["sha"]).read_bytes()

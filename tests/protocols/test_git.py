@@ -19,7 +19,8 @@ pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not 
 @pytest.fixture
 def server(tmp_path):
     live = start_server(tmp_path / "data", {"QUBITHUB_LITE_GIT_MAX_PUSH_COMMITS": "5",
-                                            "QUBITHUB_LITE_GIT_MAX_PUSH_BYTES": str(256 * 1024)})
+                                            "QUBITHUB_LITE_GIT_MAX_PUSH_BYTES": str(256 * 1024),
+                                            "QUBITHUB_LITE_STORAGE_MAX_FILE_BYTES": str(1024 * 1024)})
     yield live
     live.stop()
 
@@ -80,6 +81,13 @@ def test_clone_pull_push_and_stable_commits(server, tmp_path):
     assert alice.get(f"/circuits/{c['id']}/files", params={"ref": "0" * 40}).status_code == 404
     raw = requests.get(f"{server.url}/files/{versions[3]['file_path']}")
     assert raw.status_code == 200 and raw.text.endswith("# v4\n")
+
+    # a fork has the same history
+    bob = Api(server, "bob")
+    assert bob.post(f"/circuits/{c['id']}/fork", json={}).status_code == 201
+    forked = tmp_path / "forked"
+    git(env, "clone", "-q", url(server, "bob/bell"), str(forked))
+    assert log(env, forked) == log(env, work)
 
     # the cache is derived data: delete it, restart, and clone the very same commits
     all_shas = [v["git_commit"] for v in versions]
@@ -206,6 +214,18 @@ def test_hostile_pushes_are_refused_and_store_nothing(server, tmp_path):
         (work / "circuit.py").write_text(CIRCUIT + f"# {i}\n")
         commit(f"c{i}")
     _push_refused(env, work, "at most 5 commits")
+    reset()
+    # a small pack that inflates past the file size limit (1 MiB here): refused before anything is written
+    (work / "zeros.json").write_bytes(b"0" * (8 * 1024 * 1024))
+    commit("zip bomb")
+    _push_refused(env, work, "exceeds the limit")
+    reset()
+    # deeper than the path rules allow
+    deep = work.joinpath(*[f"d{i}" for i in range(12)])
+    deep.mkdir(parents=True)
+    (deep / "x.py").write_text("x = 1\n")
+    commit("deep")
+    _push_refused(env, work, "nested deeper")
     reset()
     # a pack over the size limit (256 KiB here)
     (work / "big.json").write_text('"' + "".join(random.choice("abcdef0123456789") for _ in range(600_000)) + '"')

@@ -12,7 +12,7 @@ VERSION = 9
 def upgrade(db):
     class GitBlob(Model):
         sha256 = CharField(max_length=64, primary_key=True)
-        sha1 = CharField(max_length=40)
+        sha1 = CharField(max_length=40, index=True)
 
         class Meta:
             database = db
