@@ -294,7 +294,7 @@ class GitRepos:
         while not plan_path.exists():
             await asyncio.sleep(0.02)
         try:
-            plan = json.loads(plan_path.read_text())
+            plan = await asyncio.to_thread(lambda: json.loads(plan_path.read_text()))
             await self.store_push(user, circuit, plan, work)
             verdict = "ok"
         except ApiError as exc:
@@ -368,7 +368,7 @@ class GitRepos:
                     entry = this_manifest.project.entry_point if this_manifest else sorted(
                         p for p in tree if p != METADATA_NAME)[0]
                     version_id = new_id()
-                    objects = (work / "objects" / commit["sha"]).read_bytes()
+                    objects = await asyncio.to_thread((work / "objects" / commit["sha"]).read_bytes)
                     await CircuitVersion.acreate(
                         id=version_id, circuit=circuit.id, version_number=number, commit_hash=c_hash,
                         parent_hash=parent, tree_hash=t_hash, commit_message=message,

@@ -289,3 +289,27 @@ def test_first_push_to_an_empty_circuit_keeps_the_commit_exactly(server, tmp_pat
     assert log(env, again) == [sha]
     assert os.access(again / "run.py", os.X_OK)
     assert git(env, "cat-file", "-p", sha, cwd=again).stdout == git(env, "cat-file", "-p", sha, cwd=work).stdout
+
+
+def test_organization_members_push_and_strangers_cannot(server, tmp_path):
+    alice, bob, carol = Api(server, "alice"), Api(server, "bob"), Api(server, "carol")
+    org = alice.post("/orgs", json={"name": "Quantum Lab", "slug": "qlab"})
+    assert org.status_code == 201, org.text
+    assert alice.post(f"/orgs/{org.json()['id']}/members", json={"email": "bob@example.org"}).status_code == 201
+    resp = alice.post("/circuits", json={"name": "shared", "title": "Shared", "framework": "qiskit",
+                                         "is_public": False, "organization_name": "qlab"})
+    assert resp.status_code == 201, resp.text
+    c = resp.json()
+    alice.upload(c["id"], {"circuit.py": CIRCUIT}, "one")
+    env = git_env(tmp_path / "home")
+    work = tmp_path / "bob-work"
+    git(env, "clone", "-q", url(server, "qlab/shared", bob.token), str(work))
+    (work / "extra.py").write_text("x = 1\n")
+    git(env, "add", "-A", cwd=work)
+    git(env, "commit", "-qm", "bob's change", cwd=work)
+    git(env, "push", "-q", "origin", "main", cwd=work)
+    detail = alice.detail(c["id"])
+    assert [v["commit_message"] for v in detail["versions"]] == ["one", "bob's change"]
+    assert _probe(server, "qlab/shared", "git-receive-pack", auth=("x-access-token", carol.token)).status_code == 404
+    assert _probe(server, "qlab/shared", auth=("x-access-token", carol.token)).status_code == 404
+    assert _probe(server, "qlab/shared").status_code == 401
