@@ -111,7 +111,7 @@ class GitRepos:
     async def _init(self, repo: Path) -> None:
         tmp = Path(tempfile.mkdtemp(dir=repo.parent, prefix=".init-"))
         await self._run("init", "--bare", "--quiet", "--initial-branch=main", str(tmp))
-        (tmp / "hooks").exists() and shutil.rmtree(tmp / "hooks")
+        shutil.rmtree(tmp / "hooks", ignore_errors=True)  # no sample hooks in derived repositories
         try:
             os.rename(tmp, repo)
         except OSError:

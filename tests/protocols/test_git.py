@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import shutil
@@ -49,7 +50,10 @@ def test_clone_pull_push_and_stable_commits(server, tmp_path):
     first = git(env, "log", "--reverse", "--format=%an|%ae|%s|%at", cwd=work).stdout.splitlines()[0].split("|")
     assert first[:3] == ["Alice", "alice@users.noreply.qubithub-lite", "first"]
     created = detail["versions"][0]["created_at"]
-    assert abs(int(first[3]) - __import__("datetime").datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()) < 1
+    created_at = dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
+    if created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=dt.timezone.utc)
+    assert abs(int(first[3]) - created_at.timestamp()) < 1
 
     # a new upload shows up with git pull
     alice.upload(c["id"], {"circuit.py": CIRCUIT + "# v3\n"}, "third")
