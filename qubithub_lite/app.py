@@ -6,8 +6,8 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from .api import api_keys, auth, backends, circuits, datasets, files, meta, orgs, runs, spaces
 from .api import admin as admin_api
+from .api import api_keys, auth, backends, circuits, datasets, files, git_http, hf, meta, orgs, runs, spaces
 from .api.middleware import auth_middleware, errors_middleware
 from .api.routing import HUB_KEY, RouteSpec, register
 from .config import Settings
@@ -15,8 +15,7 @@ from .hub import Hub
 from .metrics import metrics_middleware
 
 #: Every API module exposes ``router``; a new resource adds its module here.
-API_MODULES = [meta, auth, api_keys, orgs, circuits, files, runs, backends, datasets, spaces]
-API_MODULES.append(admin_api)
+API_MODULES = [meta, auth, api_keys, orgs, circuits, files, runs, backends, datasets, spaces, admin_api]
 
 
 def all_routes() -> list[RouteSpec]:
@@ -26,15 +25,16 @@ def all_routes() -> list[RouteSpec]:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
-        middlewares=[errors_middleware, auth_middleware],
+        middlewares=[metrics_middleware, errors_middleware, auth_middleware],  # metrics outermost: sees every answer
     )
-    app.middlewares.insert(0, metrics_middleware)  # outermost: sees every answer
     hub = Hub(settings)
     app[HUB_KEY] = hub
     routes = all_routes()
     app[meta.ROUTES_KEY] = routes
     app[meta.OPENAPI_CACHE_KEY] = {}
     register(app, routes)
+    git_http.setup(app)  # raw git smart-HTTP routes, after the JSON API
+    hf.setup(app)  # the Hugging Face Hub-compatible read surface under /hf
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await hub.start()

@@ -162,6 +162,17 @@ class ExamplesConfig(Section):
     )
 
 
+class GitConfig(Section):
+    max_push_bytes: int = Field(256 * MiB, ge=1024, description="Largest git push (request body and pack); bigger pushes are refused.")
+    max_push_commits: int = Field(200, ge=1, le=100_000, description="Most commits (new versions) in one git push.")
+    max_tree_entries: int = Field(2_000, ge=1, le=1_000_000, description="Most files (and folders) in one pushed commit's tree.")
+    max_concurrent: int = Field(4, ge=1, le=64, description="git processes (clone, fetch, push) running at once; more wait.")
+    timeout_seconds: float = Field(600, gt=0, description="Longest a git clone/fetch/push may run.")
+    max_process_memory_bytes: int = Field(
+        2 * GiB, ge=256 * MiB, description="Address-space cap of each git process (and a push's checking hook)."
+    )
+
+
 class Settings(Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -174,6 +185,7 @@ class Settings(Section):
     spaces: SpacesConfig = Field(default_factory=SpacesConfig)
     runs: RunsConfig = Field(default_factory=RunsConfig)
     examples: ExamplesConfig = Field(default_factory=ExamplesConfig)
+    git: GitConfig = Field(default_factory=GitConfig)
     #: The TOML file these settings were read from (kept out of the sandbox).
     _config_file: Path | None = PrivateAttr(None)
 

@@ -61,12 +61,18 @@ class Hub:
         await self._start_sandbox()
         from .services.circuits import attach_storage_and_circuits  # blobs, storage_accounts, circuits
         await attach_storage_and_circuits(self)
+        from .services.git_repos import attach_git  # git_repos (needs circuits)
+
+        await attach_git(self)
         from .services.datasets import attach_datasets  # datasets (needs blobs, storage_accounts)
 
         await attach_datasets(self)
         from .services.spaces import attach_spaces  # spaces (needs blobs, storage_accounts, the sandbox)
 
         attach_spaces(self)
+        from .services.hf_compat import attach_hf  # hf (needs circuits, datasets, spaces)
+
+        attach_hf(self)
         from .jobs.setup import attach_runs  # run service, compiler, executor, queue
 
         await attach_runs(self)

@@ -105,5 +105,5 @@ async def upload_batch(ctx: Ctx):
 
 @router.get("/circuits/{circuit_id}/files", query=FilesQuery, response=FileList, scope=READ, errors=(400, 404))
 async def list_circuit_files(ctx: Ctx):
-    """The file tree of the latest version, or of `?version=N`."""
-    return await ctx.hub.circuits.list_files(_uid(ctx), ctx.path["circuit_id"], ctx.query.version)
+    """The file tree of the latest version, of `?version=N`, or of `?ref=<git commit sha>`."""
+    return await ctx.hub.circuits.list_files(_uid(ctx), ctx.path["circuit_id"], ctx.query.version, ctx.query.ref)

@@ -11,6 +11,7 @@ from peewee import OperationalError
 from ..errors import ApiError, Unauthorized
 from ..logs import fields
 from ..services.principal import Principal
+from .git_http import is_git_handler
 from .routing import HUB_KEY, PRINCIPAL_KEY, json_response
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,9 @@ async def resolve_principal(request: web.Request, token_override: str | None = N
 @web.middleware
 async def auth_middleware(request: web.Request, handler) -> web.StreamResponse:
     hub = request.app[HUB_KEY]
+    if is_git_handler(request.match_info.handler):  # git sends Basic auth; api/git_http.py checks and limits
+        request[PRINCIPAL_KEY] = None
+        return await handler(request)
     principal = await resolve_principal(request)
     request[PRINCIPAL_KEY] = principal
     limiter = hub.limiter

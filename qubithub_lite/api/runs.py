@@ -45,16 +45,18 @@ async def circuit_run_stats(ctx: Ctx):
     return await ctx.hub.runs.circuit_stats(ctx.user_or_none and ctx.user_or_none.id, ctx.path["circuit_id"])
 
 
-@router.get("/runs/{run_id}", response=RunResponse, scope="runs:read")
+@router.get("/runs/{run_id}", response=RunResponse, scope="runs:read", errors=(404, 409))
 async def get_run(ctx: Ctx):
-    """A run with results and metrics: its owner, or anyone who can see its circuit."""
+    """A run with results and metrics: its owner, or anyone who can see its circuit.
+    `run_id` may be a unique prefix (at least 8 characters); an ambiguous one is 409."""
     run = await ctx.hub.runs.get_visible(ctx.user_or_none and ctx.user_or_none.id, ctx.path["run_id"])
     return await ctx.hub.runs.response(run)
 
 
-@router.delete("/runs/{run_id}", status=204, auth="user", scope="runs:submit", errors=(403,))
+@router.delete("/runs/{run_id}", status=204, auth="user", scope="runs:submit", errors=(403, 404, 409))
 async def delete_run(ctx: Ctx):
-    """Cancel an active run, or delete a finished one (idempotent)."""
+    """Cancel an active run, or delete a finished one (idempotent); `run_id` may be a unique
+    prefix (at least 8 characters) of a run the caller may see."""
     await ctx.hub.runs.cancel_or_delete(ctx.user.id, ctx.path["run_id"])
 
 

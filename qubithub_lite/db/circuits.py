@@ -18,7 +18,7 @@ engine), ``CircuitTag`` (one row per tag, for the ``tags`` filter),
 from __future__ import annotations
 
 from peewee import (
-    BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField,
+    BigIntegerField, BlobField, BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField,
 )
 
 from .fields import IdField, JSONField, new_id, utcnow
@@ -104,6 +104,10 @@ class CircuitVersion(BaseModel):
     file_size = BigIntegerField(default=0)
     created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = DateTimeField(default=utcnow)
+    #: The version's git commit (sha1) and its raw commit + tree objects (zlib), set once
+    #: (``services/git_objects.py``; migration m0009).
+    git_commit = CharField(max_length=40, null=True, index=True)
+    git_objects = BlobField(null=True)
 
     class Meta:
         indexes = ((("circuit", "version_number"), True),)
@@ -118,3 +122,12 @@ class CircuitFile(BaseModel):
 
     class Meta:
         indexes = ((("version", "path"), True),)
+
+
+class GitBlob(BaseModel):
+    """The git blob id (sha1) of stored content (sha256): computed once, shared by every circuit."""
+    sha256 = CharField(max_length=64, primary_key=True)
+    sha1 = CharField(max_length=40, index=True)
+
+    class Meta:
+        table_name = "git_blob"

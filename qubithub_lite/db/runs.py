@@ -71,3 +71,14 @@ class CompiledArtifact(BaseModel):
     num_qubits = IntegerField(default=0)
     info = JSONField(null=True)
     created_at = DateTimeField(default=utcnow)
+
+
+async def run_ids_with_prefix(db, prefix: str, limit: int) -> list[tuple[str, str, str]]:
+    """(id, user_id, circuit_id) of runs whose id starts with ``prefix`` (lower-case hex and
+    hyphens), at most ``limit``: an index range on the primary key, never a scan."""
+    upper = prefix + "\uffff"
+    rows = await db.list(
+        Run.select(Run.id, Run.user, Run.circuit).where((Run.id >= prefix) & (Run.id < upper))
+        .order_by(Run.id).limit(limit)
+    )
+    return [(r.id, r.user_id, r.circuit_id) for r in rows]

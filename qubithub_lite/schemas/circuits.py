@@ -160,6 +160,8 @@ class UploadQuery(BaseModel):
 class FilesQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     version: str | None = Field(None, max_length=12)
+    ref: str | None = Field(None, max_length=40, pattern=r"^([0-9a-fA-F]{7,40}|v?[1-9][0-9]{0,8}|main|HEAD)$",
+                            description="A git commit sha (or unique prefix of 7+ hex digits), a version number or `main`")
 
     @field_validator("version")
     @classmethod
@@ -182,6 +184,7 @@ class VersionOut(Schema):
     file_size: int
     commit_message: str | None = None
     created_at: Timestamp
+    git_commit: str | None = Field(None, description="The version's git commit sha (as `git clone` shows it)")
 
 
 class CircuitCard(Schema):

@@ -38,6 +38,7 @@ from ..logs import fields
 from ..schemas.circuits import SORT_FIELDS, CircuitCreate, CircuitListQuery, CircuitUpdate
 from ..storage import BlobStore, StagedBlob, StorageAccounts, owner_key, safe_relative_path
 from . import access, social
+from .git_objects import GitObjects
 from .manifest import MANIFEST_NAME, METADATA_NAME, Manifest, generate_metadata, parse_manifest
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,17 @@ log = logging.getLogger(__name__)
 TARGET = "circuit"
 UUID_RE = access.UUID_RE
 VERSION_SEGMENT = re.compile(r"^v([1-9][0-9]{0,8})$")
-ACCEPTED_KINDS = "Python sources (.py), qubithub.toml, README.md, OpenQASM (.qasm), QPY (.qpy) and JSON (.json)"
+ACCEPTED_KINDS = ("Python sources (.py), qubithub.toml, README.md, OpenQASM (.qasm), QPY (.qpy), JSON (.json)"
+                  " and .gitignore")
+GITIGNORE = ".gitignore"
+
+
+def circuit_file_path(name: str) -> str:
+    """``safe_relative_path`` (400 on a bad name), where a ``.gitignore`` file is allowed too."""
+    folder, _, base = name.rpartition("/")
+    if base == GITIGNORE:
+        return (safe_relative_path(folder) + "/" if folder else "") + GITIGNORE
+    return safe_relative_path(name)
 
 
 def file_kind(path: str) -> str | None:
@@ -58,6 +69,8 @@ def file_kind(path: str) -> str | None:
         return "metadata"
     if lower == "readme.md":
         return "readme"
+    if base == GITIGNORE:
+        return "gitignore"
     if lower.endswith(".py"):
         return "python"
     if lower.endswith(".qasm"):
@@ -163,6 +176,8 @@ class Circuits(access.OwnedResources):
         self._pages: dict[tuple, tuple[int, float, dict[str, Any]]] = {}
         self._generation = 0
         self._clock = time.monotonic
+        #: Each version's git commit (built once; see ``git_objects``).
+        self.git = GitObjects(db, blobs)
 
     #: How long a cached list total (or anonymous page) may be reused. Changes made through
     #: this service drop them all at once; this only bounds changes made elsewhere (another
@@ -191,7 +206,7 @@ class Circuits(access.OwnedResources):
         return {
             "id": v.id, "circuit_id": circuit_id, "version_number": v.version_number, "commit_hash": v.commit_hash,
             "parent_hash": v.parent_hash, "file_path": v.file_path, "file_size": v.file_size,
-            "commit_message": v.commit_message, "created_at": v.created_at,
+            "commit_message": v.commit_message, "created_at": v.created_at, "git_commit": v.git_commit,
         }
 
     async def detail(self, c: Circuit, user_id: str | None) -> dict[str, Any]:
@@ -199,6 +214,10 @@ class Circuits(access.OwnedResources):
         versions = await self.db.list(
             CircuitVersion.select().where(CircuitVersion.circuit == c.id).order_by(CircuitVersion.version_number)
         )
+        if any(v.git_commit is None for v in versions):
+            commits = {i.version_number: i.sha for i in await self.git.ensure(c.id)}
+            for v in versions:
+                v.git_commit = commits.get(v.version_number, v.git_commit)
         out = self.card(c, starred)
         out.update(
             gates=c.gates, depth=c.depth, extra_metadata=c.extra_metadata, manifest=c.manifest,
@@ -448,6 +467,7 @@ class Circuits(access.OwnedResources):
                         parent_hash=v.parent_hash, tree_hash=v.tree_hash, commit_message=v.commit_message,
                         file_path=storage_path(new_id_, v.version_number, v.file_path.split("/", 3)[3]),
                         file_size=v.file_size, created_by=v.created_by_id, created_at=v.created_at,
+                        git_commit=v.git_commit, git_objects=v.git_objects,
                     )
                 rows = [{"version": id_map[f.version_id], "path": f.path, "sha256": f.sha256, "size": f.size,
                          "kind": f.kind} for f in files]
@@ -492,7 +512,7 @@ class Circuits(access.OwnedResources):
         try:
             async for incoming in files:
                 try:
-                    path = safe_relative_path(incoming.filename)
+                    path = circuit_file_path(incoming.filename)
                     kind = file_kind(path)
                     if kind is None:
                         raise BadRequest(f"'{path}': file type not accepted; accepted: {ACCEPTED_KINDS}")
@@ -518,10 +538,14 @@ class Circuits(access.OwnedResources):
                 if errors:
                     raise BadRequest("no file was accepted: " + "; ".join(e["error"] for e in errors))
                 raise BadRequest(f"no file in the multipart field '{'files' if batch else 'file'}'")
-            return await self._commit_version(user, circuit, key, staged, errors, message, batch=batch)
+            outcome = await self._commit_version(user, circuit, key, staged, errors, message, batch=batch)
         finally:
             for blob, _ in staged.values():
                 blob.discard()
+        commits = await self.git.ensure(circuit.id)
+        outcome.version["git_commit"] = next(
+            (i.sha for i in commits if i.version_number == outcome.version["version_number"]), None)
+        return outcome
 
     async def _commit_version(self, user: User, circuit: Circuit, key: str, staged: dict[str, tuple[StagedBlob, str]],
                               errors: list[dict[str, str]], message: str | None, *, batch: bool) -> UploadOutcome:
@@ -596,9 +620,12 @@ class Circuits(access.OwnedResources):
         return {"name": path, "path": storage_path(circuit_id, number, path), "type": e.kind, "size": e.size,
                 "sha256": e.sha256}
 
-    async def list_files(self, user_id: str | None, circuit_id: str, version: str | None) -> dict[str, Any]:
+    async def list_files(self, user_id: str | None, circuit_id: str, version: str | None,
+                         ref: str | None = None) -> dict[str, Any]:
         circuit = await self.get_visible(user_id, circuit_id)
-        if version is None:
+        if ref is not None:
+            v = await self.version_by_ref(circuit.id, ref)
+        elif version is None:
             v = await self._latest(circuit.id)
             if v is None:
                 return {"files": [], "version": None, "version_number": None}
@@ -613,6 +640,32 @@ class Circuits(access.OwnedResources):
             "files": [self._file_entry(circuit.id, v.version_number, p, tree[p]) for p in sorted(tree)],
             "version": f"v{v.version_number}", "version_number": v.version_number,
         }
+
+    async def version_by_ref(self, circuit_id: str, ref: str) -> CircuitVersion:
+        """A version by git commit sha (full, or a unique prefix of at least 7 hex digits), by
+        number (``3``, ``v3``) or ``main``/``HEAD`` (the latest); 404 otherwise."""
+        ref = ref.strip().lower()
+        query = CircuitVersion.select().where(CircuitVersion.circuit == circuit_id)
+        if ref in ("main", "head", "refs/heads/main"):
+            v = await self._latest(circuit_id)
+        elif re.fullmatch(r"v?[1-9][0-9]{0,8}", ref) and not re.fullmatch(r"[0-9a-f]{7,40}", ref):
+            v = await self.db.first(query.where(CircuitVersion.version_number == int(ref.lstrip("v"))))
+        elif re.fullmatch(r"[0-9a-f]{7,40}", ref):
+            if await self.db.exists(query.where(CircuitVersion.git_commit.is_null())):
+                await self.git.ensure(circuit_id)
+            if len(ref) == 40:
+                v = await self.db.first(query.where(CircuitVersion.git_commit == ref))
+            else:
+                hits = await self.db.list(query.where(
+                    (CircuitVersion.git_commit >= ref) & (CircuitVersion.git_commit < ref + "g")).limit(2))
+                v = hits[0] if len(hits) == 1 else None
+            if v is None and re.fullmatch(r"[1-9][0-9]{0,8}", ref):
+                v = await self.db.first(query.where(CircuitVersion.version_number == int(ref)))
+        else:
+            v = None
+        if v is None:
+            raise NotFound(f"revision '{ref[:64]}' not found")
+        return v
 
     async def open_file(self, user_id: str | None, file_path: str) -> StoredFile:
         """Find ``circuits/<id or owner/name>/v<N>/<path>``; 404 unless the caller may see it."""

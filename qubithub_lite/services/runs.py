@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 from typing import Any, Callable
 
@@ -20,14 +21,19 @@ from ..db.core import Db, to_models
 from ..db.fields import new_id, utcnow
 from ..db.models import Organization, User
 from ..db.run_statements import STAT_FIELDS, RunStatements
-from ..db.runs import ACTIVE, TERMINAL, Run, RunStats
-from ..errors import BadRequest, Forbidden, NotFound
+from ..db.runs import ACTIVE, TERMINAL, Run, RunStats, run_ids_with_prefix
+from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..jobs.events import RunEvents
 from ..schemas.common import page_info
 from ..schemas.runs import RunCreate, RunListQuery, RunResponse
 from .access import can_read, ensure_readable
 
 log = logging.getLogger(__name__)
+
+#: A short run id: at least 8 characters of a run id's start (hex and hyphens, as shown by
+#: ``qubithub runs list``); a full id is 36 characters.
+SHORT_ID_RE = re.compile(r"^[0-9a-f][0-9a-f-]{7,34}$")
+SHORT_ID_CANDIDATES = 20
 
 ALLOWED = {
     "queued": ("pending", "running"),  # running -> queued: a retry after a restart
@@ -212,14 +218,37 @@ class Runs:
 
     # Reads -----------------------------------------------------------------------
     async def get_visible(self, user_id: str | None, run_id: str) -> Run:
-        run = await self.load(run_id)
+        run = await self.load(await self.full_id(user_id, run_id))
         if run is None:
             raise NotFound("run not found")
-        if run.user_id != user_id:
-            circuit = await Circuit.aget_or_none(Circuit.id == run.circuit_id)
-            if circuit is None or not await can_read(self.db, user_id, circuit):
-                raise NotFound("run not found")
+        if not await self._may_see(user_id, run.user_id, run.circuit_id):
+            raise NotFound("run not found")
         return run
+
+    async def _may_see(self, user_id: str | None, owner_id: str, circuit_id: str) -> bool:
+        if owner_id == user_id:
+            return True
+        circuit = await Circuit.aget_or_none(Circuit.id == circuit_id)
+        return circuit is not None and await can_read(self.db, user_id, circuit)
+
+    async def full_id(self, user_id: str | None, run_id: str) -> str:
+        """``run_id`` itself when it is a full id (or not an id at all), else the one run the
+        caller may see whose id starts with it: 404 when none, 409 listing them when several.
+        Runs the caller may not see are never counted or named."""
+        run_id = (run_id or "").lower()
+        if len(run_id) >= 36 or not SHORT_ID_RE.match(run_id):
+            return run_id
+        candidates = [
+            rid for rid, owner, circuit in await run_ids_with_prefix(self.db, run_id, SHORT_ID_CANDIDATES + 1)
+            if await self._may_see(user_id, owner, circuit)
+        ]
+        if not candidates:
+            raise NotFound("run not found")
+        if len(candidates) > 1:
+            shown = ", ".join(candidates[:SHORT_ID_CANDIDATES])
+            raise Conflict(f"run id prefix '{run_id}' is ambiguous; it matches: {shown}"
+                           + (" (and more)" if len(candidates) > SHORT_ID_CANDIDATES else ""))
+        return candidates[0]
 
     async def get_own(self, user_id: str, run_id: str) -> Run:
         run = await self.get_visible(user_id, run_id)
@@ -319,7 +348,9 @@ class Runs:
 
     # Cancel / delete ---------------------------------------------------------------
     async def cancel_or_delete(self, user_id: str, run_id: str) -> None:
-        """Active → cancelled; terminal → deleted. Idempotent: a missing run is fine."""
+        """Active → cancelled; terminal → deleted. Idempotent: a missing run is fine (a short
+        id must match one run the caller may see: see :meth:`full_id`)."""
+        run_id = await self.full_id(user_id, run_id)
         run = await self.load(run_id)
         if run is None:
             return
