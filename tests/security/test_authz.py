@@ -657,3 +657,30 @@ async def test_non_member_cannot_create_in_an_org(client, alice, make_user):
     resp = await client.post("/circuits", json={"name": "x", "title": "x", "framework": "qiskit", "organization_name": "alice"},
                              headers=mallory.headers)
     assert resp.status == 403  # someone else's personal namespace
+
+
+async def test_two_owners_demoting_each_other_at_once_leave_one_owner(client, alice, bob):
+    import asyncio
+
+    org = await make_org(client, alice, "qlab")
+    await add_member(client, org["id"], alice, bob, role="owner")
+    a, b = await asyncio.gather(
+        client.patch(f"/orgs/{org['id']}/members/{bob.id}", json={"role": "member"}, headers=alice.headers),
+        client.patch(f"/orgs/{org['id']}/members/{alice.id}", json={"role": "member"}, headers=bob.headers),
+    )
+    assert sorted([a.status, b.status]) in ([200, 400], [200, 403])
+    members = await (await client.get(f"/orgs/{org['id']}/members", headers=alice.headers)).json()
+    assert [m["role"] for m in members["members"]].count("owner") == 1
+
+
+async def test_owners_removing_each_other_at_once_leave_one_owner(client, alice, bob):
+    import asyncio
+
+    org = await make_org(client, alice, "qlab")
+    await add_member(client, org["id"], alice, bob, role="owner")
+    await asyncio.gather(
+        client.delete(f"/orgs/{org['id']}/members/{bob.id}", headers=alice.headers),
+        client.delete(f"/orgs/{org['id']}/members/{alice.id}", headers=bob.headers),
+    )
+    profile = await (await client.get("/orgs/qlab/public-members")).json()
+    assert [m["role"] for m in profile] == ["owner"]
