@@ -684,3 +684,22 @@ async def test_owners_removing_each_other_at_once_leave_one_owner(client, alice,
     )
     profile = await (await client.get("/orgs/qlab/public-members")).json()
     assert [m["role"] for m in profile] == ["owner"]
+
+
+async def test_reused_refresh_token_revokes_the_login(client, alice):
+    first = await client.post("/auth/refresh", json={"refresh_token": alice.refresh_token})
+    assert first.status == 200
+    newer = (await first.json())["refresh_token"]
+    client.session.cookie_jar.clear()  # the body's token only (the cookie would hold the newest)
+    assert (await client.post("/auth/refresh", json={"refresh_token": alice.refresh_token})).status == 401
+    client.session.cookie_jar.clear()
+    assert (await client.post("/auth/refresh", json={"refresh_token": newer})).status == 401  # the family is revoked
+
+
+async def test_logged_out_refresh_token_and_access_token_as_refresh_are_401(client, alice):
+    client.session.cookie_jar.clear()
+    # A JWT is not a refresh token: refused (400: it is not even shaped like one).
+    assert (await client.post("/auth/refresh", json={"refresh_token": alice.access_token})).status in (400, 401)
+    assert (await client.post("/auth/logout", json={"refresh_token": alice.refresh_token})).status == 204
+    client.session.cookie_jar.clear()
+    assert (await client.post("/auth/refresh", json={"refresh_token": alice.refresh_token})).status == 401
