@@ -364,10 +364,11 @@ async def can_see_run(db: Db, who: Any, run_user_id: str, circuit: Owned | None)
     return await can_read(db, a, circuit)
 
 
-def ensure_run_control(who: Any, run_user_id: str) -> None:
-    """Cancel or delete a run (already known visible): its submitter or a site admin."""
+def ensure_run_control(who: Any, run_user_id: str, circuit_org_id: str | None = None) -> None:
+    """Cancel or delete a run (already known visible): its submitter or a site admin; through an
+    organization key, only runs of that organization's circuits (``circuit_org_id``)."""
     a = actor(who)
-    if a.user_id is not None and run_user_id == a.user_id:
+    if a.user_id is not None and run_user_id == a.user_id and (not a.confined or circuit_org_id == a.key_org_id):
         return
     if is_site_admin(a):
         return

@@ -227,7 +227,11 @@ class Runs:
     async def get_own(self, who, run_id: str) -> Run:
         """A run ``who`` may cancel or delete: its submitter's, or any run for a site admin."""
         run = await self.get_visible(who, run_id)
-        permissions.ensure_run_control(who, run.user_id)
+        circuit_org_id = None
+        if permissions.actor(who).confined:
+            circuit = await Circuit.aget_or_none(Circuit.id == run.circuit_id)
+            circuit_org_id = circuit.organization_id if circuit is not None else None
+        permissions.ensure_run_control(who, run.user_id, circuit_org_id)
         return run
 
     async def repo_names(self, circuit_ids: set[str]) -> dict[str, str]:

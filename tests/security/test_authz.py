@@ -703,3 +703,14 @@ async def test_logged_out_refresh_token_and_access_token_as_refresh_are_401(clie
     assert (await client.post("/auth/logout", json={"refresh_token": alice.refresh_token})).status == 204
     client.session.cookie_jar.clear()
     assert (await client.post("/auth/refresh", json={"refresh_token": alice.refresh_token})).status == 401
+
+
+async def test_org_key_cannot_delete_creators_runs_of_public_personal_circuits(client, alice, org_setup):
+    _, org_key = org_setup
+    pub = await circuit(client, alice, "pubmine", public=True, files=True)
+    run = await (await client.post("/runs", json={"circuit_id": pub["id"], "shots": 10}, headers=alice.headers)).json()
+    await wait_run(client, alice, run["id"])
+    h = key_headers(org_key["key"])
+    assert (await client.get(f"/runs/{run['id']}", headers=h)).status == 200  # public circuit: anyone sees it
+    assert (await client.delete(f"/runs/{run['id']}", headers=h)).status == 403
+    assert (await client.delete(f"/runs/{run['id']}", headers=alice.headers)).status == 204
