@@ -15,9 +15,9 @@ router = Router("circuits")
 READ, WRITE = "circuit:read", "circuit:write"
 
 
-def _uid(ctx: Ctx) -> str | None:
-    user = ctx.user_or_none
-    return user.id if user else None
+def _uid(ctx: Ctx):
+    """The caller for the service's permission checks (anonymous included)."""
+    return ctx.actor
 
 
 @router.get("/circuits", query=CircuitListQuery, response=CircuitList, scope=READ, errors=(400,))
@@ -30,7 +30,7 @@ async def list_circuits(ctx: Ctx):
              errors=(400, 403, 404))
 async def create_circuit(ctx: Ctx):
     """Create circuit metadata (files are uploaded separately)."""
-    return await ctx.hub.circuits.create(ctx.user, ctx.body)
+    return await ctx.hub.circuits.create(ctx.actor, ctx.body)
 
 
 @router.get("/circuits/resolve", query=ResolveQuery, response=CircuitDetail, scope=READ, errors=(400, 404))
@@ -49,34 +49,34 @@ async def get_circuit(ctx: Ctx):
             errors=(400, 403, 404))
 async def update_circuit(ctx: Ctx):
     """Partial update (owner or organization member)."""
-    return await ctx.hub.circuits.update(ctx.user, ctx.path["circuit_id"], ctx.body)
+    return await ctx.hub.circuits.update(ctx.actor, ctx.path["circuit_id"], ctx.body)
 
 
 @router.delete("/circuits/{circuit_id}", status=204, auth="user", scope=WRITE, errors=(403, 404))
 async def delete_circuit(ctx: Ctx):
     """Delete a circuit, its versions and (once unreferenced) its stored files."""
-    await ctx.hub.circuits.delete(ctx.user, ctx.path["circuit_id"])
+    await ctx.hub.circuits.delete(ctx.actor, ctx.path["circuit_id"])
 
 
 @router.post("/circuits/{circuit_id}/star", response=StarResponse, auth="user", scope=WRITE, action="star",
              errors=(404, 429))
 async def star_circuit(ctx: Ctx):
     """Toggle the caller's star."""
-    return await ctx.hub.circuits.star(ctx.user, ctx.path["circuit_id"])
+    return await ctx.hub.circuits.star(ctx.actor, ctx.path["circuit_id"])
 
 
 @router.post("/circuits/{circuit_id}/fork", body=ForkRequest, response=CircuitDetail, status=201, auth="user",
              scope=WRITE, action="fork", errors=(403, 404, 409, 429))
 async def fork_circuit(ctx: Ctx):
     """Copy the circuit (all versions, by reference) into the caller's namespace."""
-    return await ctx.hub.circuits.fork(ctx.user, ctx.path["circuit_id"], ctx.body.name)
+    return await ctx.hub.circuits.fork(ctx.actor, ctx.path["circuit_id"], ctx.body.name)
 
 
 async def _upload(ctx: Ctx, field: str, batch: bool):
     files = iter_multipart_files(ctx.request, [field])
     try:
         outcome = await ctx.hub.circuits.upload(
-            ctx.user, ctx.path["circuit_id"], files, ctx.query.commit_message, batch=batch
+            ctx.actor, ctx.path["circuit_id"], files, ctx.query.commit_message, batch=batch
         )
     except ApiError:
         await drain_body(ctx.request)

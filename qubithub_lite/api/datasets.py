@@ -38,9 +38,9 @@ router = Router("datasets")
 READ, WRITE = "dataset:read", "dataset:write"
 
 
-def _uid(ctx: Ctx) -> str | None:
-    user = ctx.user_or_none
-    return user.id if user else None
+def _uid(ctx: Ctx):
+    """The caller for the service's permission checks (anonymous included)."""
+    return ctx.actor
 
 
 # Download accounting ---------------------------------------------------------------------
@@ -129,7 +129,7 @@ async def list_datasets(ctx: Ctx):
              errors=(400, 403, 404))
 async def create_dataset(ctx: Ctx):
     """Create dataset metadata (files are uploaded as versions)."""
-    return await ctx.hub.datasets.create(ctx.user, ctx.body)
+    return await ctx.hub.datasets.create(ctx.actor, ctx.body)
 
 
 @router.get("/datasets/{dataset_id}", response=DatasetDetail, scope=READ, errors=(404,))
@@ -142,27 +142,27 @@ async def get_dataset(ctx: Ctx):
             errors=(400, 403, 404))
 async def update_dataset(ctx: Ctx):
     """Partial update (owner or organization member); `format` only while there are no versions."""
-    return await ctx.hub.datasets.update(ctx.user, ctx.path["dataset_id"], ctx.body)
+    return await ctx.hub.datasets.update(ctx.actor, ctx.path["dataset_id"], ctx.body)
 
 
 @router.delete("/datasets/{dataset_id}", status=204, auth="user", scope=WRITE, errors=(403, 404))
 async def delete_dataset(ctx: Ctx):
     """Delete a dataset, its versions and (once unreferenced) its stored files."""
-    await ctx.hub.datasets.delete(ctx.user, ctx.path["dataset_id"])
+    await ctx.hub.datasets.delete(ctx.actor, ctx.path["dataset_id"])
 
 
 @router.post("/datasets/{dataset_id}/star", response=DatasetStarResponse, auth="user", scope=WRITE, action="star",
              errors=(404, 429))
 async def star_dataset(ctx: Ctx):
     """Toggle the caller's star (30/minute)."""
-    return await ctx.hub.datasets.star(ctx.user, ctx.path["dataset_id"])
+    return await ctx.hub.datasets.star(ctx.actor, ctx.path["dataset_id"])
 
 
 @router.post("/datasets/{dataset_id}/fork", body=DatasetForkRequest, response=DatasetDetail, status=201,
              auth="user", scope=WRITE, action="fork", errors=(403, 404, 409, 429))
 async def fork_dataset(ctx: Ctx):
     """Copy the dataset (all versions, files by reference) into the caller's namespace (5/minute)."""
-    return await ctx.hub.datasets.fork(ctx.user, ctx.path["dataset_id"], ctx.body.name)
+    return await ctx.hub.datasets.fork(ctx.actor, ctx.path["dataset_id"], ctx.body.name)
 
 
 @router.post("/datasets/{dataset_id}/versions", query=VersionUploadQuery, response=DatasetVersionOut, status=201,
@@ -172,7 +172,7 @@ async def upload_version(ctx: Ctx):
     """Upload the next version's file (streamed; checked against the dataset's format; rows counted)."""
     files = iter_multipart_files(ctx.request, ["file"])
     try:
-        return await ctx.hub.datasets.add_version(ctx.user, ctx.path["dataset_id"], files, ctx.query.commit_message)
+        return await ctx.hub.datasets.add_version(ctx.actor, ctx.path["dataset_id"], files, ctx.query.commit_message)
     except ApiError:
         await drain_body(ctx.request)
         raise

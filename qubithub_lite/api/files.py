@@ -11,9 +11,7 @@ router = Router("files")
 @router.get("/files/{file_path:.*}", scope="circuit:read", raw_response="application/octet-stream", errors=(404, 416))
 async def download_file(ctx: Ctx):
     """Raw bytes of `circuits/<circuit id>/v<N>/<path>` (as listed by `/circuits/{id}/files`)."""
-    stored = await ctx.hub.circuits.open_file(
-        ctx.user_or_none.id if ctx.user_or_none else None, ctx.path["file_path"]
-    )
+    stored = await ctx.hub.circuits.open_file(ctx.actor, ctx.path["file_path"])
     return await BlobResponse.open(
         ctx.hub.blobs.path_for(stored.sha256), etag=stored.sha256, content_type=content_type_for(stored.name),
         filename=stored.name, cache_control="public, no-cache" if stored.is_public else "private, no-cache",

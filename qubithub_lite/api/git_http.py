@@ -101,9 +101,9 @@ async def _circuit(request: web.Request, *, write: bool):
         except NotFound:
             raise _challenge() from None
     principal.require_scope("circuit:write" if write else "circuit:read")
-    circuit = await hub.circuits.resolve_quiet(principal.user_id, repo_name)
+    circuit = await hub.circuits.resolve_quiet(principal, repo_name)  # an org key stays in its organization
     if write:
-        await access.ensure_writable(hub.db, principal.user_id, circuit, "circuit")
+        await access.ensure_writable(hub.db, principal, circuit, "circuit")
     return circuit, principal
 
 

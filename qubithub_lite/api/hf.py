@@ -36,12 +36,13 @@ REPO = "/{owner:[^/]+}/{name:[^/]+}"
 TRUE = ("1", "true", "True", "yes")
 
 
-def _caller(request: web.Request, kind: str) -> str | None:
+def _caller(request: web.Request, kind: str):
+    """Who asks (a Principal: an organization key stays in its organization), or None."""
     principal = request.get(PRINCIPAL_KEY)
     if principal is None:
         return None
     principal.require_scope(SCOPES[kind])
-    return principal.user_id
+    return principal
 
 
 def _args(request: web.Request, kind: str | None = None):

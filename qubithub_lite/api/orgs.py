@@ -2,7 +2,8 @@
 
 ``POST /orgs`` (not in the hosted reference) lets a lab create an organization;
 the creator becomes its owner. Organization keys act with the rights of the
-member who created them and stop working when that member leaves.
+member who created them, only on the organization's (and public) resources, and
+stop working when that member leaves. Role rules: ``services/permissions.py``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _member(user, membership) -> Member:
 async def create_org(ctx: Ctx):
     """Create an organization; you become its owner."""
     b: OrganizationCreate = ctx.body
-    return await _profile(ctx, await ctx.hub.orgs.create(ctx.user, b.name, b.slug, b.description))
+    return await _profile(ctx, await ctx.hub.orgs.create(ctx.actor, b.name, b.slug, b.description))
 
 
 @router.get("/orgs/{slug}/profile", response=OrganizationProfile)
@@ -50,9 +51,9 @@ async def org_public_members(ctx: Ctx):
 
 @router.get("/orgs/{org_id}/members", response=MemberList, auth="user", scope="org:read", errors=(403,))
 async def org_members(ctx: Ctx):
-    """Full member details (members only)."""
+    """Full member details (members and site admins)."""
     org = await ctx.hub.orgs.by_id(ctx.path["org_id"])
-    await ctx.hub.orgs.require_role(org, ctx.user)
+    await ctx.hub.orgs.require(org, ctx.actor, "view_members")
     members = [_member(u, m) for u, m in await ctx.hub.orgs.members(org)]
     return MemberList(members=members, total=len(members))
 
@@ -62,7 +63,7 @@ async def org_members(ctx: Ctx):
 async def org_add_member(ctx: Ctx):
     """Add a registered user by email (admin or owner)."""
     org = await ctx.hub.orgs.by_id(ctx.path["org_id"])
-    m = await ctx.hub.orgs.add_member(org, ctx.user, ctx.body.email, ctx.body.role)
+    m = await ctx.hub.orgs.add_member(org, ctx.actor, ctx.body.email, ctx.body.role)
     user = next(u for u, mm in await ctx.hub.orgs.members(org) if mm.id == m.id)
     return _member(user, m)
 
@@ -72,7 +73,7 @@ async def org_add_member(ctx: Ctx):
 async def org_change_role(ctx: Ctx):
     """Change a member's role (owner)."""
     org = await ctx.hub.orgs.by_id(ctx.path["org_id"])
-    m = await ctx.hub.orgs.change_role(org, ctx.user, ctx.path["user_id"], ctx.body.role)
+    m = await ctx.hub.orgs.change_role(org, ctx.actor, ctx.path["user_id"], ctx.body.role)
     user = next(u for u, mm in await ctx.hub.orgs.members(org) if mm.id == m.id)
     return _member(user, m)
 
@@ -81,34 +82,35 @@ async def org_change_role(ctx: Ctx):
 async def org_remove_member(ctx: Ctx):
     """Remove a member (admin or owner; anyone may leave). The last owner stays."""
     org = await ctx.hub.orgs.by_id(ctx.path["org_id"])
-    await ctx.hub.orgs.remove_member(org, ctx.user, ctx.path["user_id"])
+    await ctx.hub.orgs.remove_member(org, ctx.actor, ctx.path["user_id"])
 
 
 @router.get("/orgs/{org_id}/keys", response=ApiKeyList, auth="user", scope="org:read", errors=(403,))
 async def org_keys(ctx: Ctx):
-    """The organization's API keys (members)."""
+    """The organization's API keys (members and site admins; no secrets)."""
     org = await ctx.hub.orgs.by_id(ctx.path["org_id"])
-    await ctx.hub.orgs.require_role(org, ctx.user)
+    await ctx.hub.orgs.require(org, ctx.actor, "view_keys")
     keys = await ctx.hub.orgs.keys(org)
     return {"api_keys": keys, "total": len(keys)}
 
 
 @router.post("/orgs/{org_id}/keys", body=ApiKeyCreateRequest, response=ApiKeyCreateResponse, status=201, auth="user",
-             scope="org:write", errors=(403,))
+             scope="keys:manage", errors=(400, 403))
 async def org_create_key(ctx: Ctx):
-    """Create an organization API key (admin or owner); shown once."""
+    """Create an organization API key (admin or owner); shown once. A key creating a key grants at most its own
+    scopes, life and rate limit."""
     org = await ctx.hub.orgs.by_id(ctx.path["org_id"])
-    await ctx.hub.orgs.require_role(org, ctx.user, ("owner", "admin"))
-    key, plaintext = await ctx.hub.api_keys.create(ctx.user, ctx.body, organization_id=org.id)
+    await ctx.hub.orgs.require(org, ctx.actor, "manage_keys")
+    key, plaintext = await ctx.hub.api_keys.create(ctx.actor, ctx.body, org, user_limit=ctx.hub.limiter.user_limit(ctx.user))
     return ApiKeyCreateResponse(
         id=key.id, name=key.name, key=plaintext, key_prefix=key.key_prefix, scopes=key.scopes,
         rate_limit_per_minute=key.rate_limit_per_minute, created_at=key.created_at, expires_at=key.expires_at,
     )
 
 
-@router.delete("/orgs/{org_id}/keys/{key_id}", status=204, auth="user", scope="org:write", errors=(403,))
+@router.delete("/orgs/{org_id}/keys/{key_id}", status=204, auth="user", scope="keys:manage", errors=(403,))
 async def org_revoke_key(ctx: Ctx):
-    """Revoke an organization API key (admin or owner)."""
+    """Revoke an organization API key (admin or owner, or a site admin)."""
     org = await ctx.hub.orgs.by_id(ctx.path["org_id"])
-    await ctx.hub.orgs.require_role(org, ctx.user, ("owner", "admin"))
+    await ctx.hub.orgs.require(org, ctx.actor, "revoke_key")
     await ctx.hub.api_keys.revoke(await ctx.hub.orgs.key(org, ctx.path["key_id"]))

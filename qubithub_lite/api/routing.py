@@ -23,6 +23,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import BadRequest, Unauthorized
 from ..hub import Hub
+from ..services import permissions
+from ..services.permissions import Actor
 from ..services.principal import Principal
 
 HUB_KEY = web.AppKey("hub", Hub)
@@ -53,6 +55,12 @@ class Ctx:
     @property
     def user_or_none(self):
         return self.principal.user if self.principal else None
+
+    @property
+    def actor(self) -> Actor:
+        """The caller as the permission service sees it (user, key, site-admin powers); what
+        handlers hand to services."""
+        return permissions.actor(self.principal)
 
     @property
     def client_ip(self) -> str:

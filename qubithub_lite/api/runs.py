@@ -9,6 +9,7 @@ import json
 from aiohttp import WSMsgType, web
 
 from ..schemas.runs import RunCreate, RunList, RunListQuery, RunResponse, RunStatsResponse
+from ..services import permissions
 from .lifecycle import track_websocket
 from .middleware import resolve_principal
 from .routing import Ctx, Router
@@ -21,7 +22,7 @@ _STAGE = {"pending": 0, "queued": 1, "running": 2, "completed": 3, "failed": 3, 
 @router.post("/runs", body=RunCreate, response=RunResponse, status=201, auth="user", scope="runs:submit", errors=(403,))
 async def create_run(ctx: Ctx):
     """Submit a run; it starts `pending` and is executed asynchronously."""
-    run = await ctx.hub.runs.submit(ctx.user, ctx.body)
+    run = await ctx.hub.runs.submit(ctx.actor, ctx.body)
     response = await ctx.hub.runs.response(run)
     response.status = "pending"  # the state this request created (the queue may already have moved it)
     return response
@@ -30,41 +31,42 @@ async def create_run(ctx: Ctx):
 @router.get("/runs", query=RunListQuery, response=RunList, auth="user", scope="runs:read")
 async def list_runs(ctx: Ctx):
     """The caller's runs, newest first (filters `status`, `circuit_id`)."""
-    return await ctx.hub.runs.list_for(ctx.query, user_id=ctx.user.id)
+    return await ctx.hub.runs.list_for(ctx.query, user_id=ctx.actor)
 
 
 @router.get("/runs/users/me/stats", response=RunStatsResponse, auth="user", scope="runs:read")
 async def my_run_stats(ctx: Ctx):
-    """The caller's run statistics (maintained aggregates)."""
+    """The caller's run statistics (maintained aggregates; personal: not with an organization key)."""
+    permissions.ensure_personal(ctx.actor, "read personal run statistics")
     return await ctx.hub.runs.stats("user", ctx.user.id)
 
 
 @router.get("/runs/circuits/{circuit_id}/stats", response=RunStatsResponse, scope="runs:read")
 async def circuit_run_stats(ctx: Ctx):
     """Run statistics of one circuit."""
-    return await ctx.hub.runs.circuit_stats(ctx.user_or_none and ctx.user_or_none.id, ctx.path["circuit_id"])
+    return await ctx.hub.runs.circuit_stats(ctx.actor, ctx.path["circuit_id"])
 
 
 @router.get("/runs/{run_id}", response=RunResponse, scope="runs:read", errors=(404, 409))
 async def get_run(ctx: Ctx):
     """A run with results and metrics: its owner, or anyone who can see its circuit.
     `run_id` may be a unique prefix (at least 8 characters); an ambiguous one is 409."""
-    run = await ctx.hub.runs.get_visible(ctx.user_or_none and ctx.user_or_none.id, ctx.path["run_id"])
+    run = await ctx.hub.runs.get_visible(ctx.actor, ctx.path["run_id"])
     return await ctx.hub.runs.response(run)
 
 
 @router.delete("/runs/{run_id}", status=204, auth="user", scope="runs:submit", errors=(403, 404, 409))
 async def delete_run(ctx: Ctx):
-    """Cancel an active run, or delete a finished one (idempotent); `run_id` may be a unique
-    prefix (at least 8 characters) of a run the caller may see."""
-    await ctx.hub.runs.cancel_or_delete(ctx.user.id, ctx.path["run_id"])
+    """Cancel an active run, or delete a finished one (again: 204 for whoever deleted it; 404 for a run
+    that never existed). Its submitter, or a site admin. `run_id` may be a unique prefix (at least 8
+    characters) of a run the caller may see."""
+    await ctx.hub.runs.cancel_or_delete(ctx.actor, ctx.path["run_id"])
 
 
 @router.get("/circuits/{circuit_id}/runs", query=RunListQuery, response=RunList, scope="runs:read")
 async def circuit_runs(ctx: Ctx):
     """Runs of one circuit, newest first."""
-    viewer = ctx.user_or_none.id if ctx.user_or_none else None
-    return await ctx.hub.runs.list_for_circuit(viewer, ctx.path["circuit_id"], ctx.query)
+    return await ctx.hub.runs.list_for_circuit(ctx.actor, ctx.path["circuit_id"], ctx.query)
 
 
 async def _run_socket(ctx: Ctx):
@@ -80,7 +82,7 @@ async def _run_socket(ctx: Ctx):
     # Subscribe before reading: a transition committed after the read is then not missed.
     queue = events.subscribe(run_id)
     try:
-        run = await ctx.hub.runs.get_visible(principal.user_id if principal else None, run_id)
+        run = await ctx.hub.runs.get_visible(permissions.actor(principal), run_id)
         ws = web.WebSocketResponse(heartbeat=30)
         await ws.prepare(request)
         track_websocket(ctx.hub, ws)  # closed with a reason at shutdown

@@ -30,9 +30,9 @@ READ, WRITE = "space:read", "space:write"
 FILE_FORM = {"file": "The file (its name, which may contain '/', is the path). Or send JSON {path, content, encoding}."}
 
 
-def _uid(ctx: Ctx) -> str | None:
-    user = ctx.user_or_none
-    return user.id if user else None
+def _uid(ctx: Ctx):
+    """The caller for the service's permission checks (anonymous included)."""
+    return ctx.actor
 
 
 @dataclass
@@ -74,7 +74,7 @@ async def list_spaces(ctx: Ctx):
              errors=(400, 403, 404))
 async def create_space(ctx: Ctx):
     """Create a space (sdk default qiskit, space_type default notebook, public by default)."""
-    return await ctx.hub.spaces.create(ctx.user, ctx.body)
+    return await ctx.hub.spaces.create(ctx.actor, ctx.body)
 
 
 @router.get("/spaces/{space_id}", response=SpaceDetail, scope=READ, errors=(404,))
@@ -87,26 +87,26 @@ async def get_space(ctx: Ctx):
             errors=(400, 403, 404))
 async def update_space(ctx: Ctx):
     """Partial update (owner or organization member)."""
-    return await ctx.hub.spaces.update(ctx.user, ctx.path["space_id"], ctx.body)
+    return await ctx.hub.spaces.update(ctx.actor, ctx.path["space_id"], ctx.body)
 
 
 @router.delete("/spaces/{space_id}", status=204, auth="user", scope=WRITE, errors=(403, 404))
 async def delete_space(ctx: Ctx):
     """Delete a space and (once unreferenced) its stored files."""
-    await ctx.hub.spaces.delete(ctx.user, ctx.path["space_id"])
+    await ctx.hub.spaces.delete(ctx.actor, ctx.path["space_id"])
 
 
 @router.post("/spaces/{space_id}/star", response=StarResponse, auth="user", scope=WRITE, action="star", errors=(404,))
 async def star_space(ctx: Ctx):
     """Toggle your star (30/minute)."""
-    return await ctx.hub.spaces.star(ctx.user, ctx.path["space_id"])
+    return await ctx.hub.spaces.star(ctx.actor, ctx.path["space_id"])
 
 
 @router.post("/spaces/{space_id}/fork", body=SpaceForkRequest, response=SpaceDetail, status=201, auth="user",
              scope=WRITE, action="fork", errors=(400, 403, 404, 409))
 async def fork_space(ctx: Ctx):
     """Copy the space and its files into your personal namespace (5/minute)."""
-    return await ctx.hub.spaces.fork(ctx.user, ctx.path["space_id"], ctx.body.name)
+    return await ctx.hub.spaces.fork(ctx.actor, ctx.path["space_id"], ctx.body.name)
 
 
 @router.post("/spaces/{space_id}/files", response=SpaceFileOut, status=201, auth="user", scope=WRITE,
@@ -115,9 +115,9 @@ async def add_space_file(ctx: Ctx):
     """Create a file: JSON {path|filename, content, encoding?} or multipart field `file`."""
     space_id = ctx.path["space_id"]
     if ctx.request.content_type == "multipart/form-data":
-        return await _with_multipart_file(ctx, lambda f: ctx.hub.spaces.add_file(ctx.user, space_id, f))
+        return await _with_multipart_file(ctx, lambda f: ctx.hub.spaces.add_file(ctx.actor, space_id, f))
     body: SpaceFileCreate = await parse_body(SpaceFileCreate, ctx.request)  # type: ignore[assignment]
-    return await ctx.hub.spaces.add_file(ctx.user, space_id, _json_file(body.name, body))
+    return await ctx.hub.spaces.add_file(ctx.actor, space_id, _json_file(body.name, body))
 
 
 @router.put("/spaces/files/{file_id}", response=SpaceFileOut, auth="user", scope=WRITE, multipart=FILE_FORM,
@@ -126,15 +126,15 @@ async def update_space_file(ctx: Ctx):
     """Replace a file's content and/or rename it: JSON {content?, encoding?, path?} or multipart field `file`."""
     file_id = ctx.path["file_id"]
     if ctx.request.content_type == "multipart/form-data":
-        return await _with_multipart_file(ctx, lambda f: ctx.hub.spaces.update_file(ctx.user, file_id, None, f))
+        return await _with_multipart_file(ctx, lambda f: ctx.hub.spaces.update_file(ctx.actor, file_id, None, f))
     body: SpaceFileUpdate = await parse_body(SpaceFileUpdate, ctx.request)  # type: ignore[assignment]
-    return await ctx.hub.spaces.update_file(ctx.user, file_id, body.name, _json_file(body.name or "", body))
+    return await ctx.hub.spaces.update_file(ctx.actor, file_id, body.name, _json_file(body.name or "", body))
 
 
 @router.delete("/spaces/files/{file_id}", status=204, auth="user", scope=WRITE, errors=(403, 404))
 async def delete_space_file(ctx: Ctx):
     """Delete a file."""
-    await ctx.hub.spaces.delete_file(ctx.user, ctx.path["file_id"])
+    await ctx.hub.spaces.delete_file(ctx.actor, ctx.path["file_id"])
 
 
 @router.get("/spaces/files/{file_id}", scope=READ, raw_response="application/octet-stream", errors=(404, 416))
@@ -149,14 +149,14 @@ async def download_space_file(ctx: Ctx):
              errors=(400, 403, 404, 413, 429, 503))
 async def execute_space(ctx: Ctx):
     """Run `code` or `file_to_run` in the sandbox with the space's files (timeout 1-300 s, default 30)."""
-    return await ctx.hub.spaces.execute(ctx.user, ctx.path["space_id"], ctx.body)
+    return await ctx.hub.spaces.execute(ctx.actor, ctx.path["space_id"], ctx.body)
 
 
 @router.post("/spaces/{space_id}/visualize", body=VisualizeRequest, response=VisualizeResponse, auth="user",
              scope=WRITE, errors=(400, 403, 404, 413, 429, 503))
 async def visualize_space(ctx: Ctx):
     """Draw the circuit the code builds as SVG (base64), with the framework's own drawer, in the sandbox."""
-    return await ctx.hub.spaces.visualize(ctx.user, ctx.path["space_id"], ctx.body)
+    return await ctx.hub.spaces.visualize(ctx.actor, ctx.path["space_id"], ctx.body)
 
 
 @router.get("/orgs/{slug}/spaces", query=SpaceListQuery, response=SpaceList, scope=READ, errors=(400,))

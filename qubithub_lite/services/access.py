@@ -1,94 +1,32 @@
-"""Who may see and change an owned resource (circuit, dataset, space).
+"""Loading and access checks shared by the circuits, datasets and spaces services.
 
-A resource has an owner (the user who created it), optionally an
-organization, and ``is_public``. Private resources are visible to their owner
-and, for organization resources, to the organization's members; to everyone
-else they do not exist (services raise NotFound, never Forbidden).
-Members of any role may write an organization's resources; deleting one takes
-its creator or an organization owner/admin.
+The rules themselves live in :mod:`.permissions` (the one permission service); the names
+below are kept for the modules that import them from here.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from peewee import JOIN
 
 from ..db.core import Db
-from ..db.models import Membership, Organization, User
-from ..errors import Conflict, Forbidden, NotFound
+from ..db.models import Organization, User
+from ..errors import Conflict
 from ..logs import fields
+from . import permissions as perms
+from .permissions import (  # noqa: F401  (re-exported)
+    ADMIN_ROLES, WRITE_ROLES, Owned, can_read, ensure_readable, member_org_ids, organization_for_create, role_in,
+)
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
-WRITE_ROLES = ("owner", "admin", "member")
-ADMIN_ROLES = ("owner", "admin")
 
-
-class Owned(Protocol):
-    owner_id: str
-    organization_id: str | None
-    is_public: bool
-
-
-async def role_in(db: Db, user_id: str | None, organization_id: str | None) -> str | None:
-    if user_id is None or organization_id is None:
-        return None
-    row = await db.first(
-        Membership.select(Membership.role).where(
-            (Membership.user == user_id) & (Membership.organization == organization_id)
-        )
-    )
-    return row.role if row else None
-
-
-async def member_org_ids(db: Db, user_id: str | None) -> list[str]:
-    """Organizations whose private resources ``user_id`` may see (for list filters)."""
-    if user_id is None:
-        return []
-    rows = await db.list(Membership.select(Membership.organization).where(Membership.user == user_id))
-    return [r.organization_id for r in rows]
-
-
-async def can_read(db: Db, user_id: str | None, res: Owned) -> bool:
-    if res.is_public or (user_id is not None and res.owner_id == user_id):
-        return True
-    return await role_in(db, user_id, res.organization_id) is not None
-
-
-async def ensure_readable(db: Db, user_id: str | None, res: Owned | None, what: str = "resource") -> None:
-    if res is None or not await can_read(db, user_id, res):
-        raise NotFound(f"{what} not found")
-
-
-async def ensure_writable(db: Db, user_id: str, res: Owned, what: str = "resource", *, admin: bool = False) -> None:
-    """Owner, or an org member (org owner/admin when ``admin``). Invisible → 404, visible → 403."""
-    if res.owner_id == user_id:
-        return
-    role = await role_in(db, user_id, res.organization_id)
-    if role in (ADMIN_ROLES if admin else WRITE_ROLES):
-        return
-    await ensure_readable(db, user_id, res, what)
-    raise Forbidden(f"you do not have permission to change this {what}")
-
-
-async def organization_for_create(db: Db, user_id: str, organization_name: str | None) -> Organization | None:
-    """The organization a new resource goes under (None: personal). 403 if not a member."""
-    if not organization_name:
-        return None
-    org = await Organization.aget_or_none(Organization.slug == organization_name)
-    if org is None:
-        raise NotFound(f"organization '{organization_name}' not found")
-    role = await role_in(db, user_id, org.id)
-    if role is None:
-        raise Forbidden(f"you are not a member of organization '{organization_name}'")
-    if org.is_personal:
-        if role != "owner":
-            raise Forbidden(f"'{organization_name}' is a personal namespace")
-        return None  # one's own namespace: a personal resource
-    return org
+async def ensure_writable(db: Db, who: Any, res: Owned, what: str = "resource", *, admin: bool = False) -> None:
+    """Write (``admin``: delete) permission; invisible → 404, visible → 403."""
+    await perms.ensure(db, who, "delete" if admin else "write", res, what)
 
 
 def owner_ref(user_id: str, username: str, name: str | None, avatar: str | None) -> dict[str, Any]:
@@ -147,30 +85,30 @@ class OwnedResources:
             return None
         return await self.db.first(self._query().where(self.model.id == resource_id))
 
-    async def get_visible(self, user_id: str | None, resource_id: str):
-        """The resource if ``user_id`` may see it; NotFound otherwise (private stays invisible)."""
+    async def get_visible(self, who: Any, resource_id: str):
+        """The resource if ``who`` may see it; NotFound otherwise (private stays invisible)."""
         resource = await self._load(resource_id)
-        await ensure_readable(self.db, user_id, resource, self.noun)
+        await perms.ensure_readable(self.db, who, resource, self.noun)
         return resource
 
-    async def _writable(self, user_id: str, resource_id: str, *, admin: bool = False):
+    async def _writable(self, who: Any, resource_id: str, *, admin: bool = False):
+        """The resource if ``who`` may change it (``admin``: delete it); 404 / 403 otherwise."""
         resource = await self._load(resource_id)
-        if resource is None:
-            raise NotFound(f"{self.noun} not found")
-        await ensure_writable(self.db, user_id, resource, self.noun, admin=admin)
+        await perms.ensure(self.db, who, "delete" if admin else "write", resource, self.noun)
         return resource
 
     async def star(self, user: User, resource_id: str) -> dict[str, Any]:
         """Toggle the caller's star; the count is exact under concurrent toggles."""
         from . import social
 
-        resource = await self.get_visible(user.id, resource_id)
+        resource = await self.get_visible(user, resource_id)
         starred, count = await social.toggle_star(self.db, self.model, self.star_target, resource.id, user.id)
         return {"starred": starred, "stars_count": count}
 
     async def _fork_source(self, user: User, resource_id: str, name: str | None) -> tuple[Any, str, Conflict]:
         """The visible source of a fork, the fork's name, and the 409 for a name the caller already uses."""
-        src = await self.get_visible(user.id, resource_id)
+        perms.ensure_personal(user, "fork into a personal namespace")
+        src = await self.get_visible(user, resource_id)
         name = name or src.name
         taken = Conflict(f"you already have a {self.noun} named '{name}'")
         model = self.model
@@ -183,8 +121,8 @@ class OwnedResources:
         return self.db.tx()
 
     async def delete(self, user: User, resource_id: str) -> None:
-        """Delete a resource: its creator or an org owner/admin (see :meth:`_delete_row`)."""
-        resource = await self._writable(user.id, resource_id, admin=True)
+        """Delete a resource: its creator, an org owner/admin or a site admin (see :meth:`_delete_row`)."""
+        resource = await self._writable(user, resource_id, admin=True)
         async with self._changing():
             await self._delete_row(resource)
         logging.getLogger(type(self).__module__).info(

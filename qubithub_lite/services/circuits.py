@@ -37,7 +37,7 @@ from ..errors import ApiError, BadRequest, NotFound
 from ..logs import fields
 from ..schemas.circuits import SORT_FIELDS, CircuitCreate, CircuitListQuery, CircuitUpdate
 from ..storage import BlobStore, StagedBlob, StorageAccounts, owner_key, safe_relative_path
-from . import access, social
+from . import access, permissions, social
 from .git_objects import GitObjects
 from .manifest import MANIFEST_NAME, METADATA_NAME, Manifest, generate_metadata, parse_manifest
 
@@ -226,9 +226,9 @@ class Circuits(access.OwnedResources):
         )
         return out
 
-    async def view(self, user_id: str | None, circuit_id: str) -> dict[str, Any]:
+    async def view(self, who: Any, circuit_id: str) -> dict[str, Any]:
         """``GET /circuits/{id}``: the detail, counting one view."""
-        return await self._viewed(user_id, await self.get_visible(user_id, circuit_id))
+        return await self._viewed(permissions.user_id_of(who), await self.get_visible(who, circuit_id))
 
     async def _viewed(self, user_id: str | None, c: Circuit) -> dict[str, Any]:
         async with self.db.tx():
@@ -236,16 +236,16 @@ class Circuits(access.OwnedResources):
         c.views_count += 1
         return await self.detail(c, user_id)
 
-    async def resolve(self, user_id: str | None, repo_name: str) -> dict[str, Any]:
+    async def resolve(self, who: Any, repo_name: str) -> dict[str, Any]:
         """``owner/name`` where owner is a username or an organization slug."""
         parts = repo_name.strip().split("/")
         if len(parts) != 2 or not all(parts):
             raise BadRequest("repo_name must look like 'owner/name'")
-        circuit = await self.resolve_quiet(user_id, f"{parts[0]}/{parts[1]}")
-        return await self._viewed(user_id, circuit)
+        circuit = await self.resolve_quiet(who, f"{parts[0]}/{parts[1]}")
+        return await self._viewed(permissions.user_id_of(who), circuit)
 
     # Listing --------------------------------------------------------------------------
-    async def list(self, user_id: str | None, q: CircuitListQuery) -> dict[str, Any]:
+    async def list(self, who: Any, q: CircuitListQuery) -> dict[str, Any]:
         """One statement per page, read as plain rows: no per-row model objects, and no SQL
         building for a shape seen before (see :meth:`_list_sql`). The total comes from the same
         statement (an uncorrelated scalar subquery, evaluated once) unless a recent total for
@@ -255,8 +255,9 @@ class Circuits(access.OwnedResources):
         Anonymous pages (public circuits only, the same for every visitor: a class opening the
         explore page at once) are reused under the same rule; counters changed elsewhere
         (stars, views, runs) show within that bound too."""
-        orgs = tuple(await access.member_org_ids(self.db, user_id)) if user_id is not None else ()
-        compiled = self._list_sql(user_id, orgs, q)
+        user_id = permissions.user_id_of(who)
+        vis = await permissions.visibility(self.db, who)
+        compiled = self._list_sql(vis, q)
         generation, now = self._generation, self._clock()
         if user_id is None:
             page = self._pages.get(compiled.key)
@@ -273,7 +274,7 @@ class Circuits(access.OwnedResources):
             elif q.offset == 0:
                 total = 0  # an empty first page: nothing matches
             else:  # past the last page: count on its own
-                total = int(await self.db.scalar(self._list_queries(user_id, orgs, q)[1]) or 0)
+                total = int(await self.db.scalar(self._list_queries(vis, q)[1]) or 0)
             if len(self._totals) >= self._LIST_SQL_CACHE_SIZE:
                 self._totals.clear()
             self._totals[compiled.total_key] = (generation, now + self.TOTAL_CACHE_SECONDS, total)
@@ -296,15 +297,16 @@ class Circuits(access.OwnedResources):
     )
     _LIST_SQL_CACHE_SIZE = 256
 
-    def _list_sql(self, user_id: str | None, orgs: tuple[str, ...], q: CircuitListQuery) -> _CompiledList:
+    def _list_sql(self, vis: permissions.Visibility, q: CircuitListQuery) -> _CompiledList:
         """The list statements for a request, compiled by peewee (so they stay portable) and
-        memoised by everything they depend on: the caller's visibility (user id, organizations)
-        and the query. Only SQL text is cached here (pages: see :meth:`list`)."""
-        total_key = (user_id, orgs, q.framework, tuple(q.tags), q.qubits_min, q.qubits_max, q.owner, q.q)
+        memoised by everything they depend on: the caller's visibility (see
+        :func:`permissions.visibility`) and the query. Only SQL text is cached here (pages: see
+        :meth:`list`)."""
+        total_key = (vis.key, q.framework, tuple(q.tags), q.qubits_min, q.qubits_max, q.owner, q.q)
         key = (total_key, q.sort, q.order, q.page, q.limit)
         hit = self._list_sql_cache.get(key)
         if hit is None:
-            page, count_query = self._list_queries(user_id, orgs, q)
+            page, count_query = self._list_queries(vis, q)
             page.bind(self.db.engine)
             page_sql, page_params = page.sql()
             sql, params = page.select_extend(count_query.alias("total")).sql()
@@ -315,13 +317,9 @@ class Circuits(access.OwnedResources):
             self._list_sql_cache[key] = hit
         return hit
 
-    def _list_queries(self, user_id: str | None, orgs: tuple[str, ...], q: CircuitListQuery):
+    def _list_queries(self, vis: permissions.Visibility, q: CircuitListQuery):
         """The page query (the :data:`_LIST_COLUMNS`) and the matching ``COUNT(*)`` query."""
-        where = Circuit.is_public == True  # noqa: E712
-        if user_id is not None:
-            where |= Circuit.owner == user_id
-            if orgs:
-                where |= Circuit.organization.in_(list(orgs))
+        where = vis.where(Circuit)
         if q.framework:
             where &= Circuit.framework == q.framework
         for tag in q.tags:
@@ -393,7 +391,7 @@ class Circuits(access.OwnedResources):
 
     # Create / update / delete ------------------------------------------------------------
     async def create(self, user: User, body: CircuitCreate) -> dict[str, Any]:
-        org = await access.organization_for_create(self.db, user.id, body.organization_name)
+        org = await access.organization_for_create(self.db, user, body.organization_name)
         namespace = org.id if org else user.id
         if await self.db.exists(Circuit.select().where((Circuit.namespace_id == namespace) & (Circuit.name == body.name))):
             raise BadRequest(f"circuit name '{body.name}' already exists for this {'organization' if org else 'user'}")
@@ -419,7 +417,7 @@ class Circuits(access.OwnedResources):
             await self.db.execute(CircuitTag.insert_many([{"circuit": circuit_id, "tag": t} for t in tags]))
 
     async def update(self, user: User, circuit_id: str, body: CircuitUpdate) -> dict[str, Any]:
-        circuit = await self._writable(user.id, circuit_id)
+        circuit = await self._writable(user, circuit_id)
         changes = {name: getattr(body, name) for name in body.model_fields_set}
         if changes:
             changes["updated_at"] = utcnow()
@@ -501,7 +499,7 @@ class Circuits(access.OwnedResources):
         problems (bad name, kind, size) in ``errors`` and keeps the good files.
         An invalid manifest or the quota fails the whole request.
         """
-        circuit = await self._writable(user.id, circuit_id)
+        circuit = await self._writable(user, circuit_id)
         latest = await self._latest(circuit.id)
         snapshot = await self._tree(latest.id if latest else None)
         key = owner_key(circuit.owner_id, circuit.organization_id)
@@ -620,9 +618,9 @@ class Circuits(access.OwnedResources):
         return {"name": path, "path": storage_path(circuit_id, number, path), "type": e.kind, "size": e.size,
                 "sha256": e.sha256}
 
-    async def list_files(self, user_id: str | None, circuit_id: str, version: str | None,
+    async def list_files(self, who: Any, circuit_id: str, version: str | None,
                          ref: str | None = None) -> dict[str, Any]:
-        circuit = await self.get_visible(user_id, circuit_id)
+        circuit = await self.get_visible(who, circuit_id)
         if ref is not None:
             v = await self.version_by_ref(circuit.id, ref)
         elif version is None:
@@ -667,7 +665,7 @@ class Circuits(access.OwnedResources):
             raise NotFound(f"revision '{ref[:64]}' not found")
         return v
 
-    async def open_file(self, user_id: str | None, file_path: str) -> StoredFile:
+    async def open_file(self, who: Any, file_path: str) -> StoredFile:
         """Find ``circuits/<id or owner/name>/v<N>/<path>``; 404 unless the caller may see it."""
         missing = NotFound("file not found")
         parts = file_path.split("/")
@@ -679,13 +677,13 @@ class Circuits(access.OwnedResources):
             number, rest = int(parts[2][1:]), parts[3:]
         elif len(parts) >= 5 and VERSION_SEGMENT.match(parts[3]):
             try:
-                circuit = await self.resolve_quiet(user_id, f"{parts[1]}/{parts[2]}")
+                circuit = await self.resolve_quiet(who, f"{parts[1]}/{parts[2]}")
             except NotFound:
                 circuit = None
             number, rest = int(parts[3][1:]), parts[4:]
         else:
             raise missing
-        if circuit is None or not await access.can_read(self.db, user_id, circuit):
+        if circuit is None or not await permissions.can_read(self.db, who, circuit):
             raise missing
         path = "/".join(rest)
         row = await self.db.first(
@@ -697,7 +695,7 @@ class Circuits(access.OwnedResources):
             raise missing
         return StoredFile(row.sha256, row.size, path.rsplit("/", 1)[-1], circuit.is_public)
 
-    async def resolve_quiet(self, user_id: str | None, repo_name: str) -> Circuit:
+    async def resolve_quiet(self, who: Any, repo_name: str) -> Circuit:
         """Like :meth:`resolve` without counting a view; returns the model."""
         owner, _, name = repo_name.partition("/")
         name = name.lower()
@@ -709,7 +707,7 @@ class Circuits(access.OwnedResources):
         if namespace is None:
             raise NotFound("circuit not found")
         circuit = await self.db.first(self._query().where((Circuit.namespace_id == namespace) & (Circuit.name == name)))
-        await access.ensure_readable(self.db, user_id, circuit, "circuit")
+        await permissions.ensure_readable(self.db, who, circuit, "circuit")
         return circuit
 
 

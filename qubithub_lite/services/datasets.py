@@ -41,7 +41,7 @@ from ..errors import ApiError, BadRequest, Conflict, NotFound, ServiceUnavailabl
 from ..logs import fields
 from ..schemas.datasets import SORT_FIELDS, DatasetCreate, DatasetListQuery, DatasetUpdate, OrgDatasetsQuery
 from ..storage import BlobStore, StagedBlob, StorageAccounts, UnsafePath, owner_key, safe_relative_path
-from . import access, social
+from . import access, permissions, social
 
 log = logging.getLogger(__name__)
 
@@ -191,22 +191,17 @@ class Datasets(access.OwnedResources):
         )
         return out
 
-    async def get(self, user_id: str | None, dataset_id: str) -> dict[str, Any]:
-        return await self.detail(await self.get_visible(user_id, dataset_id), user_id)
+    async def get(self, who: Any, dataset_id: str) -> dict[str, Any]:
+        return await self.detail(await self.get_visible(who, dataset_id), permissions.user_id_of(who))
 
     # Listing --------------------------------------------------------------------------
-    async def _visible_where(self, user_id: str | None):
-        cond = Dataset.is_public == True  # noqa: E712
-        if user_id is not None:
-            cond |= Dataset.owner == user_id
-            orgs = await access.member_org_ids(self.db, user_id)
-            if orgs:
-                cond |= Dataset.organization.in_(orgs)
-        return cond
+    async def _visible_where(self, who: Any):
+        return (await permissions.visibility(self.db, who)).where(Dataset)
 
-    async def list(self, user_id: str | None, q: DatasetListQuery) -> dict[str, Any]:
+    async def list(self, who: Any, q: DatasetListQuery) -> dict[str, Any]:
         """Datasets the caller may see. Repeated ``tags``/``task_categories`` must all match."""
-        where = await self._visible_where(user_id)
+        user_id = permissions.user_id_of(who)
+        where = await self._visible_where(who)
         if q.format:
             where &= Dataset.format == q.format
         for kind, values in (("tag", q.tags), ("task", q.task_categories)):
@@ -222,13 +217,13 @@ class Datasets(access.OwnedResources):
             where &= self._text_filter(q.q)
         return await self._page(where, q, user_id, joined=joined)
 
-    async def list_for_org(self, slug: str, q: OrgDatasetsQuery, user_id: str | None) -> dict[str, Any]:
+    async def list_for_org(self, slug: str, q: OrgDatasetsQuery, who: Any) -> dict[str, Any]:
         """``GET /orgs/{slug}/datasets``: the organization's public datasets."""
         org = await Organization.aget_or_none(Organization.slug == slug)
         if org is None:
             raise NotFound("organization not found")
         where = (Dataset.organization == org.id) & (Dataset.is_public == True)  # noqa: E712
-        return await self._page(where, q, user_id)
+        return await self._page(where, q, permissions.user_id_of(who))
 
     async def _page(self, where, q, user_id: str | None, *, joined: bool = False) -> dict[str, Any]:
         sort = q.sort.lstrip("+-")
@@ -273,7 +268,7 @@ class Datasets(access.OwnedResources):
 
     # Create / update / delete ------------------------------------------------------------
     async def create(self, user: User, body: DatasetCreate) -> dict[str, Any]:
-        org = await access.organization_for_create(self.db, user.id, body.organization_name)
+        org = await access.organization_for_create(self.db, user, body.organization_name)
         namespace = org.id if org else user.id
         taken = BadRequest(f"dataset name '{body.name}' already exists for this {'organization' if org else 'user'}")
         if await self.db.exists(Dataset.select().where((Dataset.namespace_id == namespace) & (Dataset.name == body.name))):
@@ -306,7 +301,7 @@ class Datasets(access.OwnedResources):
                     [{"dataset": dataset_id, "kind": kind, "value": v} for v in values]))
 
     async def update(self, user: User, dataset_id: str, body: DatasetUpdate) -> dict[str, Any]:
-        dataset = await self._writable(user.id, dataset_id)
+        dataset = await self._writable(user, dataset_id)
         changes = {name: getattr(body, name) for name in body.model_fields_set}
         if changes:
             async with self.db.tx():
@@ -370,7 +365,7 @@ class Datasets(access.OwnedResources):
                           message: str | None) -> dict[str, Any]:
         """Stream the single ``file`` part to the blob store, check it really is of the
         dataset's format, count its rows, then create the next version (all or nothing)."""
-        dataset = await self._writable(user.id, dataset_id)
+        dataset = await self._writable(user, dataset_id)
         key = owner_key(dataset.owner_id, dataset.organization_id)
         remaining = await self.accounts.remaining(key)
         blob: StagedBlob | None = None
@@ -454,9 +449,9 @@ class Datasets(access.OwnedResources):
         return self.version_dict(version, dataset.id)
 
     # Preview and stats -----------------------------------------------------------------
-    async def preview(self, user_id: str | None, dataset_id: str, rows: int, version: int | None) -> dict[str, Any]:
+    async def preview(self, who: Any, dataset_id: str, rows: int, version: int | None) -> dict[str, Any]:
         formats = _formats()
-        dataset = await self.get_visible(user_id, dataset_id)
+        dataset = await self.get_visible(who, dataset_id)
         v = await self._version(dataset, version)
         path = self.blobs.path_for(v.sha256)
         total = v.total_rows
@@ -494,10 +489,10 @@ class Datasets(access.OwnedResources):
                 await self.db.execute(DatasetVersion.update(total_rows=total).where(DatasetVersion.id == v.id))
             return total
 
-    async def stats(self, user_id: str | None, dataset_id: str, version: int | None) -> dict[str, Any]:
+    async def stats(self, who: Any, dataset_id: str, version: int | None) -> dict[str, Any]:
         """Dataset totals; with ``version``, that version's downloads, size, rows and forks made from it
         (stars belong to the dataset as a whole)."""
-        dataset = await self.get_visible(user_id, dataset_id)
+        dataset = await self.get_visible(who, dataset_id)
         versions_count = await self.db.count(DatasetVersion.select().where(DatasetVersion.dataset == dataset.id))
         if version is None:
             latest = await self.db.first(DatasetVersion.select().where(DatasetVersion.dataset == dataset.id)
@@ -517,8 +512,8 @@ class Datasets(access.OwnedResources):
         }
 
     # Downloads -----------------------------------------------------------------------
-    async def open_download(self, user_id: str | None, dataset_id: str, version: int | None) -> Download:
-        dataset = await self.get_visible(user_id, dataset_id)
+    async def open_download(self, who: Any, dataset_id: str, version: int | None) -> Download:
+        dataset = await self.get_visible(who, dataset_id)
         v = await self._version(dataset, version)
         return Download(
             dataset_id=dataset.id, version_id=v.id, version_number=v.version_number,

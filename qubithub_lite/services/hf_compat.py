@@ -76,7 +76,7 @@ class HfCompat:
         return {"models": self.hub.circuits, "datasets": self.hub.datasets, "spaces": self.hub.spaces}[kind]
 
     # Repositories and revisions -----------------------------------------------------------
-    async def repo(self, kind: str, user_id: str | None, owner: str, name: str):
+    async def repo(self, kind: str, who, owner: str, name: str):
         service = self._service(kind)
         namespace = await repos.namespace_id(self.db, owner)
         resource = None
@@ -84,9 +84,9 @@ class HfCompat:
             model = service.model
             resource = await self.db.first(service._query().where(
                 (model.namespace_id == namespace) & (model.name == name.lower())))
-        if resource is None or not await access.can_read(self.db, user_id, resource):
+        if resource is None or not await access.can_read(self.db, who, resource):
             what = f"repository '{owner}/{name}' not found"
-            if user_id is None:
+            if who is None:
                 raise Unauthorized(what + " (private repositories need a token)", headers={"X-Error-Code": "RepoNotFound"})
             raise HfNotFound("RepoNotFound", what)
         return resource
@@ -132,8 +132,8 @@ class HfCompat:
         return found
 
     # Answers -------------------------------------------------------------------------------
-    async def info(self, kind: str, user_id: str | None, owner: str, name: str, rev: str | None) -> dict[str, Any]:
-        resource = await self.repo(kind, user_id, owner, name)
+    async def info(self, kind: str, who, owner: str, name: str, rev: str | None) -> dict[str, Any]:
+        resource = await self.repo(kind, who, owner, name)
         revision = await self.revision(kind, resource, rev or "main")
         repo_name = self._service(kind).repo_name(resource)
         out: dict[str, Any] = {
@@ -156,10 +156,10 @@ class HfCompat:
     async def _oids(self, files: list[HfFile]) -> dict[str, str]:
         return await self.hub.circuits.git.blob_ids({f.sha256 for f in files})
 
-    async def tree(self, kind: str, user_id: str | None, owner: str, name: str, rev: str, path: str,
+    async def tree(self, kind: str, who, owner: str, name: str, rev: str, path: str,
                    *, recursive: bool, offset: int, limit: int, expand: bool) -> tuple[list[dict], bool]:
         """One page of the listing of ``path`` and whether more follow."""
-        resource = await self.repo(kind, user_id, owner, name)
+        resource = await self.repo(kind, who, owner, name)
         revision = await self.revision(kind, resource, rev)
         prefix = path.strip("/")
         if prefix and prefix in revision.files:
@@ -196,9 +196,9 @@ class HfCompat:
                                    "date": _iso(revision.created_at)}
         return entry
 
-    async def paths_info(self, kind: str, user_id: str | None, owner: str, name: str, rev: str, paths: list[str],
+    async def paths_info(self, kind: str, who, owner: str, name: str, rev: str, paths: list[str],
                          *, expand: bool) -> list[dict]:
-        resource = await self.repo(kind, user_id, owner, name)
+        resource = await self.repo(kind, who, owner, name)
         revision = await self.revision(kind, resource, rev)
         found: list[tuple[str, HfFile | None]] = []
         for raw in paths[:MAX_PAGE]:
@@ -210,17 +210,17 @@ class HfCompat:
         oids = await self._oids([f for _, f in found if f is not None])
         return [self._entry(p, f, oids, revision, revision.files, expand) for p, f in found]
 
-    async def commits(self, kind: str, user_id: str | None, owner: str, name: str, rev: str) -> list[dict]:
-        resource = await self.repo(kind, user_id, owner, name)
+    async def commits(self, kind: str, who, owner: str, name: str, rev: str) -> list[dict]:
+        resource = await self.repo(kind, who, owner, name)
         target = await self.revision(kind, resource, rev)
         revisions = await self.revisions(kind, resource)
         upto = [r for r in revisions if r.number is None or target.number is None or r.number <= target.number]
         return [{"id": r.sha, "title": r.message.split("\n", 1)[0], "message": r.message,
                  "date": _iso(r.created_at), "authors": []} for r in reversed(upto)]
 
-    async def resolve(self, kind: str, user_id: str | None, owner: str, name: str, rev: str, path: str):
+    async def resolve(self, kind: str, who, owner: str, name: str, rev: str, path: str):
         """(resource, revision, file) for ``resolve/{rev}/{path}``."""
-        resource = await self.repo(kind, user_id, owner, name)
+        resource = await self.repo(kind, who, owner, name)
         revision = await self.revision(kind, resource, rev)
         f = revision.files.get(path.strip("/"))
         if f is None:

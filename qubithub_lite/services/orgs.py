@@ -1,8 +1,10 @@
-"""Organizations: creation, members and roles, public profile counts."""
+"""Organizations: creation, members and roles, public profile counts.
+
+Who may do what is decided by :mod:`.permissions` (``ORG_ACTIONS``, the last-owner rule)."""
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from peewee import IntegrityError, fn
 
@@ -10,7 +12,7 @@ from ..db.core import Db
 from ..db.fields import new_id, utcnow
 from ..db.models import ApiKey, Membership, Organization, User
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
-from .access import ADMIN_ROLES, role_in
+from . import permissions
 
 #: name -> counter(org_id) of the organization's public resources; resource modules register theirs.
 ResourceCounter = Callable[[str], Awaitable[int]]
@@ -21,7 +23,8 @@ class Orgs:
         self.db = db
         self.counters: dict[str, ResourceCounter] = {}
 
-    async def create(self, user: User, name: str, slug: str, description: str | None) -> Organization:
+    async def create(self, user: Any, name: str, slug: str, description: str | None) -> Organization:
+        permissions.ensure_personal(user, "create an organization")
         taken = await self.db.exists(Organization.select().where(Organization.slug == slug)) or await self.db.exists(
             User.select().where(User.username == slug)
         )
@@ -61,18 +64,23 @@ class Orgs:
         )
         return [(m.user, m) for m in rows]
 
-    async def require_role(self, org: Organization, user: User, roles: tuple[str, ...] | None = None) -> str:
-        role = await role_in(self.db, user.id, org.id)
+    async def require(self, org: Organization, who: Any, action: str) -> str:
+        """The role ``who`` takes ``action`` with (see :data:`permissions.ORG_ACTIONS`); 403 otherwise."""
+        return await permissions.org_role_for(self.db, who, org, action)
+
+    async def require_role(self, org: Organization, who: Any, roles: tuple[str, ...] | None = None) -> str:
+        """``who``'s role in ``org`` if it is one of ``roles`` (any role when None); 403 otherwise.
+        Prefer :meth:`require` (an action, so site-admin rules apply)."""
+        role = await permissions.actor_role(self.db, who, org.id)
         if role is None:
             raise Forbidden("you are not a member of this organization")
         if roles is not None and role not in roles:
             raise Forbidden(f"this needs the {' or '.join(roles)} role in the organization")
         return role
 
-    async def add_member(self, org: Organization, actor: User, email: str, role: str) -> Membership:
-        actor_role = await self.require_role(org, actor, ADMIN_ROLES)
-        if role == "owner" and actor_role != "owner":
-            raise Forbidden("only an owner can add another owner")
+    async def add_member(self, org: Organization, actor: Any, email: str, role: str) -> Membership:
+        actor_role = await self.require(org, actor, "add_member")
+        permissions.check_new_member_role(actor_role, role)
         if org.is_personal:
             raise BadRequest("a personal organization has no other members; create an organization instead")
         user = await User.aget_or_none(User.email == email)
@@ -95,24 +103,20 @@ class Orgs:
             Membership.select(fn.COUNT(Membership.id)).where((Membership.organization == org.id) & (Membership.role == "owner"))
         )
 
-    async def change_role(self, org: Organization, actor: User, user_id: str, role: str) -> Membership:
-        await self.require_role(org, actor, ("owner",))
+    async def change_role(self, org: Organization, actor: Any, user_id: str, role: str) -> Membership:
+        await self.require(org, actor, "change_role")
         async with self.db.tx():
             m = await self._membership(org, user_id)
-            if m.role == "owner" and role != "owner" and await self._owner_count(org) <= 1:
-                raise BadRequest("cannot demote the last owner")
+            permissions.check_role_change(m.role, role, await self._owner_count(org))
             m.role = role
             await m.asave(only=[Membership.role])
         return m
 
-    async def remove_member(self, org: Organization, actor: User, user_id: str) -> None:
-        actor_role = await self.require_role(org, actor, ADMIN_ROLES if actor.id != user_id else None)
+    async def remove_member(self, org: Organization, actor: Any, user_id: str) -> None:
+        actor_role = await self.require(org, actor, "leave" if actor.id == user_id else "remove_member")
         async with self.db.tx():
             m = await self._membership(org, user_id)
-            if m.role == "owner" and actor_role != "owner":
-                raise Forbidden("only an owner can remove an owner")
-            if m.role == "owner" and await self._owner_count(org) <= 1:
-                raise BadRequest("cannot remove the last owner")
+            permissions.check_removal(actor_role, m.role, await self._owner_count(org))
             await m.adelete_instance()
             # Keys made for the organization by this member stop working with their membership.
             await self.db.execute(ApiKey.update(is_active=False).where(

@@ -19,5 +19,7 @@ class Principal:
 
     def require_scope(self, scope: str | None) -> None:
         """Keys carry scopes; a JWT session has them all."""
-        if scope and self.api_key is not None and scope not in (self.api_key.scopes or []):
+        from .permissions import actor
+
+        if scope and not actor(self).has_scope(scope):
             raise Forbidden(f"API key lacks the '{scope}' scope")

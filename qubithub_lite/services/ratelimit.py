@@ -52,6 +52,10 @@ class RateLimiter:
             raise TooManyRequests(f"rate limit exceeded: {per_minute} {action} per minute", retry_after=retry)
         bucket.tokens -= 1.0
 
+    def user_limit(self, user) -> int:
+        """A signed-in user's requests per minute (pro users get more); keys only lower it."""
+        return self.config.pro_requests_per_minute if user.is_pro else self.config.requests_per_minute
+
     def action_limit(self, action: str) -> int:
         return int(getattr(self.config, f"{action}_per_minute"))
 

@@ -19,14 +19,15 @@ from peewee import JOIN, fn
 from ..db.circuits import Circuit
 from ..db.core import Db, to_models
 from ..db.fields import new_id, utcnow
-from ..db.models import Organization, User
+from ..db.models import AuditLog, Organization, User
 from ..db.run_statements import STAT_FIELDS, RunStatements
 from ..db.runs import ACTIVE, TERMINAL, Run, RunStats, run_ids_with_prefix
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..jobs.events import RunEvents
 from ..schemas.common import page_info
 from ..schemas.runs import RunCreate, RunListQuery, RunResponse
-from .access import can_read, ensure_readable
+from . import permissions
+from .permissions import ensure_readable
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class Runs:
     # Submission ------------------------------------------------------------------
     async def submit(self, user: User, req: RunCreate) -> Run:
         circuit = await self._circuit_with_latest_version(req.circuit_id)
-        await ensure_readable(self.db, user.id, circuit, "circuit")
+        await ensure_readable(self.db, user, circuit, "circuit")
         from ..backends.base import BackendError
         from ..backends.registry import DEFAULT_BACKENDS, get_backend
 
@@ -217,21 +218,22 @@ class Runs:
         return [{**d.info(), "id": d.name, "queue_length": waiting.get(d.name, 0)} for d in available_backends()]
 
     # Reads -----------------------------------------------------------------------
-    async def get_visible(self, user_id: str | None, run_id: str) -> Run:
-        run = await self.load(await self.full_id(user_id, run_id))
-        if run is None:
-            raise NotFound("run not found")
-        if not await self._may_see(user_id, run.user_id, run.circuit_id):
+    async def get_visible(self, who, run_id: str) -> Run:
+        """The run if ``who`` may see it (see :func:`permissions.can_see_run`); NotFound otherwise.
+        ``run_id`` may be a unique prefix (see :meth:`full_id`)."""
+        run = await self.load(await self.full_id(who, run_id))
+        if run is None or not await self._may_see(who, run.user_id, run.circuit_id):
             raise NotFound("run not found")
         return run
 
-    async def _may_see(self, user_id: str | None, owner_id: str, circuit_id: str) -> bool:
-        if owner_id == user_id:
+    async def _may_see(self, who, owner_id: str, circuit_id: str) -> bool:
+        a = permissions.actor(who)
+        if owner_id == a.user_id and not a.confined:
             return True
         circuit = await Circuit.aget_or_none(Circuit.id == circuit_id)
-        return circuit is not None and await can_read(self.db, user_id, circuit)
+        return await permissions.can_see_run(self.db, a, owner_id, circuit)
 
-    async def full_id(self, user_id: str | None, run_id: str) -> str:
+    async def full_id(self, who, run_id: str) -> str:
         """``run_id`` itself when it is a full id (or not an id at all), else the one run the
         caller may see whose id starts with it: 404 when none, 409 listing them when several.
         Runs the caller may not see are never counted or named."""
@@ -240,7 +242,7 @@ class Runs:
             return run_id
         candidates = [
             rid for rid, owner, circuit in await run_ids_with_prefix(self.db, run_id, SHORT_ID_CANDIDATES + 1)
-            if await self._may_see(user_id, owner, circuit)
+            if await self._may_see(who, owner, circuit)
         ]
         if not candidates:
             raise NotFound("run not found")
@@ -250,10 +252,14 @@ class Runs:
                            + (" (and more)" if len(candidates) > SHORT_ID_CANDIDATES else ""))
         return candidates[0]
 
-    async def get_own(self, user_id: str, run_id: str) -> Run:
-        run = await self.get_visible(user_id, run_id)
-        if run.user_id != user_id:
-            raise Forbidden("only the user who submitted a run can cancel or delete it")
+    async def get_own(self, who, run_id: str) -> Run:
+        """A run ``who`` may cancel or delete: its submitter's, or any run for a site admin."""
+        run = await self.get_visible(who, run_id)
+        circuit_org_id = None
+        if permissions.actor(who).confined:
+            circuit = await Circuit.aget_or_none(Circuit.id == run.circuit_id)
+            circuit_org_id = circuit.organization_id if circuit is not None else None
+        permissions.ensure_run_control(who, run.user_id, circuit_org_id)
         return run
 
     async def repo_names(self, circuit_ids: set[str]) -> dict[str, str]:
@@ -305,10 +311,16 @@ class Runs:
                 ahead += 1
         return ahead + 1
 
-    async def list_for(self, query: RunListQuery, *, user_id: str | None = None, circuit_id: str | None = None):
+    async def list_for(self, query: RunListQuery, *, user_id=None, circuit_id: str | None = None):
+        """Runs of ``user_id`` (a user id or an actor: an organization key lists only its user's
+        runs on circuits it may see), or of ``circuit_id``."""
         cond = Run.id.is_null(False)
         if user_id is not None:
-            cond &= Run.user == user_id
+            a = permissions.actor(user_id)
+            cond &= Run.user == a.user_id
+            if a.confined:
+                vis = await permissions.visibility(self.db, a)
+                cond &= Run.circuit.in_(Circuit.select(Circuit.id).where(vis.where(Circuit)))
         if circuit_id is not None:
             cond &= Run.circuit == circuit_id
         if query.status:
@@ -327,7 +339,7 @@ class Runs:
             cards.append({**card, "circuit_id": r.circuit_id, "circuit_name": names.get(r.circuit_id)})
         return {"runs": cards, **page_info(total, query)}
 
-    async def list_for_circuit(self, viewer_id: str | None, circuit_id: str, query: RunListQuery):
+    async def list_for_circuit(self, viewer_id, circuit_id: str, query: RunListQuery):
         circuit = await Circuit.aget_or_none(Circuit.id == circuit_id)
         await ensure_readable(self.db, viewer_id, circuit, "circuit")
         return await self.list_for(query, circuit_id=circuit_id)
@@ -341,20 +353,25 @@ class Runs:
         data["success_rate"] = round(100.0 * data["completed_runs"] / total, 1) if total else 0.0
         return data
 
-    async def circuit_stats(self, viewer_id: str | None, circuit_id: str) -> dict[str, Any]:
+    async def circuit_stats(self, viewer_id, circuit_id: str) -> dict[str, Any]:
         circuit = await Circuit.aget_or_none(Circuit.id == circuit_id)
         await ensure_readable(self.db, viewer_id, circuit, "circuit")
         return await self.stats("circuit", circuit_id)
 
     # Cancel / delete ---------------------------------------------------------------
-    async def cancel_or_delete(self, user_id: str, run_id: str) -> None:
-        """Active → cancelled; terminal → deleted. Idempotent: a missing run is fine (a short
-        id must match one run the caller may see: see :meth:`full_id`)."""
-        run_id = await self.full_id(user_id, run_id)
+    async def cancel_or_delete(self, who, run_id: str) -> None:
+        """Active → cancelled; terminal → deleted. A run that never existed is a 404; deleting
+        again answers like the first time only to whoever submitted or deleted it (the audit
+        log remembers it existed). A short id must match one run the caller may see
+        (:meth:`full_id`)."""
+        user_id = permissions.user_id_of(who)
+        run_id = await self.full_id(who, run_id)
         run = await self.load(run_id)
         if run is None:
-            return
-        run = await self.get_own(user_id, run_id)
+            if user_id is not None and await self._remembered(user_id, run_id):
+                return
+            raise NotFound("run not found")
+        run = await self.get_own(who, run_id)
         if run.status in ACTIVE:
             cancelled = await self.transition(run.id, "cancelled", actor=user_id, error_message="cancelled by user")
             if cancelled is not None:
@@ -373,6 +390,13 @@ class Runs:
             self.sql.bump_runs_count(run.circuit_id, -1),
             self.sql.audit(run.id, "run.deleted", user_id, {"status": run.status}),
         ], guard=True)
+
+
+    async def _remembered(self, user_id: str, run_id: str) -> bool:
+        """Whether ``user_id`` submitted or deleted the run ``run_id`` (from the audit log)."""
+        return await self.db.exists(AuditLog.select(AuditLog.id).where(
+            (AuditLog.target_type == "run") & (AuditLog.target_id == run_id)
+            & (AuditLog.action.in_(("run.created", "run.deleted"))) & (AuditLog.actor_id == user_id)))
 
 
 def _execution_seconds(metrics: Any, started_at: Any, completed_at: Any) -> float:

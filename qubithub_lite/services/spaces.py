@@ -46,7 +46,7 @@ from ..schemas.spaces import (
     SORT_FIELDS, ExecuteRequest, SpaceCreate, SpaceListQuery, SpaceUpdate, VisualizeRequest,
 )
 from ..storage import BlobStore, StagedBlob, StorageAccounts, owner_key, safe_relative_path
-from . import access, social
+from . import access, permissions, social
 from .svg_safety import UnsafeSvg, check_svg
 from .visualize import (
     CODE_FILE, DRIVER_SOURCE, EXECUTE_PRELOAD, STATUS_FILE, SVG_FILE, VISUALIZE_PRELOAD, detect_framework,
@@ -142,7 +142,7 @@ class Spaces(access.OwnedResources):
                                     config.queue_wait_seconds)
 
     # Loading ----------------------------------------------------------------------------
-    async def _file_for_write(self, user_id: str, file_id: str) -> tuple[SpaceFile, Space]:
+    async def _file_for_write(self, who: Any, file_id: str) -> tuple[SpaceFile, Space]:
         row = await SpaceFile.aget_or_none(SpaceFile.id == file_id) if UUID_RE.match(file_id or "") else None
         if row is None:
             raise NotFound("file not found")
@@ -150,7 +150,7 @@ class Spaces(access.OwnedResources):
         if space is None:
             raise NotFound("file not found")
         try:
-            await access.ensure_writable(self.db, user_id, space, "space")
+            await permissions.ensure(self.db, who, "write", space, "space")
         except NotFound:
             raise NotFound("file not found") from None
         return row, space
@@ -184,29 +184,25 @@ class Spaces(access.OwnedResources):
         out["files"] = [self.file_dict(f, await self._inline(f) if with_content else None) for f in files]
         return out
 
-    async def view(self, user_id: str | None, space_id: str) -> dict[str, Any]:
+    async def view(self, who: Any, space_id: str) -> dict[str, Any]:
         """``GET /spaces/{id}``: the space with its files (counts a view)."""
-        space = await self.get_visible(user_id, space_id)
+        user_id = permissions.user_id_of(who)
+        space = await self.get_visible(who, space_id)
         async with self.db.tx():
             await social.bump_counter(self.db, Space, space.id, "views_count", 1)
         space.views_count += 1
         return await self.detail(space, user_id)
 
     # Listing -------------------------------------------------------------------------------
-    async def _visible_where(self, user_id: str | None):
-        cond = Space.is_public == True  # noqa: E712
-        if user_id is not None:
-            cond |= Space.owner == user_id
-            orgs = await access.member_org_ids(self.db, user_id)
-            if orgs:
-                cond |= Space.organization.in_(orgs)
-        return cond
+    async def _visible_where(self, who: Any):
+        return (await permissions.visibility(self.db, who)).where(Space)
 
-    async def list(self, user_id: str | None, q: SpaceListQuery, *, organization_id: str | None = None) -> dict[str, Any]:
+    async def list(self, who: Any, q: SpaceListQuery, *, organization_id: str | None = None) -> dict[str, Any]:
+        user_id = permissions.user_id_of(who)
         if organization_id is not None:  # an organization's public spaces
             where = (Space.organization == organization_id) & (Space.is_public == True)  # noqa: E712
         else:
-            where = await self._visible_where(user_id)
+            where = await self._visible_where(who)
         if q.sdk:
             where &= Space.sdk == q.sdk
         if q.space_type:
@@ -244,7 +240,7 @@ class Spaces(access.OwnedResources):
 
     # Create / update / delete ----------------------------------------------------------------
     async def create(self, user: User, body: SpaceCreate) -> dict[str, Any]:
-        org = await access.organization_for_create(self.db, user.id, body.organization_name)
+        org = await access.organization_for_create(self.db, user, body.organization_name)
         namespace = org.id if org else user.id
         taken = BadRequest(f"space name '{body.name}' already exists for this {'organization' if org else 'user'}")
         if await self.db.exists(Space.select().where((Space.namespace_id == namespace) & (Space.name == body.name))):
@@ -263,7 +259,7 @@ class Spaces(access.OwnedResources):
         return await self.detail(await self._load(space.id), user.id)
 
     async def update(self, user: User, space_id: str, body: SpaceUpdate) -> dict[str, Any]:
-        space = await self._writable(user.id, space_id)
+        space = await self._writable(user, space_id)
         changes = {name: getattr(body, name) for name in body.model_fields_set}
         if changes:
             changes["updated_at"] = utcnow()
@@ -316,7 +312,7 @@ class Spaces(access.OwnedResources):
 
     async def add_file(self, user: User, space_id: str, incoming: IncomingFileLike) -> dict[str, Any]:
         """Create one file (409 when the path exists: update it with PUT instead)."""
-        space = await self._writable(user.id, space_id)
+        space = await self._writable(user, space_id)
         path = safe_relative_path(incoming.filename)
         if await self.db.exists(SpaceFile.select().where((SpaceFile.space == space.id) & (SpaceFile.path == path))):
             raise Conflict(f"the space already has a file '{path}'; update it with PUT /spaces/files/{{file_id}}")
@@ -344,7 +340,7 @@ class Spaces(access.OwnedResources):
     async def update_file(self, user: User, file_id: str, new_path: str | None,
                           incoming: IncomingFileLike | None) -> dict[str, Any]:
         """New content and/or a new path for one file."""
-        row, space = await self._file_for_write(user.id, file_id)
+        row, space = await self._file_for_write(user, file_id)
         path = safe_relative_path(new_path) if new_path is not None else row.path
         blob = await self._stage(space, incoming, replaces=row.size) if incoming is not None else None
         try:
@@ -381,7 +377,7 @@ class Spaces(access.OwnedResources):
         return self.file_dict(await SpaceFile.aget(SpaceFile.id == row.id))
 
     async def delete_file(self, user: User, file_id: str) -> None:
-        row, space = await self._file_for_write(user.id, file_id)
+        row, space = await self._file_for_write(user, file_id)
         async with self.db.tx():
             deleted = await self.db.execute(SpaceFile.delete().where(SpaceFile.id == row.id))
             if not deleted:
@@ -392,11 +388,11 @@ class Spaces(access.OwnedResources):
                                   .where(Space.id == space.id))
         await self.blobs.collect_garbage()
 
-    async def open_file(self, user_id: str | None, file_id: str) -> tuple[SpaceFile, Any]:
+    async def open_file(self, who: Any, file_id: str) -> tuple[SpaceFile, Any]:
         """A readable file and its blob path (for ``GET /spaces/files/{file_id}``)."""
         row = await SpaceFile.aget_or_none(SpaceFile.id == file_id) if UUID_RE.match(file_id or "") else None
         space = await self._load(row.space_id) if row is not None else None
-        if row is None or space is None or not await access.can_read(self.db, user_id, space):
+        if row is None or space is None or not await permissions.can_read(self.db, who, space):
             raise NotFound("file not found")
         return row, self.blobs.path_for(row.sha256)
 
@@ -430,7 +426,7 @@ class Spaces(access.OwnedResources):
                 raise ServiceUnavailable(f"code execution is unavailable: {exc}") from None
 
     async def execute(self, user: User, space_id: str, body: ExecuteRequest) -> dict[str, Any]:
-        space = await self._writable(user.id, space_id)
+        space = await self._writable(user, space_id)
         files = await self._job_files(space)
         script = None
         if body.file_to_run is not None:
@@ -457,7 +453,7 @@ class Spaces(access.OwnedResources):
         return path
 
     async def visualize(self, user: User, space_id: str, body: VisualizeRequest) -> dict[str, Any]:
-        space = await self._writable(user.id, space_id)
+        space = await self._writable(user, space_id)
         files = await self._job_files(space)
         if body.code is not None:
             source, path, display = body.code, CODE_FILE, "<code>"

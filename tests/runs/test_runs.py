@@ -170,7 +170,12 @@ async def test_list_filters_stats_and_delete(client, alice):
     stats = await (await client.get("/runs/users/me/stats", headers=alice.headers)).json()
     assert stats["total_runs"] == 4 and stats["completed_runs"] == 3 and stats["failed_runs"] == 1
     assert stats["total_shots"] == 350 and stats["success_rate"] == 75.0
-    assert stats["total_execution_time"] > 0 and stats["avg_execution_time"] == pytest.approx(stats["total_execution_time"] / 4, rel=1e-3)
+    # Exact, whatever the run times: the average is the (6-decimal) total over the run count, rounded the
+    # same way; the total is the completed runs' execution times within the 6-decimal rounding.
+    assert stats["total_execution_time"] > 0 and stats["avg_execution_time"] == round(stats["total_execution_time"] / 4, 6)
+    times = [(await (await client.get(f"/runs/{rid}", headers=alice.headers)).json())["metrics"]["execution_time_ms"]
+             for rid in ids]
+    assert stats["total_execution_time"] == pytest.approx(sum(times) / 1000.0, abs=1e-6)
     cstats = await (await client.get(f"/runs/circuits/{circuit['id']}/stats")).json()
     assert cstats["total_runs"] == 3 and cstats["completed_runs"] == 3
     circuit_runs = await (await client.get(f"/circuits/{circuit['id']}/runs")).json()
@@ -178,11 +183,22 @@ async def test_list_filters_stats_and_delete(client, alice):
     # Deleting a finished run removes it and its share of the aggregates; deleting again is fine.
     assert (await client.delete(f"/runs/{ids[0]}", headers=alice.headers)).status == 204
     assert (await client.get(f"/runs/{ids[0]}", headers=alice.headers)).status == 404
-    assert (await client.delete(f"/runs/{ids[0]}", headers=alice.headers)).status == 204
+    assert (await client.delete(f"/runs/{ids[0]}", headers=alice.headers)).status == 204  # remembered (audit log)
     stats = await (await client.get("/runs/users/me/stats", headers=alice.headers)).json()
     assert stats["total_runs"] == 3 and stats["completed_runs"] == 2 and stats["total_shots"] == 250
     detail = await (await client.get(f"/circuits/{circuit['id']}")).json()
     assert detail["runs_count"] == 2
+
+
+async def test_deleting_a_run_that_never_existed_is_404(client, alice, bob):
+    assert (await client.delete("/runs/00000000-0000-4000-8000-000000000000", headers=alice.headers)).status == 404
+    assert (await client.delete("/runs/not-a-uuid", headers=alice.headers)).status == 404
+    circuit = await make_circuit(client, alice, "bell", {"circuit.py": BELL})
+    run = await submit(client, alice, circuit["id"], shots=10)
+    await wait_run(client, alice, run["id"])
+    assert (await client.delete(f"/runs/{run['id']}", headers=alice.headers)).status == 204
+    assert (await client.delete(f"/runs/{run['id']}", headers=alice.headers)).status == 204  # its submitter: remembered
+    assert (await client.delete(f"/runs/{run['id']}", headers=bob.headers)).status == 404  # nobody else learns it existed
 
 
 async def test_api_key_scopes(client, alice):
