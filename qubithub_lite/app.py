@@ -7,13 +7,14 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from .api import api_keys, auth, backends, circuits, datasets, files, meta, orgs, runs, spaces
+from .api import benchmarks
 from .api.middleware import auth_middleware, errors_middleware
 from .api.routing import HUB_KEY, RouteSpec, register
 from .config import Settings
 from .hub import Hub
 
 #: Every API module exposes ``router``; a new resource adds its module here.
-API_MODULES = [meta, auth, api_keys, orgs, circuits, files, runs, backends, datasets, spaces]
+API_MODULES = [meta, auth, api_keys, orgs, circuits, files, runs, backends, datasets, spaces, benchmarks]
 
 
 def all_routes() -> list[RouteSpec]:

@@ -70,6 +70,9 @@ class Hub:
         from .jobs.setup import attach_runs  # run service, compiler, executor, queue
 
         await attach_runs(self)
+        from .services.benchmarks.service import attach_benchmarks  # benchmarks (needs runs, circuits)
+
+        attach_benchmarks(self)
         for component in self._components:
             await component.start()
 
