@@ -202,9 +202,11 @@ class Spaces(access.OwnedResources):
                 cond |= Space.organization.in_(orgs)
         return cond
 
-    async def list(self, user_id: str | None, q: SpaceListQuery, *, organization_id: str | None = None) -> dict[str, Any]:
-        if organization_id is not None:  # an organization's public spaces
-            where = (Space.organization == organization_id) & (Space.is_public == True)  # noqa: E712
+    async def list(self, user_id: str | None, q: SpaceListQuery, *, organization: Any = None) -> dict[str, Any]:
+        if organization is not None:  # an organization's spaces (members: all; others: public)
+            from .orgs import visible_resources_of
+
+            where = await visible_resources_of(self.db, organization, Space, user_id)
         else:
             where = await self._visible_where(user_id)
         if q.sdk:
@@ -236,11 +238,6 @@ class Spaces(access.OwnedResources):
             "spaces": [self.card(r, (r.id in starred) if user_id else None) for r in rows],
             "total": total, "page": q.page, "pages": -(-total // q.limit) if total else 0,
         }
-
-    async def public_count(self, organization_id: str) -> int:
-        return await self.db.count(
-            Space.select().where((Space.organization == organization_id) & (Space.is_public == True))  # noqa: E712
-        )
 
     # Create / update / delete ----------------------------------------------------------------
     async def create(self, user: User, body: SpaceCreate) -> dict[str, Any]:
@@ -558,5 +555,5 @@ def attach_spaces(hub) -> Spaces:
     spaces = Spaces(hub.db, hub.blobs, hub.storage_accounts, settings.storage, settings.spaces,
                     hub.require_sandbox)
     hub.spaces = spaces
-    hub.orgs.counters["space"] = spaces.public_count
+    hub.orgs.resource_models["space"] = Space
     return spaces
