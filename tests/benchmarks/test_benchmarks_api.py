@@ -225,3 +225,26 @@ async def test_known_ideal_of_mirror_circuits_and_suite_circuits_are_public(clie
     again = await _run(client, alice, "suite_name=mirror&problem_idx=1&circuit_idx=1&backend=qiskit_aer")
     assert again["runs"][0]["circuit_id"] == run["circuit_id"]
     await _finish(client, alice, again)
+
+
+@pytest.mark.parametrize("method,path,status", [
+    ("post", "/benchmarks/run?suite_name=ghz&problem_idx=abc", 400),
+    ("post", "/benchmarks/run?suite_name=%F0%9F%92%A5", 400),
+    ("post", "/benchmarks/run?suite_name=" + "a" * 65, 400),
+    ("post", "/benchmarks/run?suite_name=ghz&problem_idx=1&circuit_id=" + "x" * 36, 404),
+    ("post", "/benchmarks/run?suite_name=ghz&problem_idx=1&circuit_id=" + "x" * 37, 400),
+    ("post", "/benchmarks/run?suite_name=ghz&backend=..%2F..%2Fetc", 400),
+    ("post", "/benchmarks/run?suite_name=ghz&problem_idx=99999999999999999999", 400),
+    ("get", "/benchmarks/leaderboard/ghz/%00", 404),
+    ("get", "/benchmarks/leaderboard/ghz/ghz-n3?page=0", 400),
+    ("get", "/benchmarks/leaderboard/ghz/ghz-n3?limit=101", 400),
+    ("get", "/benchmarks/volumetric/%F0%9F%92%A5", 404),
+    ("get", "/benchmarks/export?page=1000000&limit=1000", 200),
+    ("get", "/benchmarks/export?suite_name=", 400),
+    ("get", "/benchmarks/suites/" + "x" * 300, 404),
+])
+async def test_hostile_input_gets_a_clear_error(client, alice, method, path, status):
+    resp = await getattr(client, method)(path, headers=alice.headers)
+    assert resp.status == status, await resp.text()
+    body = await resp.json()
+    assert ("detail" in body) == (status >= 400)
