@@ -3,22 +3,13 @@ Thin handlers: parse → ``ctx.hub.benchmarks`` → serialise."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from ..schemas.benchmarks import (
-    BenchmarkRunQuery, ExportOut, ExportQuery, FeaturedList, Leaderboard, LeaderboardQuery, MyRank, SuiteDetail,
+    BenchmarkRunOut, BenchmarkRunQuery, ExportOut, ExportQuery, FeaturedList, Leaderboard, LeaderboardQuery, MyRank, SuiteDetail,
     SuiteList, Volumetric,
 )
-from ..schemas.runs import RunResponse
 from .routing import Ctx, Router
 
 router = Router("benchmarks")
-
-
-class BenchmarkRunOut(BaseModel):
-    suite_name: str
-    problem_id: str
-    runs: list[RunResponse]
 
 
 def _uid(ctx: Ctx) -> str | None:

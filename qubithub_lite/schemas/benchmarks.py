@@ -6,10 +6,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .benchmark_scores import BenchmarkBlock, CalibrationRef, SupermarqFeatures, TranspiledOut  # noqa: F401
 from .common import PageQuery, Schema, Timestamp
+from .runs import RunResponse
 
 SUITE_NAME = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
-BACKEND_NAME = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
 
 
 class SuiteCard(Schema):
@@ -60,39 +61,6 @@ class BenchmarkRunQuery(BaseModel):
     circuit_idx: int = Field(0, ge=0, le=10_000)
     circuit_id: str | None = Field(None, max_length=36, description="Your own circuit (one you may see) instead of the suite's.")
     backend: str | None = Field(None, max_length=64, description="Default: every backend of the suite that fits the problem.")
-
-
-class SupermarqFeatures(Schema):
-    program_communication: float
-    critical_depth: float
-    entanglement_ratio: float
-    parallelism: float
-    liveness: float
-    measurement: float
-
-
-class TranspiledOut(Schema):
-    hash: str
-    depth: int
-    two_qubit_gates: int
-    features: SupermarqFeatures
-
-
-class CalibrationRef(Schema):
-    hash: str
-    calibrated_at: str | None = None
-    source: str | None = None
-
-
-class BenchmarkBlock(Schema):
-    suite_name: str
-    suite_version: str
-    problem_id: str
-    score: float = Field(description="QED-C normalized fidelity, clip((HF - floor) / (1 - floor), 0, 1).")
-    hellinger_fidelity: float
-    score_ci: list[float] = Field(description="95 % percentile bootstrap interval of the score over the shots.")
-    transpiled: TranspiledOut
-    calibration: CalibrationRef | None = Field(None, description="The emulated device's calibration snapshot.")
 
 
 class UserRef(Schema):
@@ -185,3 +153,9 @@ class ExportOut(Schema):
     total: int
     page: int
     pages: int
+
+
+class BenchmarkRunOut(Schema):
+    suite_name: str
+    problem_id: str
+    runs: list[RunResponse] = Field(description="The runs created, as GET /runs/{id} returns them.")

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from .benchmarks import BenchmarkBlock
+from .benchmark_scores import BenchmarkBlock
 from .common import PageQuery, Request, Schema, Timestamp
 
 RunStatus = Literal["pending", "queued", "running", "completed", "failed", "cancelled"]

@@ -248,3 +248,45 @@ async def test_hostile_input_gets_a_clear_error(client, alice, method, path, sta
     assert resp.status == status, await resp.text()
     body = await resp.json()
     assert ("detail" in body) == (status >= 400)
+
+
+async def test_org_circuits_and_org_keys(client, alice, bob, make_user):
+    """An organization's private circuit: its members may benchmark it and see its id on the
+    leaderboard; strangers get 404 and see the entry without the id. Org keys need runs:submit."""
+    org = await (await client.post("/orgs", json={"name": "Lab", "slug": "qlab"}, headers=alice.headers)).json()
+    assert (await client.post(f"/orgs/{org['id']}/members", json={"email": bob.email}, headers=alice.headers)).status == 201
+    carol = await make_user("carol")
+    resp = await client.post("/circuits", json={"name": "lab-ghz", "title": "Lab GHZ", "framework": "openqasm3",
+                                                 "qubits": 3, "is_public": False, "organization_name": "qlab"},
+                             headers=alice.headers)
+    circuit = await resp.json()
+    import aiohttp
+
+    form = aiohttp.FormData()
+    form.add_field("files", GHZ_QASM.encode(), filename="circuit.qasm", content_type="application/octet-stream")
+    assert (await client.post(f"/circuits/{circuit['id']}/upload-batch", data=form, headers=alice.headers)).status in (200, 201)
+    query = f"suite_name=ghz&problem_idx={GHZ3_IDX}&circuit_id={circuit['id']}&backend=qiskit_aer"
+    await _run(client, carol, query, 404)
+    done = await _finish(client, bob, await _run(client, bob, query))
+    assert done["qiskit_aer"]["benchmark"]["score"] >= 0.98
+
+    keys = {}
+    for name, scopes in (("submit", ["runs:submit", "runs:read"]), ("read", ["runs:read"])):
+        resp = await client.post(f"/orgs/{org['id']}/keys", json={"name": name, "scopes": scopes}, headers=alice.headers)
+        keys[name] = {"X-API-Key": (await resp.json())["key"]}
+    resp = await client.post(f"/benchmarks/run?{query}", headers=keys["read"])
+    assert resp.status == 403
+    resp = await client.post(f"/benchmarks/run?{query}", headers=keys["submit"])
+    assert resp.status == 201
+    (run,) = (await resp.json())["runs"]
+    assert run["user_id"] == alice.id  # an org key acts as the member who made it
+    await wait_run(client, alice, run["id"])
+
+    for viewer, sees in ((alice, True), (bob, True), (carol, False)):
+        board = await (await client.get("/benchmarks/leaderboard/ghz/ghz-n3", headers=viewer.headers)).json()
+        assert {e["user"]["username"] for e in board["entries"]} == {"alice", "bob"}
+        assert all((e["circuit_id"] == circuit["id"]) is sees for e in board["entries"])
+    anonymous = await (await client.get("/benchmarks/leaderboard/ghz/ghz-n3")).json()
+    assert all(e["circuit_id"] is None for e in anonymous["entries"])
+    mine = await (await client.get("/benchmarks/leaderboard/ghz/ghz-n3/my-rank", headers=keys["read"])).json()
+    assert mine["entry"]["user"]["username"] == "alice"

@@ -84,6 +84,9 @@ class Benchmarks:
         self._circuit_ids: dict[tuple[str, str, str, int], str] = {}
         self._lock = asyncio.Lock()
         self._system: User | None = None
+        #: False once the database is known to hold no benchmark run: ordinary runs then skip
+        #: the lookup in :meth:`analysis_for` (this process is the only writer).
+        self._any_runs: bool | None = None
         self.runs.analysis_for = self.analysis_for
         self.runs.transition_hooks.append(self.on_transition)
         self.runs.benchmark_block = self.block
@@ -160,6 +163,7 @@ class Benchmarks:
                 ).sql()]
 
             req = RunCreate(circuit_id=circuit_id, backend_type=driver.type, backend_name=driver.name, shots=suite.shots)
+            self._any_runs = True
             runs.append(await self.runs.submit(user, req, extra=extra))
         responses = []
         for run in runs:
@@ -225,6 +229,12 @@ class Benchmarks:
     # The runs engine's hooks -------------------------------------------------------------
     async def analysis_for(self, run) -> dict[str, Any] | None:
         """What the worker needs to analyse a benchmark run (None: not a benchmark run)."""
+        if self._any_runs is None:
+            found = await self.db.exists(BenchmarkRun.select(BenchmarkRun.run))
+            if self._any_runs is None:  # a submission meanwhile has set it already
+                self._any_runs = found
+        if not self._any_runs:
+            return None
         row = await BenchmarkRun.aget_or_none(BenchmarkRun.run == run.id)
         if row is None:
             return None
