@@ -39,12 +39,25 @@ def test_generator_reproduces_the_shipped_circuits(tmp_path):
     for path in written:
         shipped = json.loads((GENERATED_DIR / path.name).read_text())
         fresh = json.loads(path.read_text())
-        assert shipped["generator"]["mqt.bench"] == version("mqt.bench")
-        if shipped["generator"]["qiskit"] == version("qiskit"):
-            assert fresh == shipped, f"{path.name}: run python -m qubithub_lite.services.benchmarks.generate"
-        else:  # another qiskit spells the same circuits; the circuits' shape must still match
-            for a, b in zip(shipped["problems"], fresh["problems"]):
-                assert [(c["qubits"], c["clbits"]) for c in a["circuits"]] == [(c["qubits"], c["clbits"]) for c in b["circuits"]]
+        assert shipped["generator"] == fresh["generator"], f"{path.name}: regenerate with the pinned versions"
+        assert len(shipped["problems"]) == len(fresh["problems"])
+        for a, b in zip(shipped["problems"], fresh["problems"]):
+            assert {k: v for k, v in a.items() if k != "circuits"} == {k: v for k, v in b.items() if k != "circuits"}
+            for old, new in zip(a["circuits"], b["circuits"], strict=True):
+                same = {k: v for k, v in old.items() if k not in ("qasm", "sha256")}
+                assert same == {k: v for k, v in new.items() if k not in ("qasm", "sha256")}, (a["id"], old["name"])
+                if old["qasm"] != new["qasm"]:
+                    # qiskit may write the terms of a symbolic gate definition in another order
+                    # from one process to the next; the circuit must still be the same unitary.
+                    _assert_same_unitary(old["qasm"], new["qasm"])
+
+
+def _assert_same_unitary(a: str, b: str) -> None:
+    from qiskit import qasm3
+    from qiskit.quantum_info import Operator
+
+    ua, ub = (Operator(qasm3.loads(t).remove_final_measurements(inplace=False)) for t in (a, b))
+    assert ua.equiv(ub)
 
 
 def test_the_api_process_reads_suites_without_quantum_frameworks():
