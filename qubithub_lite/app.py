@@ -7,7 +7,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from .api import admin as admin_api
-from .api import api_keys, auth, backends, circuits, datasets, files, git_http, hf, meta, orgs, runs, spaces
+from .api import api_keys, auth, backends, benchmarks, circuits, datasets, files, git_http, hf, meta, orgs, runs, spaces
 from .api.middleware import auth_middleware, errors_middleware
 from .api.routing import HUB_KEY, RouteSpec, register
 from .config import Settings
@@ -15,7 +15,7 @@ from .hub import Hub
 from .metrics import metrics_middleware
 
 #: Every API module exposes ``router``; a new resource adds its module here.
-API_MODULES = [meta, auth, api_keys, orgs, circuits, files, runs, backends, datasets, spaces, admin_api]
+API_MODULES = [meta, auth, api_keys, orgs, circuits, files, runs, backends, datasets, spaces, admin_api, benchmarks]
 
 
 def all_routes() -> list[RouteSpec]:

@@ -76,6 +76,9 @@ class Hub:
         from .jobs.setup import attach_runs  # run service, compiler, executor, queue
 
         await attach_runs(self)
+        from .services.benchmarks.service import attach_benchmarks  # benchmarks (needs runs, circuits)
+
+        attach_benchmarks(self)
         if settings.examples.install_on_first_start:
             from .services.examples import install_on_first_start
 

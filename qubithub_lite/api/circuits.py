@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..errors import ApiError
 from ..schemas.circuits import (
     CircuitCreate, CircuitDetail, CircuitList, CircuitListQuery, CircuitUpdate, FileList, FilesQuery, ForkRequest,
-    ResolveQuery, StarResponse, UploadQuery, UploadResult,
+    OrgCircuitsQuery, ResolveQuery, StarResponse, UploadQuery, UploadResult,
 )
 from ..storage.http import drain_body, iter_multipart_files
 from .routing import Ctx, Router, json_response
@@ -107,3 +107,11 @@ async def upload_batch(ctx: Ctx):
 async def list_circuit_files(ctx: Ctx):
     """The file tree of the latest version, of `?version=N`, or of `?ref=<git commit sha>`."""
     return await ctx.hub.circuits.list_files(_uid(ctx), ctx.path["circuit_id"], ctx.query.version, ctx.query.ref)
+
+
+@router.get("/orgs/{slug}/circuits", query=OrgCircuitsQuery, response=CircuitList, scope=READ, errors=(400, 404))
+async def org_circuits(ctx: Ctx):
+    """The organization's circuits: public ones, all of them for members (a personal
+    organization shows its owner's personal circuits)."""
+    org = await ctx.hub.orgs.by_slug(ctx.path["slug"])
+    return await ctx.hub.circuits.list_for_org(org, _uid(ctx), ctx.query)

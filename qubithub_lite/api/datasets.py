@@ -212,5 +212,5 @@ async def download_dataset(ctx: Ctx):
 
 @router.get("/orgs/{slug}/datasets", query=OrgDatasetsQuery, response=DatasetList, scope=READ, errors=(400, 404))
 async def org_datasets(ctx: Ctx):
-    """The organization's public datasets."""
+    """The organization's datasets: public ones, all of them for members."""
     return await ctx.hub.datasets.list_for_org(ctx.path["slug"], ctx.query, _uid(ctx))

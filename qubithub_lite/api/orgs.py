@@ -18,7 +18,7 @@ router = Router("organizations")
 
 
 async def _profile(ctx: Ctx, org) -> OrganizationProfile:
-    counts = await ctx.hub.orgs.profile_counts(org)
+    counts = await ctx.hub.orgs.profile_counts(org, ctx.actor)
     return OrganizationProfile(id=org.id, name=org.name, slug=org.slug, description=org.description,
                                avatar_url=org.avatar_url, created_at=org.created_at, **counts)
 
@@ -37,7 +37,7 @@ async def create_org(ctx: Ctx):
 
 @router.get("/orgs/{slug}/profile", response=OrganizationProfile)
 async def org_profile(ctx: Ctx):
-    """Organization info with counts of its public resources and its members."""
+    """Organization info with counts of its resources (members: all; others: public) and members."""
     return await _profile(ctx, await ctx.hub.orgs.by_slug(ctx.path["slug"]))
 
 

@@ -159,8 +159,8 @@ async def visualize_space(ctx: Ctx):
     return await ctx.hub.spaces.visualize(ctx.actor, ctx.path["space_id"], ctx.body)
 
 
-@router.get("/orgs/{slug}/spaces", query=SpaceListQuery, response=SpaceList, scope=READ, errors=(400,))
+@router.get("/orgs/{slug}/spaces", query=SpaceListQuery, response=SpaceList, scope=READ, errors=(400, 404))
 async def org_spaces(ctx: Ctx):
-    """The organization's public spaces."""
+    """The organization's spaces: public ones, all of them for members."""
     org = await ctx.hub.orgs.by_slug(ctx.path["slug"])
-    return await ctx.hub.spaces.list(_uid(ctx), ctx.query, organization_id=org.id)
+    return await ctx.hub.spaces.list(_uid(ctx), ctx.query, organization=org)

@@ -128,12 +128,7 @@ class QiskitAerBackend(BackendDriver):
             )
         self.memory_check(qc, method)
         t0 = time.perf_counter()
-        if cacheable:
-            key = (self.name, "prepared", artifact.key(), opts.get("optimization_level"), opts.get("noise"))
-            prepared, cache_hit = A.CACHE.get_or_create(key, lambda: self.prepare(qc, opts))
-        else:
-            prepared, cache_hit = self.prepare(qc, opts), False
-        prepared = A.bind_qiskit(prepared, parameters)
+        prepared, cache_hit = self._prepared(artifact, qc, cacheable, parameters, opts)
         t1 = time.perf_counter()
         sim = self.simulator(opts)
         run_opts: dict[str, Any] = {"shots": shots, "seed_simulator": seed, **self.threading(qc)}
@@ -173,6 +168,27 @@ class QiskitAerBackend(BackendDriver):
                 "compile_cache_hit": cache_hit,
             },
         )
+
+    def _prepared(self, artifact: Artifact, qc: Any, cacheable: bool, parameters: dict[str, Any] | None,
+                  opts: dict[str, Any]) -> tuple[Any, bool]:
+        """(the bound circuit the simulator executes, cache hit): transpiled once per artifact."""
+        from . import artifacts as A
+
+        if cacheable:
+            key = (self.name, "prepared", artifact.key(), opts.get("optimization_level"), opts.get("noise"))
+            prepared, cache_hit = A.CACHE.get_or_create(key, lambda: self.prepare(qc, opts))
+        else:
+            prepared, cache_hit = self.prepare(qc, opts), False
+        return A.bind_qiskit(prepared, parameters), cache_hit
+
+    def executed_circuit(self, artifact: Artifact, parameters: dict[str, Any] | None,
+                         options: dict[str, Any] | None) -> tuple[Any, Any]:
+        """(logical measured circuit, the transpiled circuit :meth:`run` executes for these inputs)."""
+        from . import artifacts as A
+
+        opts = self.validate_options(options)
+        qc, cacheable = unbound_qiskit_circuit(artifact, parameters)
+        return A.bind_qiskit(qc, parameters), self._prepared(artifact, qc, cacheable, parameters, opts)[0]
 
     def _statevector(self, qc: Any, seed: int) -> list[list[float]]:
         from . import artifacts as A

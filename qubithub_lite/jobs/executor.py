@@ -50,6 +50,7 @@ class SimTask:
     timeout: float | None = None  # seconds of simulation (queue wait excluded)
     artifact_hash: str | None = None  # cache key; sha256 of kind+bytes when omitted
     framework: str | None = None  # framework of the source circuit (for messages)
+    analysis: dict[str, Any] | None = None  # a benchmark run: see backends.benchmark_analysis
 
     def __post_init__(self) -> None:
         if self.artifact_hash is None:

@@ -254,11 +254,12 @@ class RunQueue:
             results, metrics = outcome["results"], outcome.get("metrics") or {}
         else:
             await self._ensure_executor()
+            analysis = await self.runs.analysis_for(run) if self.runs.analysis_for is not None else None
             await self.db.release()  # the simulation may take long: don't hold a pool slot
             sim = await self.executor.submit(SimTask(
                 task_id=run.id, backend=run.backend_name, artifact=prepared.data or b"", artifact_kind=prepared.kind,
                 shots=run.shots, seed=run.seed, parameters=remaining, options=run.options or {}, timeout=timeout,
-                framework=prepared.framework,
+                framework=prepared.framework, analysis=analysis,
             ))
             if sim.status == "cancelled":
                 raise asyncio.CancelledError()

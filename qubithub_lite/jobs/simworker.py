@@ -82,6 +82,12 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             framework=task.get("framework"),
             hash=task.get("artifact_hash"),
         )
+        analysis = None
+        if task.get("analysis"):
+            from qubithub_lite.backends import benchmark_analysis
+
+            analysis = benchmark_analysis.prepare(
+                driver, artifact, task.get("parameters") or {}, task.get("options") or {}, task["analysis"])
         result = driver.run(artifact, int(task["shots"]), task.get("seed"), task.get("parameters") or {}, task.get("options") or {})
         metrics = dict(result.metrics)
         metrics["worker_time_ms"] = round((time.perf_counter() - t0) * 1000, 3)
@@ -93,6 +99,8 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             "memory": result.memory,
             "statevector": result.statevector,
         }
+        if analysis is not None:
+            results["benchmark"] = benchmark_analysis.finish(analysis, driver, result.counts, result.seed)
         return {**base, "status": "completed", "results": results, "metrics": metrics, "error_class": None, "error_message": None}
     except BackendError as exc:
         return {**base, "status": "failed", "results": None, "metrics": {}, "error_class": exc.error_class, "error_message": exc.message}

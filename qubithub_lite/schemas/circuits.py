@@ -147,6 +147,15 @@ class CircuitListQuery(PageQuery):
         return v
 
 
+class OrgCircuitsQuery(PageQuery):
+    """``GET /orgs/{slug}/circuits``: page, limit, sort (as ``GET /circuits``), order."""
+
+    sort: str = "created_at"
+    order: Literal["asc", "desc"] | None = None
+
+    _sort = field_validator("sort")(CircuitListQuery._sort.__func__)
+
+
 class ResolveQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     repo_name: str = Field(min_length=3, max_length=200)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from .benchmark_scores import BenchmarkBlock
 from .common import PageQuery, Request, Schema, Timestamp
 
 RunStatus = Literal["pending", "queued", "running", "completed", "failed", "cancelled"]
@@ -68,6 +69,7 @@ class RunResponse(Schema):
     created_at: Timestamp
     started_at: Timestamp | None = None
     completed_at: Timestamp | None = None
+    benchmark: BenchmarkBlock | None = Field(None, description="A scored benchmark run's score and circuit features.")
 
 
 class RunCard(Schema):

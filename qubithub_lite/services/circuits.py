@@ -290,6 +290,28 @@ class Circuits(access.OwnedResources):
             self._pages[compiled.key] = (generation, now + self.TOTAL_CACHE_SECONDS, result)
         return result
 
+    async def list_for_org(self, org: Organization, who: Any, q: Any) -> dict[str, Any]:
+        """``GET /orgs/{slug}/circuits``: the organization's circuits the caller may see (members:
+        all; others: public), through the same list statement as ``GET /circuits``."""
+        from .orgs import resources_of
+
+        user_id = permissions.user_id_of(who)
+        vis = await permissions.visibility(self.db, who)
+        page, count_query = self._list_queries(vis, CircuitListQuery(page=q.page, limit=q.limit, sort=q.sort,
+                                                                     order=q.order))
+        scope = await resources_of(self.db, org, Circuit)
+        total = int(await self.db.scalar(count_query.where(scope)) or 0)
+        page = page.where(scope)
+        page.bind(self.db.engine)
+        rows = (await self.db.execute_sql(*page.sql())).fetchall()
+        convert = tuple(_fast_converter(f) for f in self._LIST_COLUMNS)
+        cards = [self._card_from_row(convert, row) for row in rows]
+        if user_id is not None:
+            starred = await social.starred_ids(self.db, TARGET, [c["id"] for c in cards], user_id)
+            for c in cards:
+                c["is_starred"] = c["id"] in starred
+        return {"circuits": cards, "total": total, "page": q.page, "pages": -(-total // q.limit) if total else 0}
+
     #: Columns of a list row: the card's circuit columns, the owner's, the organization's.
     _LIST_COLUMNS = tuple(
         [getattr(Circuit, n) for n in Circuit._meta.sorted_field_names if n not in ("manifest", "extra_metadata", "gates")]
@@ -730,3 +752,4 @@ async def attach_storage_and_circuits(hub) -> None:
     await hub.blobs.start()
     hub.storage_accounts = StorageAccounts(hub.db, settings.storage.user_quota_bytes)
     hub.circuits = Circuits(hub.db, hub.blobs, hub.storage_accounts, settings.storage)
+    hub.orgs.resource_models["circuit"] = Circuit

@@ -218,11 +218,13 @@ class Datasets(access.OwnedResources):
         return await self._page(where, q, user_id, joined=joined)
 
     async def list_for_org(self, slug: str, q: OrgDatasetsQuery, who: Any) -> dict[str, Any]:
-        """``GET /orgs/{slug}/datasets``: the organization's public datasets."""
+        """``GET /orgs/{slug}/datasets``: the organization's datasets (members: all; others: public)."""
+        from .orgs import visible_resources_of
+
         org = await Organization.aget_or_none(Organization.slug == slug)
         if org is None:
             raise NotFound("organization not found")
-        where = (Dataset.organization == org.id) & (Dataset.is_public == True)  # noqa: E712
+        where = await visible_resources_of(self.db, org, Dataset, who)
         return await self._page(where, q, permissions.user_id_of(who))
 
     async def _page(self, where, q, user_id: str | None, *, joined: bool = False) -> dict[str, Any]:
@@ -261,10 +263,6 @@ class Datasets(access.OwnedResources):
                    | Dataset.tags.contains(token) | Dataset.task_categories.contains(token))
             cond = one if cond is None else cond & one
         return cond if cond is not None else SQL("1 = 0")
-
-    async def public_count(self, organization_id: str) -> int:
-        return await self.db.count(Dataset.select(Dataset.id).where(
-            (Dataset.organization == organization_id) & (Dataset.is_public == True)))  # noqa: E712
 
     # Create / update / delete ------------------------------------------------------------
     async def create(self, user: User, body: DatasetCreate) -> dict[str, Any]:
@@ -534,4 +532,4 @@ async def attach_datasets(hub) -> None:
     """Called from ``Hub.start()`` after the blob store exists: ``hub.datasets``."""
     settings = hub.settings
     hub.datasets = Datasets(hub.db, hub.blobs, hub.storage_accounts, settings.storage, settings.datasets)
-    hub.orgs.counters["dataset"] = hub.datasets.public_count
+    hub.orgs.resource_models["dataset"] = Dataset

@@ -1,10 +1,13 @@
-"""Organizations: creation, members and roles, public profile counts.
+"""Organizations: creation, members and roles, profile counts, which resources an organization shows.
 
-Who may do what is decided by :mod:`.permissions` (``ORG_ACTIONS``, the last-owner rule)."""
+An organization's circuits, datasets and spaces are those created under it; a personal
+organization (slug = username) shows its owner's personal resources. Members see them all,
+everyone else only the public ones (:func:`visible_resources_of`). Who may do what is decided
+by :mod:`.permissions` (``ORG_ACTIONS``, the last-owner rule)."""
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from peewee import IntegrityError, fn
 
@@ -14,14 +17,12 @@ from ..db.models import ApiKey, Membership, Organization, User
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from . import permissions
 
-#: name -> counter(org_id) of the organization's public resources; resource modules register theirs.
-ResourceCounter = Callable[[str], Awaitable[int]]
-
-
 class Orgs:
     def __init__(self, db: Db):
         self.db = db
-        self.counters: dict[str, ResourceCounter] = {}
+        #: name -> model (with owner, organization, is_public) of the resources a profile counts;
+        #: resource modules register theirs.
+        self.resource_models: dict[str, Any] = {}
 
     async def create(self, user: Any, name: str, slug: str, description: str | None) -> Organization:
         permissions.ensure_personal(user, "create an organization")
@@ -52,8 +53,12 @@ class Orgs:
             raise NotFound("organization not found")
         return org
 
-    async def profile_counts(self, org: Organization) -> dict[str, int]:
-        counts = {f"{name}_count": await counter(org.id) for name, counter in self.counters.items()}
+    async def profile_counts(self, org: Organization, who: Any = None) -> dict[str, int]:
+        """Members count every resource of the organization, others the public ones."""
+        counts = {}
+        for name, model in self.resource_models.items():
+            where = await visible_resources_of(self.db, org, model, who)
+            counts[f"{name}_count"] = await self.db.count(model.select(model.id).where(where))
         counts["member_count"] = await self.db.count(Membership.select().where(Membership.organization == org.id))
         return counts
 
@@ -130,3 +135,26 @@ class Orgs:
         if key is None:
             raise NotFound("API key not found")
         return key
+
+
+async def personal_owner_id(db: Db, org: Organization) -> str | None:
+    """The user whose personal organization this is."""
+    row = await db.first(Membership.select(Membership.user).where(
+        (Membership.organization == org.id) & (Membership.role == "owner")).order_by(Membership.created_at))
+    return row.user_id if row else None
+
+
+async def resources_of(db: Db, org: Organization, model: Any):
+    """The condition selecting an organization's resources of ``model``; for a personal
+    organization, its owner's personal resources (no organization)."""
+    if org.is_personal:
+        return model.organization.is_null() & (model.owner == await personal_owner_id(db, org))
+    return model.organization == org.id
+
+
+async def visible_resources_of(db: Db, org: Organization, model: Any, who: Any):
+    """:func:`resources_of` that ``who`` may see, as :mod:`.permissions` decides for lists: all of
+    them for a member (an organization key only in its own organization), everything for a site
+    admin, otherwise the public ones and the caller's own."""
+    where = await resources_of(db, org, model)
+    return where & (await permissions.visibility(db, who)).where(model)

@@ -55,9 +55,16 @@ class Runs:
         # owner/name of a circuit never changes (no renames), so it is cached for good.
         self._repo_names: dict[str, str] = {}
         self.sql = RunStatements(db.engine.param)
+        # Extensions (benchmarks): the analysis spec a run's simulation task carries, and
+        # statements written in the same transaction as a transition.
+        self.analysis_for: Callable[[Run], Any] | None = None
+        self.transition_hooks: list[Callable[[Run, str, dict[str, Any]], list]] = []
+        self.benchmark_block: Callable[[Run], Any] | None = None  # the `benchmark` of a completed run
 
     # Submission ------------------------------------------------------------------
-    async def submit(self, user: User, req: RunCreate) -> Run:
+    async def submit(self, user: User, req: RunCreate, *, extra: Callable[[Run], list] | None = None) -> Run:
+        """Validate and store a new run, then queue it. ``extra(run)``: more statements for
+        the same transaction (written only when the run is)."""
         circuit = await self._circuit_with_latest_version(req.circuit_id)
         await ensure_readable(self.db, user, circuit, "circuit")
         from ..backends.base import BackendError
@@ -98,6 +105,7 @@ class Runs:
             self.sql.bump_stats(run.user_id, run.circuit_id, {"total_runs": 1, "pending_runs": 1, "total_shots": run.shots}),
             self.sql.bump_runs_count(run.circuit_id, 1),
             self.sql.audit(run.id, "run.created", user.id, {"backend": name, "shots": run.shots}),
+            *(extra(run) if extra is not None else ()),
         ], guard=True)
         if written is None:
             active = (await self.db.execute_sql(self.sql.active_count, [user.id])).fetchone()[0]
@@ -159,10 +167,12 @@ class Runs:
             audit.update(error_class=changes.get("error_class", run.error_class),
                          error_message=(changes.get("error_message", run.error_message) or "")[:500])
         action = "run.retried" if (old, new) == ("running", "queued") else f"run.{new}"
+        extra = [st for hook in self.transition_hooks for st in hook(run, new, changes)]
         return changes, [
             self.sql.update_run(run.id, old, changes),
             self.sql.bump_stats(run.user_id, run.circuit_id, delta),
             self.sql.audit(run.id, action, actor, audit),
+            *extra,
         ]
 
     async def claim_next(self, eligible: Callable[[str], bool], order: Callable[[str, Any], Any]) -> Run | None:
@@ -289,6 +299,7 @@ class Runs:
             error_class=run.error_class, error_message=run.error_message, queue_position=position,
             circuit_name=names.get(run.circuit_id), created_at=run.created_at, started_at=run.started_at,
             completed_at=run.completed_at,
+            benchmark=await self.benchmark_block(run) if self.benchmark_block and run.status == "completed" else None,
         )
 
     async def queue_position(self, run: Run) -> int | None:

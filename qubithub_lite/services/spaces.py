@@ -197,10 +197,12 @@ class Spaces(access.OwnedResources):
     async def _visible_where(self, who: Any):
         return (await permissions.visibility(self.db, who)).where(Space)
 
-    async def list(self, who: Any, q: SpaceListQuery, *, organization_id: str | None = None) -> dict[str, Any]:
+    async def list(self, who: Any, q: SpaceListQuery, *, organization: Any = None) -> dict[str, Any]:
         user_id = permissions.user_id_of(who)
-        if organization_id is not None:  # an organization's public spaces
-            where = (Space.organization == organization_id) & (Space.is_public == True)  # noqa: E712
+        if organization is not None:  # an organization's spaces (members: all; others: public)
+            from .orgs import visible_resources_of
+
+            where = await visible_resources_of(self.db, organization, Space, who)
         else:
             where = await self._visible_where(who)
         if q.sdk:
@@ -232,11 +234,6 @@ class Spaces(access.OwnedResources):
             "spaces": [self.card(r, (r.id in starred) if user_id else None) for r in rows],
             "total": total, "page": q.page, "pages": -(-total // q.limit) if total else 0,
         }
-
-    async def public_count(self, organization_id: str) -> int:
-        return await self.db.count(
-            Space.select().where((Space.organization == organization_id) & (Space.is_public == True))  # noqa: E712
-        )
 
     # Create / update / delete ----------------------------------------------------------------
     async def create(self, user: User, body: SpaceCreate) -> dict[str, Any]:
@@ -554,5 +551,5 @@ def attach_spaces(hub) -> Spaces:
     spaces = Spaces(hub.db, hub.blobs, hub.storage_accounts, settings.storage, settings.spaces,
                     hub.require_sandbox)
     hub.spaces = spaces
-    hub.orgs.counters["space"] = spaces.public_count
+    hub.orgs.resource_models["space"] = Space
     return spaces
