@@ -432,6 +432,7 @@ async def test_key_without_the_scope_gets_403(client, alice, method, path, scope
     for name in ("circuit_id", "dataset_id", "space_id", "run_id", "org_id", "key_id", "user_id", "file_id"):
         concrete = concrete.replace("{" + name + "}", NOWHERE)
     concrete = concrete.replace("{slug}", alice.username).replace("{file_path}", "circuits/x/v1/y")
+    concrete = concrete.replace("{suite_name}", "ghz").replace("{problem_id}", "ghz-n3").replace("{backend}", "qiskit_aer")
     resp = await client.request(method, concrete, headers=key_headers(key["key"]))
     assert resp.status == 403, (method, path, resp.status, await resp.text())
     assert scope in (await resp.json())["detail"]
