@@ -31,6 +31,9 @@ def create_app(settings: Settings) -> web.Application:
     app[meta.ROUTES_KEY] = routes
     app[meta.OPENAPI_CACHE_KEY] = {}
     register(app, routes)
+    from .web import setup as setup_web  # the web UI: pages, forms, static assets
+
+    setup_web(app)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await hub.start()
