@@ -262,7 +262,8 @@ async def circuit_diff(v: View):
     numbers = [v.q("a"), v.q("b")]
     if not all(n.isdigit() for n in numbers):
         raise BadRequest("choose two versions (a and b) to compare")
-    a, b = (await _circuit_files(v, circuit.id, n) for n in numbers)
+    a = await _circuit_files(v, circuit.id, numbers[0])
+    b = await _circuit_files(v, circuit.id, numbers[1])
     lines = render.unified_diff(await _tree_texts(v, a), await _tree_texts(v, b), f"v{numbers[0]}", f"v{numbers[1]}")
     detail = await v.hub.circuits.detail(circuit, v.uid)
     return v.render("diff.html", c=detail, a=numbers[0], b=numbers[1], lines=lines)
@@ -743,7 +744,7 @@ def _form_handler(fn):
             if request.content_type == "multipart/form-data":
                 view.fields, view.files = await _read_upload(request)
                 view.form = view.fields
-                presented = fields.get(sess.CSRF_FIELD)
+                presented = view.fields.get(sess.CSRF_FIELD)
             else:
                 view.form = await request.post()
                 presented = view.form.get(sess.CSRF_FIELD)
