@@ -122,7 +122,7 @@ def setup(app: web.Application) -> None:
     app[STATE_KEY] = {"assets": _asset_versions()}
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=jinja2.select_autoescape(default=True),
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        trim_blocks=True, lstrip_blocks=True,
     )
     env.globals["asset"] = lambda name: f"/static/{name}?v={app[STATE_KEY]['assets'].get(name, '0')}"
     env.globals["NAV"] = NAV

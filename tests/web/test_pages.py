@@ -1,0 +1,168 @@
+"""The web UI over HTTP (no browser): pages vs JSON by route and Accept, the session cookie,
+CSRF on forms and on cookie-authenticated API writes, the CSP, sanitized user content, and
+upload validation that stores nothing on a bad manifest."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+import pytest
+
+from tests.conftest import PASSWORD
+
+HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+MANIFEST = """[project]
+name = "{name}"
+title = "Hello <script>alert(1)</script>"
+type = "circuit"
+framework = "openqasm3"
+entry_point = "main.qasm"
+qubits = 1
+"""
+QASM = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[1] q;\nbit[1] c;\nx q[0];\nc = measure q;\n'
+
+
+def csrf_of(text: str) -> str:
+    return re.search(r'name="csrf-token" content="([^"]+)"', text).group(1)
+
+
+async def browser_login(client, username: str = "webby") -> str:
+    """Register through the form like a browser; returns the page's CSRF token."""
+    page = await client.get("/register", headers=HTML)
+    token = csrf_of(await page.text())
+    resp = await client.post("/-/register", data={"csrf_token": token, "username": username, "email": f"{username}@example.org",
+                                                   "password": PASSWORD, "name": "Webby"}, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    page = await client.get("/", headers=HTML)
+    text = await page.text()
+    assert f'href="/u/{username}"' in text
+    return csrf_of(text)
+
+
+async def make_circuit(client, user, name="hello", readme="# Hi"):
+    resp = await client.post("/circuits", json={"name": name, "title": name, "framework": "openqasm3", "qubits": 1},
+                             headers=user.headers)
+    circuit = await resp.json()
+    form = aiohttp.FormData()
+    for path, text in {"qubithub.toml": MANIFEST.format(name=name), "main.qasm": QASM, "README.md": readme}.items():
+        form.add_field("files", text.encode(), filename=path)
+    up = await client.post(f"/circuits/{circuit['id']}/upload-batch", data=form, headers=user.headers)
+    assert up.status in (200, 201), await up.text()
+    return circuit
+
+
+async def test_pages_and_api_share_paths_by_accept(client, alice):
+    circuit = await make_circuit(client, alice)
+    api = await client.get(f"/circuits/{circuit['id']}")
+    assert api.content_type == "application/json" and (await api.json())["id"] == circuit["id"]
+    api = await client.get(f"/circuits/{circuit['id']}", headers={"Accept": "application/json"})
+    assert api.content_type == "application/json"
+    page = await client.get(f"/circuits/{circuit['id']}", headers=HTML)
+    assert page.status == 200 and page.content_type == "text/html"
+    assert "<h1>Hello &lt;script&gt;" in await page.text()
+    # /api stays JSON even for a browser; API-only paths too.
+    assert (await client.get(f"/api/circuits/{circuit['id']}", headers=HTML)).content_type == "application/json"
+    assert (await client.get("/health", headers=HTML)).content_type == "application/json"
+    # The UI's own paths are pages for everyone.
+    root = await client.get("/")
+    assert root.status == 200 and root.content_type == "text/html"
+    fav = await client.get("/favicon.ico")
+    assert fav.status == 200 and fav.content_type == "image/svg+xml"
+
+
+async def test_security_headers_and_session_cookie(client):
+    resp = await client.get("/login", headers=HTML)
+    csp = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "default-src 'none'" in csp
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    cookie = resp.headers["Set-Cookie"]
+    assert cookie.startswith("qh_session=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # plain http here; over https it is set (request.secure)
+    text = await resp.text()
+    assert "<script>" not in text and 'style="' not in text  # nothing inline for the CSP to refuse
+    static = await client.get(re.search(r'href="(/static/app\.css\?v=\w+)"', text).group(1))
+    assert static.status == 200 and "immutable" in static.headers["Cache-Control"]
+
+
+async def test_forms_need_the_csrf_token(client, alice):
+    await client.get("/login", headers=HTML)  # a session cookie, but no token sent
+    resp = await client.post("/-/login", data={"identifier": "alice", "password": PASSWORD}, allow_redirects=False)
+    assert resp.status == 403 and "CSRF" in await resp.text()
+    page = await client.get("/login", headers=HTML)
+    token = csrf_of(await page.text())
+    bad = await client.post("/-/login", data={"identifier": "alice", "password": "wrong-password", "csrf_token": token})
+    assert bad.status == 401 and "incorrect" in await bad.text()
+    ok = await client.post("/-/login", data={"identifier": "alice", "password": PASSWORD, "csrf_token": token,
+                                             "next": "//evil.example/"}, allow_redirects=False)
+    assert ok.status == 303 and ok.headers["Location"] == "/"  # no open redirect
+    # A new session id after login: the old token no longer works.
+    stale = await client.post("/-/keys", data={"name": "k", "csrf_token": token}, allow_redirects=False)
+    assert stale.status == 403
+    cross = await client.post("/-/logout", data={"csrf_token": token}, headers={"Origin": "http://evil.example"})
+    assert cross.status == 403
+
+
+async def test_cookie_session_reaches_the_api_only_with_the_csrf_header(client):
+    token = await browser_login(client)
+    me = await client.get("/auth/me")  # reads need no token
+    assert me.status == 200 and (await me.json())["username"] == "webby"
+    body = {"name": "from-page", "title": "From the page", "framework": "qiskit"}
+    refused = await client.post("/api/circuits", json=body)
+    assert refused.status == 403 and "CSRF" in (await refused.json())["detail"]
+    made = await client.post("/api/circuits", json=body, headers={"X-CSRF-Token": token})
+    assert made.status == 201, await made.text()
+    await client.post("/-/logout", data={"csrf_token": token})
+    assert (await client.get("/auth/me")).status == 401
+
+
+async def test_user_content_cannot_run_script(client, alice):
+    readme = ('# Title\n<script>alert(1)</script>\n<img src=x onerror=alert(2)>\n[x](javascript:alert(3))\n'
+              '![t](http://example.com/t.png)\n')
+    circuit = await make_circuit(client, alice, "xss", readme)
+    text = await (await client.get(f"/circuits/{circuit['id']}?file=README.md", headers=HTML)).text()
+    article = text.split('<article class="readme">', 1)[1].split("</article>", 1)[0]
+    assert "&lt;script&gt;alert(1)" in article  # raw HTML in Markdown is shown as text
+    assert not re.search(r"<script|<img[^>]*(onerror|src=)|href=\"javascript", article)
+    assert "example.com" not in article  # no request may leave the server
+    assert "<h1>Hello &lt;script&gt;alert(1)&lt;/script&gt;</h1>" in text  # the manifest's title is escaped
+    assert 'class="hl"' in text  # highlighted source (README.md selected)
+
+
+async def test_private_things_are_404_pages(client, alice, bob):
+    resp = await client.post("/circuits", json={"name": "secret", "title": "Secret", "framework": "qiskit", "is_public": False},
+                             headers=alice.headers)
+    circuit = await resp.json()
+    page = await client.get(f"/circuits/{circuit['id']}", headers=HTML)
+    assert page.status == 404 and page.content_type == "text/html"
+    assert "Secret" not in await page.text()
+
+
+async def test_upload_checks_the_manifest_before_storing(client):
+    token = await browser_login(client, "uploader")
+    form = aiohttp.FormData()
+    form.add_field("csrf_token", token)
+    form.add_field("visibility", "public")
+    form.add_field("files", b'[project]\nname = "bad"\ntype = "circuit"\n', filename="qubithub.toml")
+    form.add_field("files", QASM.encode(), filename="main.qasm")
+    resp = await client.post("/-/new/circuit", data=form)
+    assert resp.status == 400
+    assert "qubithub.toml" in await resp.text()
+    assert (await (await client.get("/circuits", params={"owner": "uploader"})).json())["total"] == 0
+    form = aiohttp.FormData()
+    form.add_field("csrf_token", token)
+    form.add_field("files", MANIFEST.format(name="good").encode(), filename="qubithub.toml")
+    form.add_field("files", QASM.encode(), filename="main.qasm")
+    resp = await client.post("/-/new/circuit", data=form, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    listed = await (await client.get("/circuits", params={"owner": "uploader"})).json()
+    assert listed["total"] == 1 and listed["circuits"][0]["name"] == "good"
+
+
+async def test_pages_need_sign_in_where_it_matters(client):
+    resp = await client.get("/settings", headers=HTML, allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"].startswith("/login?next=")
+    resp = await client.get("/runs", allow_redirects=False)  # the API keeps its answer
+    assert resp.status == 401 and resp.content_type == "application/json"
+    bad = await client.get("/?sort=nonsense", headers=HTML)
+    assert bad.status == 400 and "sort" in await bad.text()
