@@ -108,8 +108,12 @@ class Bar:
     expected: bool
 
 
-def histogram(counts: dict[str, int] | None, expected: list[str] | None = None, *, width: int = 640,
-              height: int = 240, max_bars: int = 32) -> list[Bar]:
+def histogram_width(n: int) -> int:
+    return min(640, max(160, n * 44))
+
+
+def histogram(counts: dict[str, int] | None, expected: list[str] | None = None, *, height: int = 200,
+              max_bars: int = 32) -> list[Bar]:
     """Bars for the counts (bitstrings in Qiskit order, qubit 0 rightmost), sorted by bitstring;
     with many outcomes only the ``max_bars`` most frequent are drawn."""
     if not counts:
@@ -117,7 +121,7 @@ def histogram(counts: dict[str, int] | None, expected: list[str] | None = None, 
     items = sorted(counts.items(), key=lambda kv: -kv[1])[:max_bars]
     items.sort(key=lambda kv: kv[0])
     top = max(v for _, v in items) or 1
-    slot = width / len(items)
+    slot = histogram_width(len(items)) / len(items)
     wanted = set(expected or [])
     return [Bar(k, v, i * slot + slot * 0.1, height - v / top * height, slot * 0.8, v / top * height, k in wanted)
             for i, (k, v) in enumerate(items)]

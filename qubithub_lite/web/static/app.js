@@ -44,7 +44,7 @@
     var items = Object.keys(counts).map(function (k) { return [k, counts[k]]; });
     items.sort(function (a, b) { return b[1] - a[1]; });
     items = items.slice(0, 32).sort(function (a, b) { return a[0] < b[0] ? -1 : 1; });
-    var W = 640, H = 240, top = Math.max.apply(null, items.map(function (i) { return i[1]; })) || 1, slot = W / items.length;
+    var W = Math.min(640, Math.max(160, items.length * 44)), H = 200, top = Math.max.apply(null, items.map(function (i) { return i[1]; })) || 1, slot = W / items.length;
     var fig = el("figure", { "class": "hist" });
     var svg = document.createElementNS(SVG, "svg");
     svg.setAttribute("viewBox", "0 -4 " + W + " " + (H + 64));
