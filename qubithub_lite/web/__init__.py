@@ -91,8 +91,10 @@ async def pages_middleware(request: web.Request, handler):
         return response
     if request.method not in ("GET", "HEAD") or path.startswith("/api/"):
         return await handler(request)
-    from .pages import EXCLUSIVE, PAGES_KEY
+    from .pages import EXCLUSIVE, PAGES_KEY, might_be_exclusive
 
+    if not wants_html(request) and not might_be_exclusive(path):
+        return await handler(request)  # an API client on an API path: no page lookup at all
     match = await request.app[PAGES_KEY].resolve(request)
     if match.http_exception is not None or not (match.handler in EXCLUSIVE or wants_html(request)):
         return await handler(request)

@@ -768,7 +768,30 @@ def _form_handler(fn):
     return handler
 
 
+#: First path segments only UI pages use, and last segments of UI pages under shared paths.
+_EXCLUSIVE_FIRST: set[str] = set()
+_EXCLUSIVE_LAST: set[str] = set()
+
+
+def might_be_exclusive(path: str) -> bool:
+    """Cheap pre-check before resolving a non-HTML request against the page routes."""
+    parts = path.split("/")
+    return len(parts) < 2 or parts[1] in _EXCLUSIVE_FIRST or parts[-1] in _EXCLUSIVE_LAST
+
+
+def _index_exclusive() -> None:
+    shared = {p.split("/")[1] for p, _, exclusive in _PAGES if not exclusive}
+    for path, _, exclusive in _PAGES:
+        if exclusive:
+            parts = path.split("/")
+            if parts[1] not in shared:
+                _EXCLUSIVE_FIRST.add(parts[1])
+            elif "{" not in parts[-1]:
+                _EXCLUSIVE_LAST.add(parts[-1])
+
+
 def register(app: web.Application) -> None:
+    _index_exclusive()
     pages = web.UrlDispatcher()
     for path, fn, _ in sorted(_PAGES, key=lambda p: "{" in p[0]):
         pages.add_get(path, fn)
