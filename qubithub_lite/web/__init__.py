@@ -10,6 +10,8 @@ entry with :data:`NAV` (the Benchmarks and Admin pages plug in there)."""
 from __future__ import annotations
 
 import hashlib
+import hmac
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -35,12 +37,22 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 
-#: Navigation entries (label, href, needs sign-in). Other pages append here.
-NAV: list[tuple[str, str, bool]] = [
-    ("Explore", "/", False),
-    ("Backends", "/backends", False),
-    ("My runs", "/runs", True),
-    ("Upload", "/new", True),
+@dataclass(frozen=True)
+class NavEntry:
+    label: str
+    href: str
+    needs_user: bool = False
+    admin_only: bool = False
+
+
+#: The main navigation. A page added elsewhere appends its entry, e.g. the benchmarks page
+#: ``NAV.append(NavEntry("Benchmarks", "/benchmarks"))`` or the admin page
+#: ``NAV.append(NavEntry("Admin", "/admin", needs_user=True, admin_only=True))``.
+NAV: list[NavEntry] = [
+    NavEntry("Explore", "/"),
+    NavEntry("Backends", "/backends"),
+    NavEntry("My runs", "/runs", needs_user=True),
+    NavEntry("Upload", "/new", needs_user=True),
 ]
 
 
@@ -73,7 +85,10 @@ async def session_user(request: web.Request):
             from ..errors import Forbidden
 
             raise Forbidden("CSRF token missing or invalid (send the page's token in X-CSRF-Token)")
-    return await request.app[HUB_KEY].accounts.get_active_user(s.user_id)
+    user = await request.app[HUB_KEY].accounts.get_active_user(s.user_id)
+    if user is None or not hmac.compare_digest(s.pw, sess.password_fingerprint(web_key(request.app), user.password_hash)):
+        return None  # disabled, deleted, or the password changed since this browser signed in
+    return user
 
 
 def _asset_versions() -> dict[str, str]:
@@ -134,4 +149,4 @@ def setup(app: web.Application) -> None:
     app.middlewares.append(pages_middleware)
 
 
-__all__ = ["setup", "session_user", "NAV", "PRINCIPAL_KEY"]
+__all__ = ["setup", "session_user", "NAV", "NavEntry", "PRINCIPAL_KEY"]

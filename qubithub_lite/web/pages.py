@@ -90,12 +90,12 @@ class View:
         return aiohttp_jinja2.render_template(template, self.request, context, status=status)
 
     def login(self, user) -> None:
-        self.session = sess.new_session(user.id)  # a new id: no session fixation
+        self.session = sess.new_session(user, web_key(self.request.app))  # a new id: no session fixation
         self.new_cookie = True
         self.user = user
 
     def logout(self) -> None:
-        self.session = sess.new_session(None)
+        self.session = sess.new_session()
         self.new_cookie = True
         self.user = None
 
@@ -253,6 +253,37 @@ async def circuit_page(v: View):
         expected=manifest.get("expected_output") or {}, params=params, backends=backends,
         default_backend=execution.get("default_backend") or "", default_shots=execution.get("default_shots") or 1024,
     )
+
+
+def _message_svg(text: str) -> bytes:
+    from xml.sax.saxutils import escape
+
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="480" height="40" viewBox="0 0 480 40">'
+            f'<text x="8" y="24" font-family="sans-serif" font-size="13" fill="#4b5261">'
+            f'{escape(text[:160])}</text></svg>').encode()
+
+
+@page("/circuits/{circuit_id}/diagram.svg", exclusive=True)
+async def circuit_diagram(v: View):
+    """The circuit drawn by the sandboxed visualizer, shown through ``<img>`` (an SVG there can't
+    run script); when it can't be drawn, a picture saying why (the page still works)."""
+    from ..services.diagrams import CircuitDiagrams
+
+    version = v.q("version") or None
+    if version is not None and not version.isdigit():
+        raise BadRequest("version must be a number")
+    state = v.request.app[STATE_KEY]
+    diagrams = state.get("diagrams") or state.setdefault("diagrams", CircuitDiagrams(v.hub))
+    try:
+        d = await diagrams.diagram(v.uid, v.match["circuit_id"], version)
+        body, cache = (d.svg, "max-age=3600") if d.svg is not None else (_message_svg(f"No diagram: {d.error}"), "no-cache")
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        body, cache = _message_svg(f"No diagram: {exc.detail}"), "no-cache"
+    return web.Response(body=body, content_type="image/svg+xml", headers={
+        "Cache-Control": ("private, " if v.user else "") + cache,
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"})
 
 
 @page("/circuits/{circuit_id}/diff", exclusive=True)

@@ -29,6 +29,9 @@ class WebSession:
     sid: str
     user_id: str | None
     expires: int
+    #: A fingerprint of the user's password hash at sign-in: changing the password (or an
+    #: admin resetting it) ends every browser session of that user.
+    pw: str = ""
     fresh: bool = False  # set on the response (new, or its user changed)
 
     def csrf_token(self, key: bytes) -> str:
@@ -47,7 +50,7 @@ def _b64(data: bytes) -> str:
 
 
 def encode(key: bytes, s: WebSession) -> str:
-    payload = _b64(json.dumps([s.sid, s.user_id or "", s.expires], separators=(",", ":")).encode())
+    payload = _b64(json.dumps([s.sid, s.user_id or "", s.expires, s.pw], separators=(",", ":")).encode())
     sig = _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
     return f"{payload}.{sig}"
 
@@ -60,16 +63,22 @@ def decode(key: bytes, value: str | None) -> WebSession | None:
     if not hmac.compare_digest(expected, sig):
         return None
     try:
-        sid, uid, expires = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        sid, uid, expires, pw = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except Exception:
         return None
-    if not isinstance(sid, str) or not isinstance(uid, str) or not isinstance(expires, int) or expires < time.time():
+    if not all(isinstance(x, str) for x in (sid, uid, pw)) or not isinstance(expires, int) or expires < time.time():
         return None
-    return WebSession(sid, uid or None, expires)
+    return WebSession(sid, uid or None, expires, pw)
 
 
-def new_session(user_id: str | None = None) -> WebSession:
-    return WebSession(secrets.token_urlsafe(18), user_id, int(time.time()) + SESSION_SECONDS, fresh=True)
+def password_fingerprint(key: bytes, password_hash: str) -> str:
+    return hmac.new(key, b"pw:" + password_hash.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def new_session(user=None, key: bytes = b"") -> WebSession:
+    """A fresh session (a new id every time: no session fixation), signed in as ``user`` or anonymous."""
+    return WebSession(secrets.token_urlsafe(18), user.id if user else None, int(time.time()) + SESSION_SECONDS,
+                      password_fingerprint(key, user.password_hash) if user else "", fresh=True)
 
 
 def from_request(request: web.Request, key: bytes) -> WebSession | None:

@@ -166,3 +166,31 @@ async def test_pages_need_sign_in_where_it_matters(client):
     assert resp.status == 401 and resp.content_type == "application/json"
     bad = await client.get("/?sort=nonsense", headers=HTML)
     assert bad.status == 400 and "sort" in await bad.text()
+
+
+@pytest.mark.sandbox
+async def test_circuit_diagram_is_drawn_in_the_sandbox_once(client, alice, bob):
+    circuit = await make_circuit(client, alice, "drawn")
+    page = await (await client.get(f"/circuits/{circuit['id']}", headers=HTML)).text()
+    src = re.search(r'<img src="(/circuits/[^"]+/diagram\.svg\?version=1)"', page).group(1)
+    first = await client.get(src)
+    assert first.status == 200 and first.content_type == "image/svg+xml"
+    svg = await first.read()
+    assert b"<svg" in svg and b"No diagram" not in svg and b"<script" not in svg
+    assert "sandbox" in first.headers["Content-Security-Policy"]
+    again = await client.get(src, headers=bob.headers)  # another viewer, the same version: drawn once
+    assert await again.read() == svg
+    private = await client.post("/circuits", json={"name": "hidden", "title": "Hidden", "framework": "qiskit",
+                                                   "is_public": False}, headers=alice.headers)
+    hidden = (await private.json())["id"]
+    assert (await client.get(f"/circuits/{hidden}/diagram.svg", headers=bob.headers)).status == 404
+
+
+async def test_a_password_change_ends_browser_sessions(client, hub):
+    await browser_login(client, "changer")
+    assert (await client.get("/auth/me")).status == 200
+    user = await hub.accounts.get_active_user((await (await client.get("/auth/me")).json())["id"], cached=False)
+    await hub.accounts.set_password(user, "An0ther!Secret#99")
+    assert (await client.get("/auth/me")).status == 401
+    page = await (await client.get("/", headers=HTML)).text()
+    assert 'href="/login' in page and "changer" not in page
