@@ -606,11 +606,53 @@ async def profile(v: View):
                     circuits=circuits["circuits"], total=circuits["total"])
 
 
+@form("/-/orgs")
+async def create_org(v: View):
+    from ..schemas.orgs import OrganizationCreate
+
+    user = v.need_user()
+    body = parse(OrganizationCreate, {k: (v.form.get(k) or "").strip() or None for k in ("name", "slug", "description")})
+    org = await v.hub.orgs.create(user, body.name, body.slug, body.description)
+    return redirect(f"/u/{org.slug}")
+
+
+async def _org_member_form(v: View):
+    from ..schemas.orgs import MemberAdd, MemberUpdate
+
+    user = v.need_user()
+    org = await v.hub.orgs.by_slug(v.match["slug"])
+    return user, org, MemberAdd, MemberUpdate
+
+
+@form("/-/orgs/{slug}/members")
+async def add_org_member(v: View):
+    user, org, MemberAdd, _ = await _org_member_form(v)
+    body = parse(MemberAdd, {"email": (v.form.get("email") or "").strip(), "role": v.form.get("role") or "member"})
+    await v.hub.orgs.add_member(org, user, body.email, body.role)
+    return redirect(f"/u/{org.slug}")
+
+
+@form("/-/orgs/{slug}/members/{user_id}/role")
+async def change_org_role(v: View):
+    user, org, _, MemberUpdate = await _org_member_form(v)
+    body = parse(MemberUpdate, {"role": v.form.get("role") or ""})
+    await v.hub.orgs.change_role(org, user, v.match["user_id"], body.role)
+    return redirect(f"/u/{org.slug}")
+
+
+@form("/-/orgs/{slug}/members/{user_id}/remove")
+async def remove_org_member(v: View):
+    user, org, _, _ = await _org_member_form(v)
+    await v.hub.orgs.remove_member(org, user, v.match["user_id"])
+    return redirect(f"/u/{org.slug}" if v.match["user_id"] != user.id else "/settings")
+
+
 @page("/settings", exclusive=True)
 async def settings_page(v: View):
     user = v.need_user()
     keys = await v.hub.api_keys.list_for_user(user)
-    return v.render("settings.html", keys=keys, new_key=None, scopes=SCOPES, error=None)
+    return v.render("settings.html", keys=keys, new_key=None, scopes=SCOPES, error=None,
+                    orgs=await v.hub.accounts.memberships(user))
 
 
 
@@ -627,9 +669,10 @@ async def create_key(v: View):
         key, plaintext = await v.hub.api_keys.create(user, parse(ApiKeyCreateRequest, data))
     except ApiError as exc:
         return v.render("settings.html", status=exc.status, keys=await v.hub.api_keys.list_for_user(user),
-                        new_key=None, scopes=SCOPES, error=exc.detail)
+                        new_key=None, scopes=SCOPES, error=exc.detail, orgs=await v.hub.accounts.memberships(user))
     response = v.render("settings.html", keys=await v.hub.api_keys.list_for_user(user),
-                        new_key={"name": key.name, "key": plaintext, "scopes": key.scopes}, scopes=SCOPES, error=None)
+                        new_key={"name": key.name, "key": plaintext, "scopes": key.scopes}, scopes=SCOPES, error=None,
+                        orgs=await v.hub.accounts.memberships(user))
     response.headers["Cache-Control"] = "no-store"  # the key is shown once: never cached
     return response
 

@@ -194,3 +194,85 @@ async def test_a_password_change_ends_browser_sessions(client, hub):
     assert (await client.get("/auth/me")).status == 401
     page = await (await client.get("/", headers=HTML)).text()
     assert 'href="/login' in page and "changer" not in page
+
+
+async def test_organization_members_managed_from_the_profile(client, bob):
+    token = await browser_login(client, "prof")
+    made = await client.post("/-/orgs", data={"csrf_token": token, "name": "Physics 101", "slug": "physics-101"},
+                             allow_redirects=False)
+    assert made.status == 303 and made.headers["Location"] == "/u/physics-101"
+    added = await client.post("/-/orgs/physics-101/members", data={"csrf_token": token, "email": bob.email, "role": "member"},
+                              allow_redirects=False)
+    assert added.status == 303, await added.text()
+    page = await (await client.get("/u/physics-101", headers=HTML)).text()
+    assert 'href="/u/bob"' in page and "Add member" in page
+    promoted = await client.post(f"/-/orgs/physics-101/members/{bob.id}/role", data={"csrf_token": token, "role": "admin"},
+                                 allow_redirects=False)
+    assert promoted.status == 303
+    members = await client.get("/orgs/physics-101/public-members")
+    profile = await (await client.get("/orgs/physics-101/profile")).json()
+    listed = await client.get(f"/orgs/{profile['id']}/members", headers=bob.headers)
+    roles = {m["username"]: m["role"] for m in (await listed.json())["members"]}
+    assert roles == {"prof": "owner", "bob": "admin"}, (members.status, roles)
+    # Bob sees the members; a stranger's browser does not.
+    client.session.cookie_jar.clear()
+    assert "Add member" not in await (await client.get("/u/physics-101", headers=HTML)).text()
+
+
+PARAM_MANIFEST = """[project]
+name = "rotation"
+title = "Rotation"
+type = "circuit"
+framework = "qiskit"
+entry_point = "circuit.py"
+qubits = 1
+
+[execution]
+default_shots = 333
+
+[parameters.theta]
+type = "angle"
+default = 0.5
+min = 0
+max = 6.3
+unit = "rad"
+description = "Rotation angle"
+"""
+PARAM_CODE = """from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
+
+def create_circuit():
+    theta = Parameter("theta")
+    qc = QuantumCircuit(1, 1)
+    qc.ry(theta, 0)
+    qc.measure(0, 0)
+    return qc
+"""
+
+
+async def test_run_form_from_the_manifest_without_scripts(client, alice):
+    resp = await client.post("/circuits", json={"name": "rotation", "title": "Rotation", "framework": "qiskit", "qubits": 1},
+                             headers=alice.headers)
+    circuit = await resp.json()
+    form = aiohttp.FormData()
+    for path, text in {"qubithub.toml": PARAM_MANIFEST, "circuit.py": PARAM_CODE}.items():
+        form.add_field("files", text.encode(), filename=path)
+    assert (await client.post(f"/circuits/{circuit['id']}/upload-batch", data=form, headers=alice.headers)).status == 201
+    client.session.cookie_jar.clear()
+    token = await browser_login(client, "runner")
+    page = await (await client.get(f"/circuits/{circuit['id']}", headers=HTML)).text()
+    field = re.search(r'<input id="param_theta"[^>]*>', page).group(0)
+    assert 'type="number"' in field and 'min="0' in field and 'max="6.3"' in field and 'value="0.5"' in field
+    assert 'value="333"' in page  # the manifest's default shots
+    assert "Rotation angle" in page
+    bad = await client.post(f"/-/circuits/{circuit['id']}/run", data={"csrf_token": token, "shots": "100", "param_theta": "x"})
+    assert bad.status == 400 and "theta" in await bad.text()
+    sent = await client.post(f"/-/circuits/{circuit['id']}/run", allow_redirects=False, data={
+        "csrf_token": token, "backend": "simulation:qiskit_aer", "shots": "100", "seed": "5", "param_theta": "1.25"})
+    assert sent.status == 303, await sent.text()
+    run_id = sent.headers["Location"].rsplit("/", 1)[1]
+    run = await (await client.get(f"/api/runs/{run_id}")).json()
+    assert run["parameters"] == {"theta": 1.25} and run["shots"] == 100 and run["seed"] == 5
+    assert run["backend_name"] == "qiskit_aer"
+    run_page = await client.get(f"/runs/{run_id}", headers=HTML)
+    assert run_page.status == 200 and 'data-run="' + run_id + '"' in await run_page.text()

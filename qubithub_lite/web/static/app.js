@@ -72,6 +72,13 @@
   var runForm = document.getElementById("run-form");
   if (runForm) {
     var live = document.getElementById("run-live");
+    var select = document.getElementById("backend"), calLink = document.getElementById("calibration-link");
+    var showCalibration = function () {
+      var opt = select.options[select.selectedIndex], id = opt && opt.getAttribute("data-calibration");
+      calLink.href = id ? "/backends?backend=" + encodeURIComponent(id) + "#calibration" : "/backends";
+      calLink.textContent = id ? "Calibration of " + id : "Backends and calibration";
+    };
+    if (select && calLink) { select.addEventListener("change", showCalibration); showCalibration(); }
     runForm.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var f = new FormData(runForm), body = { circuit_id: runForm.getAttribute("data-circuit"), shots: Number(f.get("shots") || 1024) };
