@@ -12,7 +12,16 @@ import requests
 from tests.conftest import start_server
 
 from .browser import Watchdog, launch, needs_chromium
-from .seed import PASSWORD, Seeder
+from .seed import BELL_QASM, MANIFEST, PASSWORD, Seeder
+
+BELL_PY = """from qiskit import QuantumCircuit
+
+def create_circuit():
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    return qc
+"""
 
 pytestmark = [needs_chromium, pytest.mark.slow]
 
@@ -106,8 +115,14 @@ def test_register_find_run_live_and_fork(web, server):
     assert dl.value.suggested_filename == f"run-{run_id}-counts.csv"
     page.goto(base + "/runs")
     assert page.locator("table.data tbody tr", has_text="completed").count() == 1
-    # Fork it into the student's namespace.
+    # Star it (and the count shows), then fork it into the student's namespace.
     page.goto(f"{base}/circuits/{server.circuit['id']}")
+    page.get_by_role("button", name=re.compile("Star")).click()
+    assert page.get_by_role("button", name="★ Starred · 1").get_attribute("aria-pressed") == "true"
+    # The diagram drawn in the sandbox is an image (no script of its can reach the page).
+    diagram = page.get_by_role("img", name="Circuit diagram of Bell pair")
+    diagram.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=diagram.element_handle(), timeout=120_000)
     page.get_by_label("Fork name").fill("my-bell")
     page.get_by_role("button", name=re.compile("^Fork")).click()
     page.wait_for_url(re.compile(r"/circuits/[0-9a-f-]+$"))
@@ -168,6 +183,32 @@ def test_edit_a_space_and_execute(web, server):
     page.locator("#exec-out pre.out", has_text="entangled 42").wait_for(timeout=120_000)
     page.reload()
     assert "entangled" in page.get_by_label("hello.py").input_value()
+    # Visualize a Qiskit circuit: the SVG comes back as a data: image.
+    page.get_by_label("New file").fill("bell.py")
+    page.get_by_role("button", name="Add file").click()
+    page.get_by_label("bell.py").fill(BELL_PY)
+    page.get_by_role("button", name="Visualize").click()
+    img = page.get_by_role("img", name="Circuit diagram of bell.py")
+    img.wait_for(timeout=120_000)
+    assert img.get_attribute("src").startswith("data:image/svg+xml;base64,")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle())
+
+
+def test_upload_a_circuit_by_drag_and_drop(web, server):
+    page, _ = web
+    register(page, server.url, "student5")
+    page.goto(server.url + "/new")
+    page.evaluate("""([manifest, qasm]) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([manifest], "qubithub.toml"));
+        dt.items.add(new File([qasm], "bell.qasm"));
+        document.getElementById("drop").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+    }""", [MANIFEST.format(name="dropped", title="Dropped Bell"), BELL_QASM])
+    assert page.locator(".drop-list li").all_text_contents()[0].startswith("qubithub.toml")
+    page.get_by_role("button", name="Create circuit").click()
+    page.wait_for_url(re.compile(r"/circuits/[0-9a-f-]+$"))
+    assert page.get_by_role("heading", name="Dropped Bell").is_visible()
+    assert page.locator(".tree").get_by_role("link", name="bell.qasm").is_visible()
 
 
 def test_create_an_api_key(web, server):
