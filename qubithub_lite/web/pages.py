@@ -17,7 +17,7 @@ from aiohttp import BodyPartReader, web
 from pydantic import BaseModel, ValidationError
 
 from ..api.routing import HUB_KEY, PRINCIPAL_KEY, describe_validation
-from ..errors import ApiError, BadRequest, Forbidden, NotFound
+from ..errors import ApiError, BadRequest, Forbidden, NotFound, PayloadTooLarge
 from ..hub import Hub
 from ..schemas.api_keys import SCOPES
 from . import STATE_KEY, SECURITY_HEADERS, STATIC_DIR, render, session as sess, web_key
@@ -29,7 +29,7 @@ PageHandler = Callable[["View"], Awaitable[web.StreamResponse]]
 #: for requests whose Accept prefers HTML.
 _PAGES: list[tuple[str, PageHandler, bool]] = []
 EXCLUSIVE: set[PageHandler] = set()
-_FORMS: list[tuple[str, Callable]] = []
+_FORMS: list[tuple[str, Callable, bool]] = []
 
 
 def page(path: str, *, exclusive: bool = False):
@@ -41,10 +41,11 @@ def page(path: str, *, exclusive: bool = False):
     return deco
 
 
-def form(path: str):
-    """A ``POST /-/…`` form route: CSRF field checked, errors shown as a page."""
+def form(path: str, *, stream: bool = False):
+    """A ``POST /-/…`` form route: CSRF field checked, errors shown as a page. ``stream``: a
+    multipart form whose (single) file is streamed to the handler rather than read first."""
     def deco(fn):
-        _FORMS.append((path, fn))
+        _FORMS.append((path, fn, stream))
         return fn
     return deco
 
@@ -123,7 +124,8 @@ def redirect(to: str) -> web.Response:
 
 def safe_next(target: str | None) -> str:
     """Only same-site paths: ``next`` never sends a user elsewhere."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(ch) < 32 for ch in target)):
         return "/"
     return target
 
@@ -703,26 +705,50 @@ class _Incoming:
         self.chunks = one_chunk(self.data)
 
 
-async def _read_upload(request: web.Request) -> tuple[dict[str, str], list[_Incoming]]:
-    """The form's fields and files (the whole body is within the server's body limit)."""
+#: Circuit and space files from the Upload page are held in memory until the manifest is
+#: checked (nothing is stored before): that is bounded. Dataset files are streamed instead.
+PAGE_UPLOAD_BYTES = 16 * 1024 * 1024
+FIELD_BYTES = 100_000
+
+
+async def _read_part(part: BodyPartReader, cap: int, what: str) -> bytes:
+    buf = bytearray()
+    while chunk := await part.read_chunk(65536):
+        buf += chunk
+        if len(buf) > cap:
+            raise PayloadTooLarge(f"{what} is larger than {cap} bytes")
+    return bytes(buf)
+
+
+async def _read_upload(request: web.Request, *, stream: bool) -> tuple[dict[str, str], list[Any]]:
+    """The form's fields and files. With ``stream`` it stops at the first file, which is
+    returned unread (its chunks come straight from the request); fields after it are not read."""
+    from ..storage.http import IncomingFile, _part_chunks
+
+    fields: dict[str, str] = {}
+    files: list[Any] = []
+    total = 0
     try:
         reader = await request.multipart()
-        fields: dict[str, str] = {}
-        files: list[_Incoming] = []
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise BadRequest("nested multipart bodies are not supported")
             if part.filename is not None:
-                data = bytes(await part.read())
-                if part.filename:  # a file input left empty sends a nameless part
-                    if len(files) >= 1000:
-                        raise BadRequest("too many files (at most 1000)")
-                    files.append(_Incoming(part.filename, data))
+                if not part.filename:  # a file input left empty sends a nameless part
+                    await part.release()
+                    continue
+                if stream:
+                    files.append(IncomingFile(part.name, part.filename, part.headers.get("Content-Type"),
+                                              _part_chunks(part)))
+                    break
+                if len(files) >= 1000:
+                    raise BadRequest("too many files (at most 1000)")
+                data = await _read_part(part, PAGE_UPLOAD_BYTES - total,
+                                        f"the upload (from this page at most {PAGE_UPLOAD_BYTES // 2**20} MiB; use the API for more)")
+                total += len(data)
+                files.append(_Incoming(part.filename, data))
             elif part.name:
-                raw = await part.read(decode=True)
-                if len(raw) > 100_000:
-                    raise BadRequest(f"field {part.name}: too long")
-                fields[part.name] = raw.decode("utf-8", "replace")
+                fields[part.name] = (await _read_part(part, FIELD_BYTES, f"field {part.name}")).decode("utf-8", "replace")
     except (ValueError, AssertionError, KeyError) as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from None
     return fields, files
@@ -762,7 +788,7 @@ async def new_circuit(v: View):
     return redirect(f"/circuits/{circuit['id']}")
 
 
-@form("/-/new/dataset")
+@form("/-/new/dataset", stream=True)
 async def new_dataset(v: View):
     from ..schemas.datasets import DatasetCreate
 
@@ -808,15 +834,15 @@ async def new_space(v: View):
 
 
 # Registration ----------------------------------------------------------------------------
-def _form_handler(fn):
+def _form_handler(fn, stream: bool):
     async def handler(request: web.Request) -> web.StreamResponse:
         view = View.of(request, dict(request.match_info))
         try:
             origin = request.headers.get("Origin")
-            if origin is not None and origin != f"{request.scheme}://{request.host}":
+            if origin is not None and urllib.parse.urlsplit(origin).netloc != request.host:
                 raise Forbidden("cross-site form posts are refused")
             if request.content_type == "multipart/form-data":
-                view.fields, view.files = await _read_upload(request)
+                view.fields, view.files = await _read_upload(request, stream=stream)
                 view.form = view.fields
                 presented = view.fields.get(sess.CSRF_FIELD)
             else:
@@ -870,5 +896,5 @@ def register(app: web.Application) -> None:
     for path, fn, _ in sorted(_PAGES, key=lambda p: "{" in p[0]):
         pages.add_get(path, fn)
     app[PAGES_KEY] = pages
-    for path, fn in _FORMS:
-        app.router.add_post(path, _form_handler(fn))
+    for path, fn, stream in _FORMS:
+        app.router.add_post(path, _form_handler(fn, stream))

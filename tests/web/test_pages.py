@@ -276,3 +276,29 @@ async def test_run_form_from_the_manifest_without_scripts(client, alice):
     assert run["backend_name"] == "qiskit_aer"
     run_page = await client.get(f"/runs/{run_id}", headers=HTML)
     assert run_page.status == 200 and 'data-run="' + run_id + '"' in await run_page.text()
+
+
+async def test_dataset_upload_streams_and_big_page_uploads_are_refused(client):
+    token = await browser_login(client, "streamer")
+    form = aiohttp.FormData()
+    for k, val in {"csrf_token": token, "name": "shots", "title": "Shots", "format": "csv", "visibility": "public",
+                   "message": "first"}.items():
+        form.add_field(k, val)
+    form.add_field("files", b"a,b\n" + b"".join(b"%d,%d\n" % (i, i * i) for i in range(500)), filename="shots.csv")
+    resp = await client.post("/-/new/dataset", data=form, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    page = await (await client.get(resp.headers["Location"], headers=HTML)).text()
+    assert "of 500" in page and "first" in page
+    bad = aiohttp.FormData()
+    for k, val in {"csrf_token": token, "name": "broken", "title": "Broken", "format": "parquet"}.items():
+        bad.add_field(k, val)
+    bad.add_field("files", b"not parquet at all", filename="x.parquet")
+    resp = await client.post("/-/new/dataset", data=bad)
+    assert resp.status == 400
+    listed = await (await client.get("/datasets", params={"owner": "streamer"})).json()
+    assert [d["name"] for d in listed["datasets"]] == ["shots"]  # the refused one left nothing behind
+    big = aiohttp.FormData()
+    big.add_field("csrf_token", token)
+    big.add_field("files", b"x" * (17 * 2**20), filename="README.md")
+    resp = await client.post("/-/new/circuit", data=big)
+    assert resp.status == 413 and "MiB" in await resp.text()
