@@ -108,11 +108,22 @@ async def pages_middleware(request: web.Request, handler):
         return await handler(request)
     from .pages import EXCLUSIVE, PAGES_KEY, might_be_exclusive
 
-    if not wants_html(request) and not might_be_exclusive(path):
+    html = wants_html(request)
+    if not html and not might_be_exclusive(path):
         return await handler(request)  # an API client on an API path: no page lookup at all
     match = await request.app[PAGES_KEY].resolve(request)
-    if match.http_exception is not None or not (match.handler in EXCLUSIVE or wants_html(request)):
-        return await handler(request)
+    if match.http_exception is not None or not (match.handler in EXCLUSIVE or html):
+        if not html:
+            return await handler(request)
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:  # a browser on a path nothing serves: a page, not JSON
+            from .pages import View, error_page
+
+            view = View.of(request, {})
+            response = error_page(view, 404, "There is no page at this address.")
+            view.finish(response)
+            return response
     return await _serve_page(request, match)
 
 

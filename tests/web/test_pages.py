@@ -302,3 +302,10 @@ async def test_dataset_upload_streams_and_big_page_uploads_are_refused(client):
     big.add_field("files", b"x" * (17 * 2**20), filename="README.md")
     resp = await client.post("/-/new/circuit", data=big)
     assert resp.status == 413 and "MiB" in await resp.text()
+
+
+async def test_unknown_paths(client):
+    page = await client.get("/no/such/page", headers=HTML)
+    assert page.status == 404 and page.content_type == "text/html" and "no page at this address" in await page.text()
+    api = await client.get("/no/such/page")
+    assert api.status == 404 and (await api.json()) == {"detail": "Not found"}
