@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,10 @@ async def session_user(request: web.Request):
     s = sess.from_request(request, web_key(request.app))
     if s is None or s.user_id is None:
         return None
+    origin = request.headers.get("Origin")
+    if origin is not None and request.headers.get("Upgrade", "").lower() == "websocket" \
+            and urllib.parse.urlsplit(origin).netloc != request.host:
+        return None  # a page of another origin opening a socket: not with this browser's session
     if request.method not in sess.SAFE_METHODS and not request.path.startswith("/-/"):
         if not s.csrf_ok(web_key(request.app), request.headers.get(sess.CSRF_HEADER)):
             from ..errors import Forbidden

@@ -309,3 +309,25 @@ async def test_unknown_paths(client):
     assert page.status == 404 and page.content_type == "text/html" and "no page at this address" in await page.text()
     api = await client.get("/no/such/page")
     assert api.status == 404 and (await api.json()) == {"detail": "Not found"}
+
+
+async def test_a_foreign_page_cannot_use_the_session_on_a_websocket(client):
+    token = await browser_login(client, "sockets")
+    h = {"X-CSRF-Token": token}
+    made = await client.post("/api/circuits", headers=h, json={"name": "mine", "title": "Mine", "framework": "openqasm3",
+                                                             "qubits": 1, "is_public": False})
+    cid = (await made.json())["id"]
+    form = aiohttp.FormData()
+    form.add_field("files", MANIFEST.format(name="mine").encode(), filename="qubithub.toml")
+    form.add_field("files", QASM.encode(), filename="main.qasm")
+    assert (await client.post(f"/api/circuits/{cid}/upload-batch", data=form, headers=h)).status == 201
+    run = await client.post("/api/runs", json={"circuit_id": cid, "shots": 10}, headers=h)
+    assert run.status == 201, await run.text()
+    run_id = (await run.json())["id"]
+    own = str(client.make_url("")).rstrip("/")
+    ws = await client.ws_connect(f"/ws/runs/{run_id}", headers={"Origin": own})
+    assert (await ws.receive_json())["id"] == run_id
+    await ws.close()
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await client.ws_connect(f"/ws/runs/{run_id}", headers={"Origin": "http://evil.example"})
+    assert refused.value.status == 404  # to that page the private run does not exist
