@@ -225,7 +225,12 @@
     ev.preventDefault();
     var st = pw.querySelector(".pw-state"), f = new FormData(pw);
     api("POST", pw.getAttribute("data-api"), { current_password: f.get("current_password"), new_password: f.get("new_password") })
-      .then(function () { st.className = "pw-state ok"; st.textContent = "Password changed."; pw.reset(); })
+      .then(function () {
+        /* A new password ends every browser session (this one too): sign in again with it. */
+        st.className = "pw-state ok"; st.textContent = "Password changed. Log in again with the new password.";
+        pw.reset();
+        location.href = "/login?changed=1&next=" + encodeURIComponent("/settings");
+      })
       .catch(function (err) { st.className = "pw-state error"; st.textContent = err.message; });
   });
   var copy = document.getElementById("copy-key");
