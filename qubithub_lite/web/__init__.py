@@ -129,15 +129,17 @@ async def pages_middleware(request: web.Request, handler):
             response = error_page(view, 404, "There is no page at this address.")
             view.finish(response)
             return response
-    return await _serve_page(request, match)
+    return await _serve_page(request, match, handler)
 
 
-async def _serve_page(request: web.Request, match) -> web.StreamResponse:
-    from .pages import View, error_page
+async def _serve_page(request: web.Request, match, handler) -> web.StreamResponse:
+    from .pages import FallThrough, View, error_page
 
     view = View.of(request, dict(match))
     try:
         response = await match.handler(view)
+    except FallThrough:
+        return await handler(request)
     except ApiError as exc:
         response = error_page(view, exc.status, exc.detail)
     except web.HTTPException as exc:

@@ -265,6 +265,21 @@ def _message_svg(text: str) -> bytes:
             f'{escape(text[:160])}</text></svg>').encode()
 
 
+class FallThrough(Exception):
+    """Raised by a page that turns out not to apply: the request goes on to the API routes."""
+
+
+@page("/{owner}/{name}")
+async def repo_page(v: View):
+    """``/owner/name`` (the hosted hub's circuit address, beside ``/owner/name.git``): the
+    circuit's page. Paths of the API's own resources go on to the API unchanged."""
+    owner, name = v.match["owner"], v.match["name"]
+    if owner in _api_segments(v.request.app) or name.endswith(".git"):
+        raise FallThrough()
+    circuit = await v.hub.circuits.resolve_quiet(v.uid, f"{owner}/{name}")
+    return redirect(f"/circuits/{circuit.id}")
+
+
 @page("/circuits/{circuit_id}/diagram.svg", exclusive=True)
 async def circuit_diagram(v: View):
     """The circuit drawn by the sandboxed visualizer, shown through ``<img>`` (an SVG there can't
@@ -890,10 +905,29 @@ def _index_exclusive() -> None:
                 _EXCLUSIVE_LAST.add(parts[-1])
 
 
+#: First segments of the app's other routes (read once the app is frozen: every module's
+#: routes, added before or after the web UI's, are there).
+_API_SEGMENTS: set[str] = set()
+
+
+def _api_segments(app: web.Application) -> set[str]:
+    if not _API_SEGMENTS:
+        found = {"api", "static", "hf", "-"}
+        for resource in app.router.resources():
+            info = resource.get_info()
+            path = info.get("path") or info.get("formatter") or info.get("prefix") or ""
+            segment = path.split("/")[1] if path.count("/") >= 1 else ""
+            if segment and "{" not in segment:
+                found.add(segment)
+        _API_SEGMENTS.update(found)
+    return _API_SEGMENTS
+
+
 def register(app: web.Application) -> None:
     _index_exclusive()
     pages = web.UrlDispatcher()
-    for path, fn, _ in sorted(_PAGES, key=lambda p: "{" in p[0]):
+    # Plain paths first, then templated ones, and the catch-all /{owner}/{name} last.
+    for path, fn, _ in sorted(_PAGES, key=lambda p: ("{" in p[0], p[0].startswith("/{"))):
         pages.add_get(path, fn)
     app[PAGES_KEY] = pages
     for path, fn, stream in _FORMS:

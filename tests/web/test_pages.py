@@ -331,3 +331,16 @@ async def test_a_foreign_page_cannot_use_the_session_on_a_websocket(client):
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await client.ws_connect(f"/ws/runs/{run_id}", headers={"Origin": "http://evil.example"})
     assert refused.value.status == 404  # to that page the private run does not exist
+
+
+async def test_owner_name_addresses_a_circuit_page(client, alice):
+    circuit = await make_circuit(client, alice, "addressed")
+    resp = await client.get("/alice/addressed", headers=HTML, allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == f"/circuits/{circuit['id']}"
+    assert (await client.get("/alice/nothing", headers=HTML)).status == 404
+    # API paths of two segments keep their answers, for browsers too.
+    me = await client.get("/auth/me", headers={**HTML, **alice.headers})
+    assert me.status == 200 and (await me.json())["username"] == "alice"
+    assert (await client.get("/backends/qiskit_aer", headers=HTML)).status == 404
+    assert (await client.get(f"/circuits/{circuit['id']}", headers=HTML)).content_type == "text/html"
+    assert (await client.get("/u/alice", headers=HTML)).status == 200
