@@ -212,14 +212,35 @@ async def _circuit_files(v: View, circuit_id: str, version: str | None) -> dict[
     return await v.hub.circuits.list_files(v.uid, circuit_id, version)
 
 
-async def _tree_texts(v: View, listing: dict[str, Any]) -> dict[str, str]:
-    out = {}
-    for f in listing["files"]:
-        if f["size"] <= render.MAX_DIFF:
-            text = as_text(await read_blob(v.hub, f["sha256"], render.MAX_DIFF))
-            if text is not None:
-                out[f["name"]] = text
-    return out
+#: A diff page reads at most this much changed text (unchanged files are never read).
+DIFF_BUDGET = 4 * 1024 * 1024
+
+
+async def _changed_texts(v: View, a: dict[str, Any], b: dict[str, Any]) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """The text of the files that differ between two listings (by content hash), within
+    :data:`DIFF_BUDGET`; the paths left out (binary, too large, over budget) are returned too."""
+    old = {f["name"]: f for f in a["files"]}
+    new = {f["name"]: f for f in b["files"]}
+    budget = DIFF_BUDGET
+    texts: tuple[dict[str, str], dict[str, str]] = ({}, {})
+    skipped: list[str] = []
+    for path in sorted(set(old) | set(new)):
+        fa, fb = old.get(path), new.get(path)
+        if fa is not None and fb is not None and fa["sha256"] == fb["sha256"]:
+            continue
+        sides = [(i, f) for i, f in enumerate((fa, fb)) if f is not None]
+        size = sum(f["size"] for _, f in sides)
+        if size > budget or any(f["size"] > render.MAX_DIFF for _, f in sides):
+            skipped.append(path)
+            continue
+        got = [(i, as_text(await read_blob(v.hub, f["sha256"], render.MAX_DIFF))) for i, f in sides]
+        if any(t is None for _, t in got):
+            skipped.append(path)
+            continue
+        budget -= size
+        for i, t in got:
+            texts[i][path] = t
+    return texts[0], texts[1], skipped
 
 
 @page("/circuits/{circuit_id}")
@@ -312,7 +333,9 @@ async def circuit_diff(v: View):
         raise BadRequest("choose two versions (a and b) to compare")
     a = await _circuit_files(v, circuit.id, numbers[0])
     b = await _circuit_files(v, circuit.id, numbers[1])
-    lines = render.unified_diff(await _tree_texts(v, a), await _tree_texts(v, b), f"v{numbers[0]}", f"v{numbers[1]}")
+    old, new, skipped = await _changed_texts(v, a, b)
+    lines = await asyncio.to_thread(render.unified_diff, old, new, f"v{numbers[0]}", f"v{numbers[1]}")
+    lines += [render.DiffLine("file", f"{path}: changed (binary or too large to show)") for path in skipped]
     detail = await v.hub.circuits.detail(circuit, v.uid)
     return v.render("diff.html", c=detail, a=numbers[0], b=numbers[1], lines=lines)
 
