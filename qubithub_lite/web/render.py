@@ -5,24 +5,31 @@ unified diffs, and histogram geometry for a plain SVG drawn by the template."""
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass
-
-import nh3
-from markdown_it import MarkdownIt
-from pygments import highlight as _highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import TextLexer, get_lexer_for_filename
-from pygments.util import ClassNotFound
 
 #: Bigger inputs are shown as plain text (or not at all): rendering stays bounded.
 MAX_MARKDOWN = 200_000
 MAX_HIGHLIGHT = 256_000
 MAX_DIFF = 200_000
 
-_md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
 _DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+$")
-_TAGS = (nh3.ALLOWED_TAGS - {"img"}) | {"img"}
+
+
+@functools.cache
+def _markdown_it():
+    """Imported on first use: an idle server does not carry the renderers."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
+
+
+@functools.cache
+def _formatter():
+    from pygments.formatters import HtmlFormatter
+
+    return HtmlFormatter(cssclass="hl", wrapcode=True)
 
 
 def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
@@ -37,19 +44,22 @@ def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
 def markdown(text: str) -> str:
     """README Markdown to sanitized HTML (no script can survive: markdown-it has raw HTML off,
     nh3 drops anything but a safe tag/attribute allow-list, and the CSP forbids inline script)."""
-    html = _md.render(text[:MAX_MARKDOWN])
-    return nh3.clean(html, tags=_TAGS, attribute_filter=_attribute_filter, link_rel="noopener noreferrer nofollow",
-                     url_schemes={"http", "https", "mailto"})
+    import nh3
 
-
-_formatter = HtmlFormatter(cssclass="hl", wrapcode=True)
+    html = _markdown_it().render(text[:MAX_MARKDOWN])
+    return nh3.clean(html, tags=set(nh3.ALLOWED_TAGS), attribute_filter=_attribute_filter,
+                     link_rel="noopener noreferrer nofollow", url_schemes={"http", "https", "mailto"})
 
 
 def pygments_css() -> str:
-    return _formatter.get_style_defs(".hl")
+    return _formatter().get_style_defs(".hl")
 
 
 def highlight(source: str, filename: str) -> str:
+    from pygments import highlight as _highlight
+    from pygments.lexers import TextLexer, get_lexer_for_filename
+    from pygments.util import ClassNotFound
+
     if len(source) > MAX_HIGHLIGHT:
         lexer = TextLexer()
         source = source[:MAX_HIGHLIGHT]
@@ -58,7 +68,7 @@ def highlight(source: str, filename: str) -> str:
             lexer = get_lexer_for_filename(filename, stripnl=False)
         except ClassNotFound:
             lexer = TextLexer()
-    return _highlight(source, lexer, _formatter)
+    return _highlight(source, lexer, _formatter())
 
 
 @dataclass
