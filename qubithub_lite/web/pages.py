@@ -340,21 +340,35 @@ async def circuit_diff(v: View):
     return v.render("diff.html", c=detail, a=numbers[0], b=numbers[1], lines=lines)
 
 
-@form("/-/circuits/{circuit_id}/star")
-async def star_circuit(v: View):
+_SOCIAL = {"circuits": "circuits", "datasets": "datasets", "spaces": "spaces"}
+
+
+def _social_service(v: View):
+    kind = v.match["kind"]
+    if kind not in _SOCIAL:
+        raise NotFound("nothing to star or fork here")
+    return kind, getattr(v.hub, _SOCIAL[kind])
+
+
+@form("/-/{kind}/{item_id}/star")
+async def star_item(v: View):
+    """Toggle the caller's star on a circuit, dataset or space."""
     user = v.need_user()
+    kind, service = _social_service(v)
     v.hub.limiter.hit("star", user.id, v.hub.limiter.action_limit("star"))
-    await v.hub.circuits.star(user, v.match["circuit_id"])
-    return redirect(f"/circuits/{v.match['circuit_id']}")
+    await service.star(user, v.match["item_id"])
+    return redirect(f"/{kind}/{v.match['item_id']}")
 
 
-@form("/-/circuits/{circuit_id}/fork")
-async def fork_circuit(v: View):
+@form("/-/{kind}/{item_id}/fork")
+async def fork_item(v: View):
+    """Copy a circuit, dataset or space into the caller's namespace."""
     user = v.need_user()
+    kind, service = _social_service(v)
     v.hub.limiter.hit("fork", user.id, v.hub.limiter.action_limit("fork"))
     name = (v.form.get("name") or "").strip() or None
-    fork = await v.hub.circuits.fork(user, v.match["circuit_id"], name)
-    return redirect(f"/circuits/{fork['id']}")
+    fork = await service.fork(user, v.match["item_id"], name)
+    return redirect(f"/{kind}/{fork['id']}")
 
 
 def _run_body(v: View, circuit_id: str, manifest_params: dict[str, Any]) -> dict[str, Any]:

@@ -344,3 +344,21 @@ async def test_owner_name_addresses_a_circuit_page(client, alice):
     assert (await client.get("/backends/qiskit_aer", headers=HTML)).status == 404
     assert (await client.get(f"/circuits/{circuit['id']}", headers=HTML)).content_type == "text/html"
     assert (await client.get("/u/alice", headers=HTML)).status == 200
+
+
+async def test_star_and_fork_datasets_and_spaces_from_their_pages(client, alice):
+    d = await (await client.post("/datasets", json={"name": "tbl", "title": "Table", "format": "csv"}, headers=alice.headers)).json()
+    sp = await (await client.post("/spaces", json={"name": "pg", "title": "Playground"}, headers=alice.headers)).json()
+    token = await browser_login(client, "forker")
+    for kind, item in (("datasets", d), ("spaces", sp)):
+        page = await (await client.get(f"/{kind}/{item['id']}", headers=HTML)).text()
+        assert f'action="/-/{kind}/{item["id"]}/star"' in page
+        starred = await client.post(f"/-/{kind}/{item['id']}/star", data={"csrf_token": token}, allow_redirects=False)
+        assert starred.status == 303
+        assert (await (await client.get(f"/{kind}/{item['id']}")).json())["stars_count"] == 1
+        forked = await client.post(f"/-/{kind}/{item['id']}/fork", data={"csrf_token": token, "name": f"my-{kind}"},
+                                   allow_redirects=False)
+        assert forked.status == 303 and forked.headers["Location"].startswith(f"/{kind}/")
+        copy = await (await client.get(forked.headers["Location"])).json()
+        assert copy["name"] == f"my-{kind}" and copy["owner"]["username"] == "forker"
+    assert (await client.post("/-/backends/x/star", data={"csrf_token": token})).status == 404
