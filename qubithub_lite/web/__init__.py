@@ -115,7 +115,13 @@ async def pages_middleware(request: web.Request, handler):
 
     html = wants_html(request)
     if not html and not might_be_exclusive(path):
-        return await handler(request)  # an API client on an API path: no page lookup at all
+        # An API client on an API path: no page lookup. The same URL may be a page for a
+        # browser, so caches are told the answer depends on Accept.
+        response = await handler(request)
+        if not response.prepared:
+            vary = response.headers.get("Vary")
+            response.headers["Vary"] = f"{vary}, Accept" if vary else "Accept"
+        return response
     match = await request.app[PAGES_KEY].resolve(request)
     if match.http_exception is not None or not (match.handler in EXCLUSIVE or html):
         if not html:

@@ -230,3 +230,27 @@ def test_create_an_api_key(web, server):
     assert "revoked" in page.locator("tbody tr", has_text="laptop").inner_text()
     assert page.get_by_role("button", name="Revoke key laptop").count() == 0
     assert requests.get(server.api + "/auth/me", headers={"X-API-Key": key}).status_code == 401
+
+
+def test_every_page_fits_a_phone_and_works_by_keyboard(server, browser):
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    dog = Watchdog(server.url)
+    dog.attach(context)
+    page = context.new_page()
+    register(page, server.url, "phoneuser")
+    circuit, dataset = server.circuit["id"], server.dataset["id"]
+    for path in ("/", "/?type=datasets", "/?type=spaces", f"/circuits/{circuit}", f"/circuits/{circuit}/diff?a=1&b=2",
+                 f"/datasets/{dataset}", "/backends", "/runs", "/u/teacher", "/settings", "/new", "/new?type=dataset"):
+        page.goto(server.url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"{path} is {width} px wide on a 360 px phone"
+    # Keyboard: the first Tab reaches the skip link, which moves on to the content.
+    page.goto(server.url + "/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#main")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('main') !== null")
+    context.close()
+    dog.check()

@@ -57,7 +57,7 @@ async def test_pages_and_api_share_paths_by_accept(client, alice):
     api = await client.get(f"/circuits/{circuit['id']}")
     assert api.content_type == "application/json" and (await api.json())["id"] == circuit["id"]
     api = await client.get(f"/circuits/{circuit['id']}", headers={"Accept": "application/json"})
-    assert api.content_type == "application/json"
+    assert api.content_type == "application/json" and "Accept" in api.headers["Vary"]
     page = await client.get(f"/circuits/{circuit['id']}", headers=HTML)
     assert page.status == 200 and page.content_type == "text/html"
     assert "<h1>Hello &lt;script&gt;" in await page.text()
