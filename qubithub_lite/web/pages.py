@@ -114,6 +114,20 @@ class View:
         return self.user
 
 
+class FallThrough(Exception):
+    """Raised by a page that turns out not to apply: the request goes on to the API routes."""
+
+
+def resource_id(v: View, key: str) -> str:
+    """A page's ``{…_id}``: ids are UUIDs; anything else (``/circuits/resolve``) is an API path."""
+    from ..services.access import UUID_RE
+
+    value = v.match[key]
+    if not UUID_RE.match(value):
+        raise FallThrough()
+    return value
+
+
 def error_page(view: View, status: int, detail: str) -> web.Response:
     return view.render("error.html", status=status, status_code=status, detail=detail)
 
@@ -245,7 +259,7 @@ async def _changed_texts(v: View, a: dict[str, Any], b: dict[str, Any]) -> tuple
 
 @page("/circuits/{circuit_id}")
 async def circuit_page(v: View):
-    cid = v.match["circuit_id"]
+    cid = resource_id(v, "circuit_id")
     circuit = await v.hub.circuits.view(v.uid, cid)
     version = v.q("version") or None
     if version is not None and not version.lstrip("v").isdigit():
@@ -286,8 +300,6 @@ def _message_svg(text: str) -> bytes:
             f'{escape(text[:160])}</text></svg>').encode()
 
 
-class FallThrough(Exception):
-    """Raised by a page that turns out not to apply: the request goes on to the API routes."""
 
 
 @page("/{owner}/{name}")
@@ -423,7 +435,7 @@ async def my_runs(v: View):
 
 
 async def _run(v: View) -> tuple[Any, dict[str, Any] | None]:
-    run = await v.hub.runs.get_visible(v.uid, v.match["run_id"])
+    run = await v.hub.runs.get_visible(v.uid, resource_id(v, "run_id"))
     response = await v.hub.runs.response(run)
     return response, (response.results or {}).get("counts")
 
@@ -467,7 +479,7 @@ PREVIEW_PAGE = 50
 
 @page("/datasets/{dataset_id}")
 async def dataset_page(v: View):
-    did = v.match["dataset_id"]
+    did = resource_id(v, "dataset_id")
     d = await v.hub.datasets.get(v.uid, did)
     version = v.q("version")
     if version and not version.isdigit():
@@ -497,7 +509,7 @@ async def dataset_page(v: View):
 # Spaces --------------------------------------------------------------------------------
 @page("/spaces/{space_id}")
 async def space_page(v: View):
-    s = await v.hub.spaces.view(v.uid, v.match["space_id"])
+    s = await v.hub.spaces.view(v.uid, resource_id(v, "space_id"))
     files = s["files"]
     selected = next((f for f in files if f["path"] == v.q("file")), None) if v.q("file") else (files[0] if files else None)
     if v.q("file") and selected is None:

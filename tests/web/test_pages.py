@@ -362,3 +362,11 @@ async def test_star_and_fork_datasets_and_spaces_from_their_pages(client, alice)
         copy = await (await client.get(forked.headers["Location"])).json()
         assert copy["name"] == f"my-{kind}" and copy["owner"]["username"] == "forker"
     assert (await client.post("/-/backends/x/star", data={"csrf_token": token})).status == 404
+
+
+async def test_api_paths_under_page_paths_stay_api(client, alice):
+    await make_circuit(client, alice, "findme")
+    resolved = await client.get("/circuits/resolve", params={"repo_name": "alice/findme"}, headers=HTML)
+    assert resolved.content_type == "application/json" and (await resolved.json())["name"] == "findme"
+    stats = await client.get("/runs/users/me/stats", headers={**HTML, **alice.headers})
+    assert stats.status == 200 and "total_runs" in await stats.json()
