@@ -14,6 +14,7 @@ MAX_MARKDOWN = 200_000
 MAX_HIGHLIGHT = 256_000
 MAX_DIFF = 200_000
 
+_SOURCELESS_IMG = re.compile(r'<img(?![^>]*\ssrc=)(?:[^>]*?\salt="([^"]*)")?[^>]*>')
 _DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+$")
 
 
@@ -36,7 +37,7 @@ def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
     if tag == "img" and attr == "src":
         # No request may leave the server, and the CSP allows only same-origin and data: images.
         return value if _DATA_IMAGE.match(value) else None
-    if attr == "href" and value.startswith("//"):
+    if attr == "href" and (value.startswith("//") or value.lower().startswith("data:")):
         return None
     return value
 
@@ -47,8 +48,11 @@ def markdown(text: str) -> str:
     import nh3
 
     html = _markdown_it().render(text[:MAX_MARKDOWN])
-    return nh3.clean(html, tags=set(nh3.ALLOWED_TAGS), attribute_filter=_attribute_filter,
-                     link_rel="noopener noreferrer nofollow", url_schemes={"http", "https", "mailto"})
+    clean = nh3.clean(html, tags=set(nh3.ALLOWED_TAGS), attribute_filter=_attribute_filter,
+                      link_rel="noopener noreferrer nofollow", url_schemes={"http", "https", "mailto", "data"})
+    # An image whose source was dropped (another host: no request may leave the server) is
+    # shown as its alt text (already escaped by nh3) rather than as a broken picture.
+    return _SOURCELESS_IMG.sub(lambda m: f"[{m.group(1) or 'image'}]", clean)
 
 
 def pygments_css() -> str:
