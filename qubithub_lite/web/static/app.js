@@ -29,13 +29,27 @@
   function socketUrl(runId) {
     return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/ws/runs/" + encodeURIComponent(runId);
   }
+  var FINAL = ["completed", "failed", "cancelled"];
+  /* Live updates over the WebSocket; if the socket drops before the run ends (a restart, a
+     proxy), the state is polled until it does. */
   function watchRun(runId, onMessage) {
+    var done = false;
+    var deliver = function (run) {
+      if (done) return;
+      done = FINAL.indexOf(run.status) >= 0;
+      onMessage(run);
+    };
+    var poll = function () {
+      if (done) return;
+      api("GET", "/api/runs/" + encodeURIComponent(runId)).then(deliver).catch(function () {})
+        .then(function () { if (!done) setTimeout(poll, 2000); });
+    };
     var ws = new WebSocket(socketUrl(runId));
     ws.onmessage = function (ev) {
-      var run = JSON.parse(ev.data);
-      onMessage(run);
-      if (["completed", "failed", "cancelled"].indexOf(run.status) >= 0) ws.close();
+      deliver(JSON.parse(ev.data));
+      if (done) ws.close();
     };
+    ws.onclose = function () { if (!done) setTimeout(poll, 1000); };
     return ws;
   }
 
@@ -125,7 +139,7 @@
             }
           }
           if (r.status === "failed") check.textContent = (r.error_class || "error") + ": " + (r.error_message || "");
-          if (["completed", "failed", "cancelled"].indexOf(r.status) >= 0) button.disabled = false;
+          if (FINAL.indexOf(r.status) >= 0) button.disabled = false;
         });
       }).catch(function (err) { status.textContent = "not submitted: " + err.message; button.disabled = false; });
     });
@@ -137,7 +151,7 @@
     var strong = runPage.querySelector(".status");
     watchRun(runPage.getAttribute("data-run"), function (r) {
       strong.textContent = r.status;
-      if (["completed", "failed", "cancelled"].indexOf(r.status) >= 0) location.reload();
+      if (FINAL.indexOf(r.status) >= 0) location.reload();
     });
   }
 
