@@ -254,3 +254,16 @@ def test_every_page_fits_a_phone_and_works_by_keyboard(server, browser):
     assert page.evaluate("document.activeElement.closest('main') !== null")
     context.close()
     dog.check()
+
+
+def test_the_run_panel_survives_a_dropped_websocket(web, server):
+    page, _ = web
+    register(page, server.url, "student6")
+    # Every run socket is closed at once (as a restarting server or a proxy would): the panel polls.
+    page.route_web_socket(re.compile(r".*/ws/runs/.*"), lambda ws: ws.close())
+    page.goto(f"{server.url}/circuits/{server.circuit['id']}")
+    with page.expect_request(re.compile(r".*/api/runs/[0-9a-f-]+$")):
+        page.get_by_role("button", name="Run", exact=True).click()
+    live = page.locator("#run-live")
+    live.locator(".run-status", has_text="completed").wait_for(timeout=120_000)
+    assert live.locator(".run-hist svg rect").count() >= 2
