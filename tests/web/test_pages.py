@@ -370,3 +370,17 @@ async def test_api_paths_under_page_paths_stay_api(client, alice):
     assert resolved.content_type == "application/json" and (await resolved.json())["name"] == "findme"
     stats = await client.get("/runs/users/me/stats", headers={**HTML, **alice.headers})
     assert stats.status == 200 and "total_runs" in await stats.json()
+
+
+async def test_static_assets_are_not_rate_limited_but_pages_are(aiohttp_client, tmp_path):
+    from qubithub_lite.app import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(tmp_path, rate_limits={"enabled": True, "anonymous_requests_per_minute": 3}))
+    client = await aiohttp_client(app)
+    page = await client.get("/login", headers=HTML)
+    css = re.search(r'href="(/static/app\.css\?v=\w+)"', await page.text()).group(1)
+    for _ in range(10):
+        assert (await client.get(css)).status == 200
+    statuses = [(await client.get("/login", headers=HTML)).status for _ in range(5)]
+    assert 429 in statuses and statuses[0] == 200
