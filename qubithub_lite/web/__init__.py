@@ -4,8 +4,25 @@ same services as the JSON API, plus small progressive-enhancement scripts (stati
 Pages share paths with the API (``/circuits/{id}`` …): a GET whose ``Accept`` prefers HTML (a
 browser navigating) gets the page; every other client keeps the JSON it always got. Paths only
 the UI has (``/``, ``/login``, ``/-/…`` form posts, ``/static/…``) are served as pages to all.
-Extension point: another module adds pages with :func:`qubithub_lite.web.pages.page` and a nav
-entry with :data:`NAV` (the Benchmarks and Admin pages plug in there)."""
+
+Adding a page (the Benchmarks and Admin pages plug in this way): a module
+``qubithub_lite/web/<name>.py`` listed in :data:`PAGE_MODULES`, templates extending
+``base.html`` in ``templates/``, and a :data:`NAV` entry::
+
+    from . import NAV, NavEntry
+    from .pages import View, form, page
+
+    NAV.append(NavEntry("Admin", "/admin", needs_user=True, admin_only=True))
+
+    @page("/admin", exclusive=True)          # exclusive: the API has no GET /admin
+    async def admin(v: View):
+        user = v.need_user()                 # redirects to /login when signed out
+        ...                                  # the hub's services, as the API handlers use them
+        return v.render("admin.html", users=...)
+
+    @form("/-/admin/users/{user_id}/disable")  # POST, CSRF-checked; v.form holds the fields
+    async def disable(v: View): ...
+"""
 
 from __future__ import annotations
 
@@ -156,9 +173,18 @@ async def _serve_page(request: web.Request, match, handler) -> web.StreamRespons
     return response
 
 
+#: Modules defining pages and forms (imported by :func:`setup`); another page module adds itself.
+PAGE_MODULES: list[str] = ["qubithub_lite.web.pages"]
+
+
 def setup(app: web.Application) -> None:
     """Templates, static files, the page dispatcher and the form routes."""
+    import importlib
+
     from . import pages
+
+    for name in PAGE_MODULES:
+        importlib.import_module(name)
 
     app[STATE_KEY] = {"assets": _asset_versions()}
     env = aiohttp_jinja2.setup(
@@ -173,4 +199,4 @@ def setup(app: web.Application) -> None:
     app.middlewares.append(pages_middleware)
 
 
-__all__ = ["setup", "session_user", "NAV", "NavEntry", "PRINCIPAL_KEY"]
+__all__ = ["setup", "session_user", "NAV", "NavEntry", "PAGE_MODULES", "PRINCIPAL_KEY"]

@@ -384,3 +384,25 @@ async def test_static_assets_are_not_rate_limited_but_pages_are(aiohttp_client, 
         assert (await client.get(css)).status == 200
     statuses = [(await client.get("/login", headers=HTML)).status for _ in range(5)]
     assert 429 in statuses and statuses[0] == 200
+
+
+async def test_another_module_can_add_a_page_and_a_nav_entry(aiohttp_client, tmp_path, monkeypatch):
+    from qubithub_lite import web as webui
+    from qubithub_lite.app import create_app
+    from qubithub_lite.web import pages
+    from tests.conftest import make_settings
+
+    monkeypatch.setattr(pages, "_PAGES", list(pages._PAGES))
+    monkeypatch.setattr(webui, "NAV", webui.NAV + [webui.NavEntry("Admin", "/admin-test", needs_user=True, admin_only=True)])
+
+    @pages.page("/admin-test", exclusive=True)
+    async def admin_test(v):
+        v.need_user()
+        return v.render("error.html", status_code=200, detail="admin page for " + v.user.username)
+
+    client = await aiohttp_client(create_app(make_settings(tmp_path)))
+    assert (await client.get("/admin-test", allow_redirects=False)).status == 303  # signed out: to /login
+    await browser_login(client, "plainuser")
+    page = await (await client.get("/admin-test")).text()
+    assert "admin page for plainuser" in page
+    assert 'href="/admin-test"' not in page  # admin_only: not in a plain user's nav
