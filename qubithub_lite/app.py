@@ -35,6 +35,9 @@ def create_app(settings: Settings) -> web.Application:
     register(app, routes)
     git_http.setup(app)  # raw git smart-HTTP routes, after the JSON API
     hf.setup(app)  # the Hugging Face Hub-compatible read surface under /hf
+    from .web import setup as setup_web  # the web UI: pages, forms, static assets
+
+    setup_web(app)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await hub.start()

@@ -89,9 +89,14 @@ async def auth_middleware(request: web.Request, handler) -> web.StreamResponse:
         request[PRINCIPAL_KEY] = None
         return await handler(request)
     principal = await resolve_principal(request)
+    if principal is None:  # a signed-in browser: the web UI's session cookie (CSRF-checked)
+        from ..web import session_user
+
+        user = await session_user(request)
+        principal = Principal(user) if user is not None else None
     request[PRINCIPAL_KEY] = principal
     limiter = hub.limiter
-    if limiter.enabled and request.path not in UNLIMITED:
+    if limiter.enabled and request.path not in UNLIMITED and not request.path.startswith("/static/"):
         cfg = limiter.config
         if principal is None:
             limiter.hit("requests", f"ip:{request.remote}", cfg.anonymous_requests_per_minute)

@@ -1,0 +1,202 @@
+"""The web UI: server-rendered pages (Jinja2 through aiohttp-jinja2, autoescaped) calling the
+same services as the JSON API, plus small progressive-enhancement scripts (static, same origin).
+
+Pages share paths with the API (``/circuits/{id}`` …): a GET whose ``Accept`` prefers HTML (a
+browser navigating) gets the page; every other client keeps the JSON it always got. Paths only
+the UI has (``/``, ``/login``, ``/-/…`` form posts, ``/static/…``) are served as pages to all.
+
+Adding a page (the Benchmarks and Admin pages plug in this way): a module
+``qubithub_lite/web/<name>.py`` listed in :data:`PAGE_MODULES`, templates extending
+``base.html`` in ``templates/``, and a :data:`NAV` entry::
+
+    from . import NAV, NavEntry
+    from .pages import View, form, page
+
+    NAV.append(NavEntry("Admin", "/admin", needs_user=True, admin_only=True))
+
+    @page("/admin", exclusive=True)          # exclusive: the API has no GET /admin
+    async def admin(v: View):
+        user = v.need_user()                 # redirects to /login when signed out
+        ...                                  # the hub's services, as the API handlers use them
+        return v.render("admin.html", users=...)
+
+    @form("/-/admin/users/{user_id}/disable")  # POST, CSRF-checked; v.form holds the fields
+    async def disable(v: View): ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from ..api.routing import HUB_KEY, PRINCIPAL_KEY
+from ..errors import ApiError
+from . import session as sess
+
+STATIC_DIR = Path(__file__).parent / "static"
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATE_KEY = web.AppKey("web_state", dict)
+
+#: The page's only sources: nothing inline, nothing from another host.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+@dataclass(frozen=True)
+class NavEntry:
+    label: str
+    href: str
+    needs_user: bool = False
+    admin_only: bool = False
+
+
+#: The main navigation. A page added elsewhere appends its entry, e.g. the benchmarks page
+#: ``NAV.append(NavEntry("Benchmarks", "/benchmarks"))`` or the admin page
+#: ``NAV.append(NavEntry("Admin", "/admin", needs_user=True, admin_only=True))``.
+NAV: list[NavEntry] = [
+    NavEntry("Explore", "/"),
+    NavEntry("Backends", "/backends"),
+    NavEntry("My runs", "/runs", needs_user=True),
+    NavEntry("Upload", "/new", needs_user=True),
+]
+
+
+def wants_html(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return "text/html" in accept and "application/json" not in accept
+
+
+def web_key(app: web.Application) -> bytes:
+    state = app[STATE_KEY]
+    key = state.get("key")
+    if key is None:
+        from ..services.secrets_file import load_or_create_secret
+
+        key = state["key"] = sess.session_key(load_or_create_secret(app[HUB_KEY].settings.secret_file))
+    return key
+
+
+async def session_user(request: web.Request):
+    """The user a valid session cookie names (None when absent, stale or disabled). For a
+    state-changing request the CSRF token must come in the ``X-CSRF-Token`` header, except on
+    the UI's own form routes (``/-/…``), which check the form field themselves."""
+    if sess.COOKIE not in request.cookies:
+        return None
+    s = sess.from_request(request, web_key(request.app))
+    if s is None or s.user_id is None:
+        return None
+    origin = request.headers.get("Origin")
+    if origin is not None and request.headers.get("Upgrade", "").lower() == "websocket" \
+            and urllib.parse.urlsplit(origin).netloc != request.host:
+        return None  # a page of another origin opening a socket: not with this browser's session
+    if request.method not in sess.SAFE_METHODS and not request.path.startswith("/-/"):
+        if not s.csrf_ok(web_key(request.app), request.headers.get(sess.CSRF_HEADER)):
+            from ..errors import Forbidden
+
+            raise Forbidden("CSRF token missing or invalid (send the page's token in X-CSRF-Token)")
+    user = await request.app[HUB_KEY].accounts.get_active_user(s.user_id)
+    if user is None or not hmac.compare_digest(s.pw, sess.password_fingerprint(web_key(request.app), user.password_hash)):
+        return None  # disabled, deleted, or the password changed since this browser signed in
+    return user
+
+
+def _asset_versions() -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:10] for p in STATIC_DIR.iterdir() if p.is_file()}
+
+
+@web.middleware
+async def pages_middleware(request: web.Request, handler):
+    path = request.path
+    if path.startswith("/static/"):
+        response = await handler(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.query.get("v"):
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
+    if request.method not in ("GET", "HEAD") or path.startswith("/api/"):
+        return await handler(request)
+    from .pages import EXCLUSIVE, PAGES_KEY, might_be_exclusive
+
+    html = wants_html(request)
+    if not html and not might_be_exclusive(path):
+        # An API client on an API path: no page lookup. The same URL may be a page for a
+        # browser, so caches are told the answer depends on Accept.
+        response = await handler(request)
+        if not response.prepared:
+            vary = response.headers.get("Vary")
+            response.headers["Vary"] = f"{vary}, Accept" if vary else "Accept"
+        return response
+    match = await request.app[PAGES_KEY].resolve(request)
+    if match.http_exception is not None or not (match.handler in EXCLUSIVE or html):
+        if not html:
+            return await handler(request)
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:  # a browser on a path nothing serves: a page, not JSON
+            from .pages import View, error_page
+
+            view = View.of(request, {})
+            response = error_page(view, 404, "There is no page at this address.")
+            view.finish(response)
+            return response
+    return await _serve_page(request, match, handler)
+
+
+async def _serve_page(request: web.Request, match, handler) -> web.StreamResponse:
+    from .pages import FallThrough, View, error_page
+
+    view = View.of(request, dict(match))
+    try:
+        response = await match.handler(view)
+    except FallThrough:
+        return await handler(request)
+    except ApiError as exc:
+        response = error_page(view, exc.status, exc.detail)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = error_page(view, exc.status, exc.reason)
+    view.finish(response)
+    return response
+
+
+#: Modules defining pages and forms (imported by :func:`setup`); another page module adds itself.
+PAGE_MODULES: list[str] = ["qubithub_lite.web.pages"]
+
+
+def setup(app: web.Application) -> None:
+    """Templates, static files, the page dispatcher and the form routes."""
+    import importlib
+
+    from . import pages
+
+    for name in PAGE_MODULES:
+        importlib.import_module(name)
+
+    app[STATE_KEY] = {"assets": _asset_versions()}
+    env = aiohttp_jinja2.setup(
+        app, loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=jinja2.select_autoescape(default=True),
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    env.globals["asset"] = lambda name: f"/static/{name}?v={app[STATE_KEY]['assets'].get(name, '0')}"
+    env.globals["NAV"] = NAV
+    app.router.add_static("/static/", STATIC_DIR, append_version=False)
+    app.router.add_get("/favicon.ico", pages.favicon)
+    pages.register(app)
+    app.middlewares.append(pages_middleware)
+
+
+__all__ = ["setup", "session_user", "NAV", "NavEntry", "PAGE_MODULES", "PRINCIPAL_KEY"]
