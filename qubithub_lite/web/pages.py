@@ -732,7 +732,8 @@ async def create_key(v: View):
     if v.form.get("expires_in_days"):
         data["expires_in_days"] = v.form.get("expires_in_days")
     try:
-        key, plaintext = await v.hub.api_keys.create(user, parse(ApiKeyCreateRequest, data))
+        key, plaintext = await v.hub.api_keys.create(user, parse(ApiKeyCreateRequest, data),
+                                                     user_limit=v.hub.limiter.user_limit(user))
     except ApiError as exc:
         return v.render("settings.html", status=exc.status, keys=await v.hub.api_keys.list_for_user(user),
                         new_key=None, scopes=SCOPES, error=exc.detail, orgs=await v.hub.accounts.memberships(user))
