@@ -102,14 +102,14 @@ async def session_user(request: web.Request):
     if origin is not None and request.headers.get("Upgrade", "").lower() == "websocket" \
             and urllib.parse.urlsplit(origin).netloc != request.host:
         return None  # a page of another origin opening a socket: not with this browser's session
+    user = await request.app[HUB_KEY].accounts.get_active_user(s.user_id)
+    if user is None or not hmac.compare_digest(s.pw, sess.password_fingerprint(web_key(request.app), user.password_hash)):
+        return None  # disabled, deleted, or the password changed since this browser signed in: no session
     if request.method not in sess.SAFE_METHODS and not request.path.startswith("/-/"):
         if not s.csrf_ok(web_key(request.app), request.headers.get(sess.CSRF_HEADER)):
             from ..errors import Forbidden
 
             raise Forbidden("CSRF token missing or invalid (send the page's token in X-CSRF-Token)")
-    user = await request.app[HUB_KEY].accounts.get_active_user(s.user_id)
-    if user is None or not hmac.compare_digest(s.pw, sess.password_fingerprint(web_key(request.app), user.password_hash)):
-        return None  # disabled, deleted, or the password changed since this browser signed in
     return user
 
 

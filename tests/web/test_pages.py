@@ -406,3 +406,20 @@ async def test_another_module_can_add_a_page_and_a_nav_entry(aiohttp_client, tmp
     page = await (await client.get("/admin-test")).text()
     assert "admin page for plainuser" in page
     assert 'href="/admin-test"' not in page  # admin_only: not in a plain user's nav
+
+
+async def test_change_password_from_the_settings_page_through_the_api(client):
+    """The settings page's form posts to POST /auth/password with the session cookie and the
+    CSRF header; afterwards the old password and the old browser session are dead."""
+    token = await browser_login(client, "pwuser")
+    page = await client.get("/settings", headers=HTML)
+    assert page.status == 200 and "current_password" in await page.text()
+    body = {"current_password": PASSWORD, "new_password": "An0ther!Secret#77"}
+    refused = await client.post("/api/auth/password", json=body)
+    assert refused.status == 403  # no CSRF header: a cross-site form cannot change it
+    changed = await client.post("/api/auth/password", json=body, headers={"X-CSRF-Token": token})
+    assert changed.status == 200, await changed.text()
+    assert (await client.get("/auth/me")).status == 401  # this browser session ended too
+    old = await client.post("/auth/login", json={"identifier": "pwuser", "password": PASSWORD})
+    new = await client.post("/auth/login", json={"identifier": "pwuser", "password": "An0ther!Secret#77"})
+    assert old.status == 401 and new.status == 200
