@@ -176,8 +176,8 @@ class AttackReport:
 
     @property
     def memory_growth(self) -> int:
-        """Peak server RSS during the attack minus its RSS before it, plus the peak of its children."""
-        return max(0, self.peak_rss - self.rss_before) + self.peak_children
+        """Peak server RSS during the attack minus its RSS before it."""
+        return max(0, self.peak_rss - self.rss_before)
 
     def summary(self) -> str:
         return (
@@ -188,15 +188,22 @@ class AttackReport:
             f"children peak {self.peak_children / MIB:.0f} MiB"
         )
 
-    def assert_responsive(self, factor: float = 20.0, floor: float = 1.0) -> None:
+    def assert_responsive(self, factor: float = 20.0, floor: float = 1.0, max_floor: float = 5.0) -> None:
         """p99 of /health during the attack within ``factor`` x the idle p99, or within ``floor``
-        seconds, whichever is larger (a server frozen for seconds can never meet the floor)."""
+        seconds, whichever is larger; and no single probe slower than ``max_floor`` seconds (or
+        5x the p99 limit): a long attack with one freeze keeps a low p99, but not a low max.
+        A server frozen for seconds can never meet these floors; a noisy machine always can."""
         assert not self.probe_errors, self.probe_errors[:3]
         assert self.attack, f"no /health probe ran during the attack ({self.summary()})"
         limit = max(floor, factor * self.idle_p99)
         assert self.attack_p99 <= limit, f"/health froze during the attack: {self.summary()}"
+        assert self.attack_max <= max(max_floor, 5 * limit), f"/health froze once during the attack: {self.summary()}"
 
-    def assert_memory(self, budget_mib: float) -> None:
+    def assert_memory(self, budget_mib: float, children_mib: float | None = None) -> None:
+        """The server's peak RSS grew at most ``budget_mib`` over its RSS before the attack;
+        with ``children_mib``, its child processes together peaked at most that much."""
+        if children_mib is not None:
+            assert self.peak_children <= children_mib * MIB, f"child processes took too much memory: {self.summary()}"
         assert self.memory_growth <= budget_mib * MIB, (
             f"the server's memory grew by {self.memory_growth / MIB:.0f} MiB (budget {budget_mib} MiB): "
             f"{self.summary()}")
