@@ -17,7 +17,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import FormatError
-from .model import MAX_CELL_BYTES, MAX_PREVIEW_CELLS, MAX_PREVIEW_COLUMNS, READ_BUDGET_BYTES, unique_names
+from .model import (
+    MAX_CELL_BYTES, MAX_CELL_CHARS, MAX_PREVIEW_CELLS, MAX_PREVIEW_COLUMNS, MAX_RESPONSE_BYTES, READ_BUDGET_BYTES,
+    unique_names,
+)
 from .values import to_jsonable
 
 
@@ -222,6 +225,12 @@ def budget_array_rows(shape: tuple[int, ...], dtype: np.dtype, rows: int, what: 
                f"{READ_BUDGET_BYTES >> 20} MiB, so only the first {fit} rows are shown")
     columns = len(dtype.names) if structured else (math.prod(shape[1:]) if len(shape) > 1 else 1)
     columns = min(columns, MAX_PREVIEW_COLUMNS)
+    # What the shown cells take as Python values / JSON (a cell shows at most MAX_CELL_CHARS).
+    row_out = max(8, min(itemsize, 4 * MAX_CELL_CHARS) if not structured else itemsize) * columns
+    if fit * row_out > MAX_RESPONSE_BYTES and fit > 1:
+        fit = max(1, MAX_RESPONSE_BYTES // row_out)
+        why = (f"the {what}'s rows take about {row_out} bytes each to show; a preview answers at most "
+               f"{MAX_RESPONSE_BYTES >> 20} MiB, so only the first {fit} rows are shown")
     if fit * columns > MAX_PREVIEW_CELLS:
         fit = max(1, MAX_PREVIEW_CELLS // columns)
         why = (f"a preview shows at most {MAX_PREVIEW_CELLS} cells; with {columns} columns only the "

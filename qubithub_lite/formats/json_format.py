@@ -31,8 +31,8 @@ MAX_NUMBER_CHARS = 100
 MAX_RECORD_CHARS = 1 << 20
 #: A preview decodes at most about this many characters (and shows at most MAX_PREVIEW_CELLS cells).
 PREVIEW_BUDGET_CHARS = 2 << 20
-#: A file that is one pretty-printed object is read whole only up to this size.
-MAX_DOCUMENT_BYTES = 16 << 20
+#: A file that is one pretty-printed object is read whole only up to this size (it is one record).
+MAX_DOCUMENT_BYTES = MAX_RECORD_CHARS
 #: Records checked by ``sniff``.
 SNIFF_RECORDS = 100
 _READ_CHARS = 1 << 20

@@ -21,9 +21,11 @@ MAX_CELL_DEPTH = 16
 #: array elements / decoded pages are read, no single cell larger than MAX_CELL_BYTES is
 #: read whole, and at most MAX_PREVIEW_CELLS cells are returned. Rows beyond a budget are
 #: left out (``Preview.truncated`` says so); a cell too large to read at all is refused.
-READ_BUDGET_BYTES = 32 << 20
+READ_BUDGET_BYTES = 16 << 20
 MAX_CELL_BYTES = 1 << 20
 MAX_PREVIEW_CELLS = 100_000
+#: A preview's JSON body is at most about this big (rows beyond it are left out).
+MAX_RESPONSE_BYTES = 4 << 20
 
 
 def budget_rows(rows: int, row_bytes: int, columns: int, what: str) -> tuple[int, str | None]:

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import FormatError
-from .model import MAX_PREVIEW_CELLS, MAX_PREVIEW_COLUMNS, READ_BUDGET_BYTES, Preview, unique_names
+from .model import MAX_CELL_CHARS, MAX_PREVIEW_CELLS, MAX_PREVIEW_COLUMNS, READ_BUDGET_BYTES, Preview, unique_names
 from .parquet_pages import walk_chunk
 from .textio import require_nonempty
 from .values import to_jsonable
@@ -262,7 +263,23 @@ def sniff(path: Path) -> None:
         _first_rows(handle, rows, columns)
 
 
+def _clip(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Cut long strings/binaries in Arrow, before they become Python objects (a cell shows at
+    most MAX_CELL_CHARS characters anyway)."""
+    t = column.type
+    types = pa.types
+    try:
+        if types.is_string(t) or types.is_large_string(t):
+            return pc.utf8_slice_codeunits(column, 0, MAX_CELL_CHARS + 1)
+        if types.is_binary(t) or types.is_large_binary(t):
+            return pc.binary_slice(column, 0, MAX_CELL_CHARS * 4 + 1)
+    except (pa.ArrowException, AttributeError):  # older pyarrow: no binary_slice
+        pass
+    return column
+
+
 def _column_values(column: pa.ChunkedArray) -> list[Any]:
+    column = _clip(column)
     try:
         values = column.to_pylist()
     except (pa.ArrowException, ValueError, OverflowError):

@@ -184,8 +184,9 @@ def walk_chunk(fp: BinaryIO, start: int, length: int, rows_wanted: int, chunk_ro
     """Walk the page headers of a column chunk (``start``, ``length`` from the footer) until
     ``rows_wanted`` rows are covered or ``budget`` bytes would be needed.
 
-    Bytes needed by a page: its compressed plus its uncompressed size (both buffers are held
-    while it is decoded); a dictionary page stays needed for the whole chunk. Rows covered:
+    Bytes needed by a page: its compressed size plus twice its uncompressed size (the
+    compressed and decompressed buffers, and the decoded values the reader builds from
+    them); a dictionary page stays needed for the whole chunk. Rows covered:
     ``num_values`` of a v1 page of a flat column, ``num_rows`` of a v2 page; a v1 page of a
     nested column is counted as covering no row until the chunk's last page (conservative).
     """
@@ -196,7 +197,7 @@ def walk_chunk(fp: BinaryIO, start: int, length: int, rows_wanted: int, chunk_ro
     while pos < end:
         header = read_page_header(fp, pos, end)
         pos += header.header_size + header.compressed_size
-        needed += header.uncompressed_size + header.compressed_size
+        needed += 2 * header.uncompressed_size + header.compressed_size
         if header.type == DATA_PAGE:
             covered += header.num_values if flat else 0
         elif header.type == DATA_PAGE_V2:

@@ -98,6 +98,15 @@ def npy_huge_elements(itemsize: int = 8 * MIB, rows: int = 8) -> bytes:
     return buf.getvalue()
 
 
+def npy_escaped_cells(rows: int = 40, columns: int = 1024, itemsize: int = 1024) -> bytes:
+    """Cells of control characters: 1 KiB each in the file, 6 KiB each as escaped JSON."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": f"|S{itemsize}", "fortran_order": False,
+                                               "shape": (rows, columns)})
+    buf.write(b"\x01" * (rows * columns * itemsize))
+    return buf.getvalue()
+
+
 # HDF5 ------------------------------------------------------------------------------------
 def _h5(tmp: Path, name: str, build) -> bytes:
     import h5py
@@ -174,6 +183,16 @@ def parquet_huge_dictionary(entries: int = 4_000, entry_size: int = 32 * 1024) -
     table = pa.table({"v": pa.array(values, pa.binary())})
     return _parquet(table, compression="zstd", use_dictionary=True, dictionary_pagesize_limit=1 << 30,
                     data_page_size=1 << 30)
+
+
+def parquet_long_strings(rows: int = 1000, size: int = 60_000) -> bytes:
+    """1000 distinct 60 KB strings (60 MB as Python objects), compressed to little, in pages
+    of 16 values (~1 MB each)."""
+    import pyarrow as pa
+
+    values = [f"{i:06d}" * (size // 6) for i in range(rows)]
+    return _parquet(pa.table({"s": pa.array(values, pa.string())}), compression="zstd", write_batch_size=16,
+                    data_page_size=1 << 20, use_dictionary=False)
 
 
 def parquet_many_row_groups(groups: int = 100_000) -> bytes:

@@ -4,6 +4,7 @@ server's memory bounded, and answer a clear 400/422 (never a 500) when it refuse
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -210,6 +211,15 @@ def test_npy_huge_elements(server, user, watch_attack):
         assert all(row[0].startswith("qqqq") and len(row[0]) <= 1025 for row in body["rows"])
 
 
+def test_npy_cells_that_escape_to_huge_json(server, user, watch_attack):
+    report = watch_attack(_attack(server, user, "npy", "escapes.npy", bombs.npy_escaped_cells(), rows=40))
+    report.assert_responsive()
+    report.assert_memory(MEMORY_BUDGET_MIB)
+    for status, body in report.result["previews"]:
+        assert status == 200 and 1 <= len(body["rows"]) < 40 and "MiB" in body["truncated"]
+        assert len(json.dumps(body)) < 12 * MIB
+
+
 # HDF5 ------------------------------------------------------------------------------------
 def test_hdf5_huge_fixed_strings_without_data(server, user, watch_attack, tmp_path):
     content = bombs.hdf5_huge_strings_no_data(tmp_path)
@@ -289,6 +299,15 @@ def test_parquet_huge_dictionary_page(server, user, watch_attack):
     report.assert_memory(MEMORY_BUDGET_MIB)
     for status, body in report.result["previews"]:
         assert status == 422 and "column 'v'" in body["detail"]
+
+
+def test_parquet_long_strings(server, user, watch_attack):
+    report = watch_attack(_attack(server, user, "parquet", "strings.parquet", bombs.parquet_long_strings()))
+    report.assert_responsive()
+    report.assert_memory(MEMORY_BUDGET_MIB)
+    for status, body in report.result["previews"]:
+        assert status == 200 and body["rows"] and all(len(row[0]) == 1025 for row in body["rows"])
+        assert len(body["rows"]) < 1000 and "pages" in body["truncated"]
 
 
 @pytest.mark.parametrize("groups", [100_000, 25_000])
