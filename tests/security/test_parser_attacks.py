@@ -5,8 +5,9 @@ server's memory bounded, and answer a clear 400/422 (never a 500) when it refuse
 from __future__ import annotations
 
 import json
-import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -48,35 +49,20 @@ def _clear(resp: requests.Response, *allowed: int) -> dict:
 
 
 @pytest.fixture(autouse=True)
-def warm(server):
+def warm(server, user):
     """Import every format's library in the server once, so the attacks measure parsing, not imports."""
-    import io
-
     import numpy as np
 
     from tests.datasets.helpers import csv_bytes, hdf5_bytes, json_records, npy_bytes, parquet_bytes
-
-    resp = requests.post(f"{server.url}/auth/register", timeout=30, json={
-        "email": "warm@school.lan", "username": "warmup", "password": "Qu4ntum!Leap#42", "name": "Warm"})
-    headers = {"Authorization": f"Bearer {resp.json()['access_token']}"}
-
-    class U:
-        pass
-
-    u = U()
-    u.headers = headers
-    import tempfile
-    from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
         files = {"csv": csv_bytes(5), "json": json_records(5), "npy": npy_bytes(np.arange(6.0)),
                  "parquet": parquet_bytes(5), "hdf5": hdf5_bytes(Path(tmp))}
     for fmt, content in files.items():
-        ds = _dataset(server, u, fmt)
-        assert _upload(server, u, ds, f"warm.{fmt}", content).status_code == 201
+        ds = _dataset(server, user, fmt)
+        assert _upload(server, user, ds, f"warm.{fmt}", content).status_code == 201
         for resp in _previews(server, ds, 5, count=2):
             assert resp.status_code == 200, resp.text
-    del io
 
 
 def _attack(server, user, fmt: str, name: str, content: bytes, rows: int = 1000):
@@ -324,5 +310,3 @@ def test_parquet_many_row_groups(server, user, watch_attack, groups):
         for status, body in report.result["previews"]:
             assert status == 200 and len(body["rows"]) == 1000
 
-
-del os
