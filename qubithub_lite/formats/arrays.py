@@ -16,7 +16,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .model import MAX_PREVIEW_COLUMNS, unique_names
+from .errors import FormatError
+from .model import (
+    MAX_CELL_BYTES, MAX_CELL_CHARS, MAX_PREVIEW_CELLS, MAX_PREVIEW_COLUMNS, MAX_RESPONSE_BYTES, READ_BUDGET_BYTES,
+    unique_names,
+)
 from .values import to_jsonable
 
 
@@ -145,3 +149,90 @@ def _tabulate_structured(
     table = [list(cells) for cells in zip(*per_field)] if n else []
     schema = {col: type_name(dtype.fields[name][0]) for col, name in zip(columns, shown)}
     return Table(columns, table, schema, total, len(names))
+
+
+# Memory budgets (before reading) ---------------------------------------------------------
+def read_block(shape: tuple[int, ...], rows: int, structured: bool) -> tuple[int, ...]:
+    """Shape of the block :func:`tabulate` reads for ``rows`` rows of an array of ``shape``."""
+    if not shape:
+        return ()
+    if structured or len(shape) == 1:
+        slices = leading_slices(shape, min(rows, math.prod(shape) if structured else shape[0]))
+    else:
+        inner = shape[1:]
+        slices = (slice(0, min(rows, shape[0])),) + leading_slices(inner, min(math.prod(inner), MAX_PREVIEW_COLUMNS))
+    block = tuple(len(range(*s.indices(d))) for s, d in zip(slices, shape))
+    return block + shape[len(block):]
+
+
+def largest_field(dtype: np.dtype) -> int:
+    """Bytes of the largest single cell of ``dtype`` (a field of a structured dtype)."""
+    if dtype.names:
+        return max((largest_field(dtype.fields[n][0]) for n in dtype.names), default=0)
+    return dtype.itemsize
+
+
+def check_cell_size(dtype: np.dtype, what: str) -> None:
+    size = largest_field(dtype)
+    if size > MAX_CELL_BYTES:
+        raise FormatError(
+            f"the {what} has elements of {size} bytes; a preview reads at most "
+            f"{MAX_CELL_BYTES >> 20} MiB per cell, so it cannot be previewed"
+        )
+
+
+def budget_array_rows(shape: tuple[int, ...], dtype: np.dtype, rows: int, what: str,
+                      chunks: tuple[int, ...] | None = None) -> tuple[int, str | None]:
+    """How many rows :func:`tabulate` may read within READ_BUDGET_BYTES and MAX_PREVIEW_CELLS,
+    from metadata only: element sizes, and for chunked (HDF5) data the whole chunks that a
+    read decompresses. Raises FormatError when not even one row fits."""
+    structured = bool(dtype.names)
+    if not shape:
+        return rows, None
+    itemsize = max(1, dtype.itemsize)
+
+    def cost(n: int) -> int:
+        block = read_block(shape, n, structured)
+        if chunks is None:
+            return math.prod(block) * itemsize
+        touched = math.prod(-(-b // c) for b, c in zip(block, chunks))
+        return touched * math.prod(chunks) * itemsize
+
+    if chunks is not None and math.prod(chunks) * itemsize > READ_BUDGET_BYTES:
+        raise FormatError(
+            f"the {what} is stored in chunks of {math.prod(chunks) * itemsize} bytes (uncompressed); a "
+            f"preview decompresses at most {READ_BUDGET_BYTES >> 20} MiB, so it cannot be previewed"
+        )
+    total = math.prod(shape) if structured else shape[0]
+    want = min(rows, total)
+    if want == 0 or cost(want) <= READ_BUDGET_BYTES:
+        fit, why = want, None
+    else:
+        lo, hi = 0, want  # cost(lo) fits, cost(hi) does not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if cost(mid) <= READ_BUDGET_BYTES:
+                lo = mid
+            else:
+                hi = mid
+        if lo == 0:
+            raise FormatError(
+                f"one row of the {what} needs {cost(1)} bytes to read; a preview reads at most "
+                f"{READ_BUDGET_BYTES >> 20} MiB, so it cannot be previewed"
+            )
+        fit = lo
+        why = (f"the {what} needs {cost(want)} bytes to read {want} rows; a preview reads at most "
+               f"{READ_BUDGET_BYTES >> 20} MiB, so only the first {fit} rows are shown")
+    columns = len(dtype.names) if structured else (math.prod(shape[1:]) if len(shape) > 1 else 1)
+    columns = min(columns, MAX_PREVIEW_COLUMNS)
+    # What the shown cells take as Python values / JSON (a cell shows at most MAX_CELL_CHARS).
+    row_out = max(8, min(itemsize, 4 * MAX_CELL_CHARS) if not structured else itemsize) * columns
+    if fit * row_out > MAX_RESPONSE_BYTES and fit > 1:
+        fit = max(1, MAX_RESPONSE_BYTES // row_out)
+        why = (f"the {what}'s rows take about {row_out} bytes each to show; a preview answers at most "
+               f"{MAX_RESPONSE_BYTES >> 20} MiB, so only the first {fit} rows are shown")
+    if fit * columns > MAX_PREVIEW_CELLS:
+        fit = max(1, MAX_PREVIEW_CELLS // columns)
+        why = (f"a preview shows at most {MAX_PREVIEW_CELLS} cells; with {columns} columns only the "
+               f"first {fit} rows are shown")
+    return fit, why

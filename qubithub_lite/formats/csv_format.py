@@ -1,8 +1,16 @@
-"""CSV: UTF-8 text; delimiter and quoting sniffed with :class:`csv.Sniffer`, header guessed.
+"""CSV: UTF-8 text; the delimiter is detected in linear time from a bounded sample (each
+candidate parsed once by ``csv.reader``, the most consistent field count wins), quoting is
+RFC 4180 (``"``, doubled), the header is guessed.
 
 Only a bounded head of the file is read for ``sniff`` and ``preview``; ``count_rows``
 makes one streaming pass (vectorised quote-aware record counting, exact ``csv.reader``
 fallback for files that are not RFC 4180-clean).
+
+Memory and time are bounded for any input: physical lines and records are capped in
+characters, a preview keeps at most :data:`MAX_PREVIEW_COLUMNS` cells of a record and
+reads at most :data:`PREVIEW_BUDGET_CHARS`; cell typing looks only at short cells (no
+regular expression ever runs over a long one). ``csv.Sniffer`` is not used: its regular
+expressions are quadratic.
 """
 
 from __future__ import annotations
@@ -21,19 +29,24 @@ from typing import Any
 import numpy as np
 
 from .errors import FormatError
-from .model import MAX_PREVIEW_COLUMNS, Preview, unique_names
+from .model import MAX_PREVIEW_CELLS, MAX_PREVIEW_COLUMNS, Preview, unique_names
 from .textio import CHUNK_BYTES, HEAD_BYTES, Utf8Validator, read_text_head, require_nonempty
 
 LABEL = "CSV"
-#: Sample given to csv.Sniffer (cut back to a whole line).
+#: Sample used to detect the delimiter and the header (cut back to a whole line).
 SNIFF_SAMPLE_CHARS = 32 << 10
 #: Head read (and checked for binary content) by ``preview``; ``sniff`` checks 1 MiB.
 PREVIEW_HEAD_BYTES = 64 << 10
 #: Candidate delimiters, in order of preference on ties.
 DELIMITERS = ",;\t|"
-#: A preview reads at most this many characters, and no physical line may be longer.
-PREVIEW_BUDGET_CHARS = 64 << 20
-MAX_LINE_CHARS = 16 << 20
+#: A preview reads at most this many characters; no physical line and no record (a record
+#: may span lines inside quotes) may be longer than these.
+PREVIEW_BUDGET_CHARS = 8 << 20
+MAX_LINE_CHARS = 1 << 20
+MAX_RECORD_CHARS = 1 << 20
+#: Cells longer than this are strings: numbers and dates are short, and the typing regular
+#: expressions must never run over long text.
+MAX_TYPED_CELL_CHARS = 64
 #: Rows used to guess the header.
 HEADER_PROBE_ROWS = 20
 
@@ -79,6 +92,8 @@ def cell_kind(text: str) -> str | None:
     s = text.strip()
     if not s:
         return None
+    if len(s) > MAX_TYPED_CELL_CHARS:
+        return "string"
     if s.lower() in _BOOLS:
         return "bool"
     if _INT_RE.fullmatch(s):
@@ -169,19 +184,36 @@ def _guess_header(rows: list[list[str]]) -> bool:
     return all(names) and all(k == "string" for k in first_kinds)
 
 
+def _delimiter_score(sample: str, delimiter: str) -> tuple[float, int]:
+    """(share of records with the most common field count, that count) with ``delimiter``;
+    one ``csv.reader`` pass over the sample (linear)."""
+    try:
+        widths = [len(r) for r in csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter,
+                                              quotechar='"', doublequote=True, strict=False) if r]
+    except csv.Error:
+        return 0.0, 0
+    if not widths:
+        return 0.0, 0
+    width, count = Counter(widths).most_common(1)[0]
+    if width < 2:
+        return 0.0, width
+    return count / len(widths), width
+
+
 def detect_layout(text: str) -> CsvLayout:
-    """Sniff delimiter/quoting and the header from the decoded head of the file."""
+    """Detect the delimiter and the header from the decoded head of the file (linear time)."""
     sample = _sample(text)
     terminator = "\n" if "\n" in sample or "\r" not in sample else "\r"
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=DELIMITERS)
-        delimiter, quotechar = dialect.delimiter, dialect.quotechar or '"'
-        doublequote, skip = bool(dialect.doublequote), bool(dialect.skipinitialspace)
-        escapechar = dialect.escapechar
-    except csv.Error:  # one column, or too little text: plain RFC 4180
-        delimiter, quotechar, doublequote, skip, escapechar = ",", '"', True, False, None
-    if not doublequote and escapechar is None:
-        doublequote = True  # Sniffer's guess; RFC 4180 quoting is what real files use
+    delimiter, best = ",", 0.0
+    for candidate in DELIMITERS:  # in order of preference: a later one must be strictly better
+        if candidate not in sample:
+            continue
+        score, _ = _delimiter_score(sample, candidate)
+        if score > best:
+            delimiter, best = candidate, score
+    quotechar, doublequote, escapechar = '"', True, None
+    after = sample.count(delimiter + " ")
+    skip = best > 0 and after > 0 and after * 2 >= sample.count(delimiter)
     options = {
         "delimiter": delimiter,
         "quotechar": quotechar,
@@ -192,7 +224,7 @@ def detect_layout(text: str) -> CsvLayout:
     }
     try:
         records = csv.reader(io.StringIO(sample, newline=""), **options)
-        probe = list(itertools.islice((r for r in records if r), HEADER_PROBE_ROWS + 1))
+        probe = list(itertools.islice((r[:MAX_PREVIEW_COLUMNS] for r in records if r), HEADER_PROBE_ROWS + 1))
     except csv.Error as exc:
         raise FormatError(f"the CSV file cannot be parsed: {exc}") from None
     if not probe:
@@ -223,13 +255,19 @@ def sniff(path: Path) -> None:
 
 class _LineSource:
     """Physical lines for csv.reader, each at most MAX_LINE_CHARS, in total at most
-    ``budget`` characters (then it stops and sets ``truncated``)."""
+    ``budget`` characters (then it stops and sets ``truncated``). The reader's caller calls
+    :meth:`record_done` after each record; one record may not use more than
+    MAX_RECORD_CHARS characters (a quote never closed, many multi-line fields)."""
 
     def __init__(self, fp: io.TextIOBase, budget: int | None) -> None:
         self._fp = fp
         self._budget = budget
         self._used = 0
+        self._record = 0
         self.truncated = False
+
+    def record_done(self) -> None:
+        self._record = 0
 
     def __iter__(self) -> Iterator[str]:
         while True:
@@ -246,6 +284,12 @@ class _LineSource:
             if "\x00" in line:
                 raise FormatError("the CSV file contains NUL bytes; it looks binary, not text")
             self._used += len(line)
+            self._record += len(line)
+            if self._record > MAX_RECORD_CHARS:
+                raise FormatError(
+                    f"the CSV file has a record longer than {MAX_RECORD_CHARS} characters "
+                    "(a quote that is never closed?)"
+                )
             if self._budget is not None and self._used > self._budget:
                 self.truncated = True
                 return
@@ -257,28 +301,41 @@ def preview(path: Path, rows: int, total_rows: int | None = None) -> Preview:
     header: list[str] | None = None
     data: list[list[str]] = []
     reached_end = False
+    widest = cells = 0
+    truncated: str | None = None
     with path.open("r", encoding="utf-8-sig", newline="") as fp:
         source = _LineSource(fp, PREVIEW_BUDGET_CHARS)
         reader = csv.reader(source, **layout.reader_options())
         try:
             for record in reader:
+                source.record_done()
                 if not record:
                     continue
+                if len(record) > MAX_PREVIEW_COLUMNS:  # keep what is shown, count the rest
+                    widest = max(widest, len(record))
+                    record = record[:MAX_PREVIEW_COLUMNS]
                 if layout.has_header and header is None:
                     header = record
                     continue
                 if len(data) == rows:
                     break  # one row more than needed: the file goes on
+                if data and (cells := cells + len(record)) > MAX_PREVIEW_CELLS:
+                    truncated = (f"a preview shows at most {MAX_PREVIEW_CELLS} cells; only the first "
+                                 f"{len(data)} rows are shown")
+                    break
                 data.append(record)
             else:
                 reached_end = not source.truncated
+                if source.truncated and len(data) < rows:
+                    truncated = (f"a preview reads at most {PREVIEW_BUDGET_CHARS >> 20} MiB of text; only the "
+                                 f"first {len(data)} rows are shown")
         except csv.Error as exc:
             raise FormatError(f"the CSV file cannot be parsed: {exc}") from None
     if not data and header is None:
         raise FormatError("the CSV file has no rows")
     if reached_end and total_rows is None:
         total_rows = len(data)
-    width = max([len(header or [])] + [len(r) for r in data])
+    width = max([len(header or []), widest] + [len(r) for r in data])
     names = list(header or []) + [f"col_{i}" for i in range(len(header or []), width)]
     columns = unique_names(names)[:MAX_PREVIEW_COLUMNS]
     kinds = [column_type([cell_kind(r[i]) for r in data if i < len(r)]) for i in range(len(columns))]
@@ -294,6 +351,7 @@ def preview(path: Path, rows: int, total_rows: int | None = None) -> Preview:
         total_columns=width,
         delimiter=layout.delimiter,
         has_header=layout.has_header,
+        truncated=truncated,
     )
 
 
@@ -385,8 +443,10 @@ def _count_records_fast(path: Path, layout: CsvLayout) -> int | None:
 def _count_records_exact(path: Path, layout: CsvLayout) -> int:
     count = 0
     with path.open("r", encoding="utf-8-sig", newline="") as fp:
+        source = _LineSource(fp, None)
         try:
-            for record in csv.reader(_LineSource(fp, None), **layout.reader_options()):
+            for record in csv.reader(source, **layout.reader_options()):
+                source.record_done()
                 if record:
                     count += 1
         except csv.Error as exc:

@@ -6,10 +6,11 @@ Format modules are imported on first use, so e.g. h5py is only loaded for HDF5 f
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 from types import ModuleType
 
-from .model import DEFAULT_PREVIEW_ROWS, Preview, validate_rows
+from .model import DEFAULT_PREVIEW_ROWS, MAX_RESPONSE_BYTES, Preview, validate_rows
 
 #: The dataset formats of the API reference → implementing module.
 _MODULES: dict[str, str] = {
@@ -57,7 +58,21 @@ def preview(
     rows = validate_rows(rows)
     if total_rows is not None and (isinstance(total_rows, bool) or total_rows < 0):
         raise ValueError(f"total_rows must be a non-negative integer, got {total_rows!r}")
-    return _module(fmt).preview(Path(path), rows, total_rows)
+    return fit_response(_module(fmt).preview(Path(path), rows, total_rows))
+
+
+def fit_response(result: Preview) -> Preview:
+    """Leave out the rows beyond MAX_RESPONSE_BYTES of JSON (measured row by row, ASCII-escaped:
+    an upper bound of the UTF-8 body); the first row always stays (cells are capped)."""
+    used = 0
+    for i, row in enumerate(result.rows):
+        used += len(json.dumps(row, default=str)) + 1
+        if used > MAX_RESPONSE_BYTES and i > 0:
+            result.rows = result.rows[:i]
+            result.truncated = (f"a preview answers at most {MAX_RESPONSE_BYTES >> 20} MiB of JSON; only the "
+                                f"first {i} rows are shown")
+            break
+    return result
 
 
 def count_rows(path: Path, fmt: str) -> int:

@@ -1,7 +1,13 @@
 """HDF5: the first table-like dataset found by a bounded ``visititems`` walk (lexicographic
 order; soft and external links are not followed) is previewed through h5py slicing, so
 only its leading rows are read. Datasets whose raw data lives in other files (external
-storage, virtual datasets) are never read: they could point at arbitrary server files."""
+storage, virtual datasets) are never read: they could point at arbitrary server files.
+
+Memory budgets come from the metadata, before any read: element sizes (a cell larger than
+a preview may read is refused), whole chunks (a read decompresses each chunk it touches:
+chunks larger than the read budget are refused, rows are cut so the chunks touched fit),
+and for variable-length data (sizes not in the metadata) rows are read in small batches
+until the budget is used."""
 
 from __future__ import annotations
 
@@ -12,9 +18,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .arrays import numpy_type_name, tabulate
+from .arrays import budget_array_rows, check_cell_size, numpy_type_name, tabulate
 from .errors import FormatError
-from .model import Preview
+from .model import READ_BUDGET_BYTES, Preview
 from .textio import require_nonempty
 
 LABEL = "HDF5"
@@ -99,9 +105,61 @@ def sniff(path: Path) -> None:
         find_dataset(handle)
 
 
+def _has_vlen(dtype: np.dtype) -> bool:
+    if dtype.names:
+        return any(_has_vlen(dtype.fields[n][0]) for n in dtype.names)
+    return dtype.kind == "O"
+
+
+def _vlen_bytes(value: object) -> int:
+    if isinstance(value, (bytes, str)):
+        return len(value)
+    if isinstance(value, np.ndarray):
+        return sum(_vlen_bytes(v) for v in value.flat) if value.dtype.kind == "O" else value.nbytes
+    if isinstance(value, (tuple, np.void)):
+        return sum(_vlen_bytes(v) for v in value)
+    return 8
+
+
+def _budget_vlen_rows(dataset: h5py.Dataset, rows: int) -> tuple[int, str | None]:
+    """Variable-length data: read the leading rows in small batches, stop at the budget."""
+    if dataset.ndim != 1:
+        return rows, None
+    used = got = 0
+    step = 16
+    while got < min(rows, dataset.shape[0]):
+        batch = dataset[got:min(got + step, rows)]
+        for value in batch:
+            used += _vlen_bytes(value) + 16
+            if used > READ_BUDGET_BYTES:
+                if got == 0:
+                    raise FormatError(
+                        f"the first row of the HDF5 dataset is larger than {READ_BUDGET_BYTES >> 20} MiB; "
+                        "it cannot be previewed")
+                return got, (f"the HDF5 dataset's rows are large; a preview reads at most "
+                             f"{READ_BUDGET_BYTES >> 20} MiB, so only the first {got} rows are shown")
+            got += 1
+        del batch
+    return rows, None
+
+
+def budget_rows(dataset: h5py.Dataset, rows: int) -> tuple[int, str | None]:
+    dtype = dataset.dtype
+    what = "HDF5 dataset"
+    check_cell_size(dtype, what)
+    shape = tuple(int(d) for d in dataset.shape)
+    chunks = tuple(int(c) for c in dataset.chunks) if dataset.chunks else None
+    rows, why = budget_array_rows(shape, dtype, rows, what, chunks)
+    if _has_vlen(dtype):
+        rows, vlen_why = _budget_vlen_rows(dataset, rows)
+        why = vlen_why or why
+    return rows, why
+
+
 def preview(path: Path, rows: int, total_rows: int | None = None) -> Preview:
     with open_file(path) as handle:
         name, dataset = find_dataset(handle)
+        rows, truncated = budget_rows(dataset, rows)
         table = tabulate(dataset, rows, h5_type_name)
         shape = [int(d) for d in dataset.shape]
     return Preview(
@@ -112,6 +170,7 @@ def preview(path: Path, rows: int, total_rows: int | None = None) -> Preview:
         total_columns=table.total_columns,
         hdf5_path=name,
         shape=shape,
+        truncated=truncated,
     )
 
 

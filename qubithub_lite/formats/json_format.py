@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .errors import FormatError
-from .model import MAX_PREVIEW_COLUMNS, Preview, unique_names
+from .model import MAX_PREVIEW_COLUMNS, Preview, budget_rows, unique_names
 from .textio import CHUNK_BYTES, Utf8Validator, read_text_head, require_nonempty
 from .values import merge_type_names, python_type_name, to_jsonable
 
@@ -26,12 +26,13 @@ LABEL = "JSON"
 MAX_DEPTH = 64
 #: Longest number literal accepted (digits, sign, exponent…).
 MAX_NUMBER_CHARS = 100
-#: Largest single record (array element or line), in characters.
-MAX_RECORD_CHARS = 16 << 20
-#: A preview decodes at most about this many characters.
-PREVIEW_BUDGET_CHARS = 64 << 20
-#: A file that is one pretty-printed object is read whole only up to this size.
-MAX_DOCUMENT_BYTES = 16 << 20
+#: Largest single record (array element or line), in characters (as Python objects a
+#: record can take ~20x its text: ``[{},{},…]``).
+MAX_RECORD_CHARS = 1 << 20
+#: A preview decodes at most about this many characters (and shows at most MAX_PREVIEW_CELLS cells).
+PREVIEW_BUDGET_CHARS = 2 << 20
+#: A file that is one pretty-printed object is read whole only up to this size (it is one record).
+MAX_DOCUMENT_BYTES = MAX_RECORD_CHARS
 #: Records checked by ``sniff``.
 SNIFF_RECORDS = 100
 _READ_CHARS = 1 << 20
@@ -309,11 +310,18 @@ def preview(path: Path, rows: int, total_rows: int | None = None) -> Preview:
             reached_end = False
             break
         records.append(record)
+    truncated = None
     if stop.hit:
         reached_end = False
+        if len(records) < rows:
+            truncated = (f"a preview reads at most {PREVIEW_BUDGET_CHARS >> 20} MiB of JSON text; only the "
+                         f"first {len(records)} rows are shown")
     if reached_end and total_rows is None:
         total_rows = len(records)
     columns, table, total_columns = _tabulate(records)
+    fit, why = budget_rows(len(table), 0, len(columns), "JSON")
+    if fit < len(table):
+        table, truncated = table[:fit], why
     schema = {
         name: merge_type_names(python_type_name(row[i]) for row in table)
         for i, name in enumerate(columns)
@@ -325,6 +333,7 @@ def preview(path: Path, rows: int, total_rows: int | None = None) -> Preview:
         dataset_schema=schema,
         total_columns=total_columns,
         layout=layout,
+        truncated=truncated,
     )
 
 

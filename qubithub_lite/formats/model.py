@@ -17,6 +17,32 @@ MAX_CELL_CHARS = 1024
 MAX_CELL_ITEMS = 100
 MAX_CELL_DEPTH = 16
 
+#: Memory budgets of one preview, enforced before reading: at most this many bytes of
+#: array elements / decoded pages are read, no single cell larger than MAX_CELL_BYTES is
+#: read whole, and at most MAX_PREVIEW_CELLS cells are returned. Rows beyond a budget are
+#: left out (``Preview.truncated`` says so); a cell too large to read at all is refused.
+READ_BUDGET_BYTES = 16 << 20
+MAX_CELL_BYTES = 1 << 20
+MAX_PREVIEW_CELLS = 100_000
+#: A preview's JSON body is at most about this big (rows beyond it are left out).
+MAX_RESPONSE_BYTES = 4 << 20
+
+
+def budget_rows(rows: int, row_bytes: int, columns: int, what: str) -> tuple[int, str | None]:
+    """How many of ``rows`` fit the budgets when one row needs ``row_bytes`` to read and has
+    ``columns`` cells; with the message that says why fewer are shown (else None)."""
+    fit = rows
+    why = None
+    if row_bytes > 0 and rows * row_bytes > READ_BUDGET_BYTES:
+        fit = max(1, READ_BUDGET_BYTES // row_bytes)
+        why = (f"{what} rows need {row_bytes} bytes each to read; a preview reads at most "
+               f"{READ_BUDGET_BYTES >> 20} MiB, so only the first {fit} rows are shown")
+    if columns > 0 and fit * columns > MAX_PREVIEW_CELLS:
+        fit = max(1, MAX_PREVIEW_CELLS // columns)
+        why = (f"a preview shows at most {MAX_PREVIEW_CELLS} cells; with {columns} columns "
+               f"only the first {fit} rows are shown")
+    return min(fit, rows), why if fit < rows else None
+
 
 @dataclass(slots=True)
 class Preview:
@@ -44,6 +70,8 @@ class Preview:
     layout: str | None = None
     #: Array shape for ``npy``/``hdf5``.
     shape: list[int] | None = None
+    #: Why fewer rows than asked for are shown (a memory budget), else ``None``.
+    truncated: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,7 +83,7 @@ class Preview:
             "dataset_schema": dict(self.dataset_schema),
             "total_columns": self.total_columns,
         }
-        for key in ("hdf5_path", "delimiter", "has_header", "layout", "shape"):
+        for key in ("hdf5_path", "delimiter", "has_header", "layout", "shape", "truncated"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

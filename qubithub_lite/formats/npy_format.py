@@ -1,7 +1,9 @@
 """NumPy ``.npy``: the header is parsed (``numpy.lib.format``, bounded, literal-eval only)
 and checked *before* any data is touched; object dtypes (pickles) are refused and never
 loaded; data is read through a read-only memory map, so a preview touches only the
-leading rows."""
+leading rows. Memory budgets come from the header: rows beyond the read budget are left
+out, and of byte/text elements larger than a cell may be only their first bytes are mapped
+(a view with a clipped dtype), so a 64 MiB string costs a page, not 64 MiB."""
 
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npformat
 
-from .arrays import tabulate
+from .arrays import budget_array_rows, check_cell_size, tabulate
 from .errors import FormatError
-from .model import Preview
+from .model import MAX_CELL_BYTES, MAX_CELL_CHARS, Preview
 from .textio import require_nonempty
 
 LABEL = "NumPy .npy"
@@ -80,18 +82,36 @@ def read_header(path: Path) -> NpyHeader:
     return header
 
 
-def open_array(path: Path, header: NpyHeader) -> np.ndarray:
-    """A read-only memory map of the data (no pickle path exists here)."""
+def open_array(path: Path, header: NpyHeader, dtype: np.dtype | None = None) -> np.ndarray:
+    """A read-only memory map of the data (no pickle path exists here); ``dtype``: another
+    dtype of the same item size to map it with (see :func:`clipped_dtype`)."""
+    dtype = header.dtype if dtype is None else dtype
     if math.prod(header.shape) == 0:
-        return np.empty(header.shape, dtype=header.dtype)
+        return np.empty(header.shape, dtype=dtype)
     return np.memmap(
         path,
-        dtype=header.dtype,
+        dtype=dtype,
         mode="r",
         offset=header.data_offset,
         shape=header.shape,
         order="F" if header.fortran_order else "C",
     )
+
+
+def clipped_dtype(dtype: np.dtype) -> np.dtype | None:
+    """For plain byte/text/void elements larger than a cell may be: a structured dtype of the
+    same item size whose one field ``v`` is the element's first bytes (enough for a cell)."""
+    if dtype.names or dtype.subdtype is not None or dtype.itemsize <= MAX_CELL_BYTES:
+        return None
+    if dtype.kind == "S":
+        head = np.dtype(f"S{MAX_CELL_CHARS * 4}")
+    elif dtype.kind == "U":
+        head = np.dtype(f"{dtype.byteorder if dtype.byteorder in '<>' else '='}U{MAX_CELL_CHARS + 1}")
+    elif dtype.kind == "V":
+        head = np.dtype(f"V{MAX_CELL_CHARS * 4}")
+    else:
+        return None
+    return np.dtype({"names": ["v"], "formats": [head], "offsets": [0], "itemsize": dtype.itemsize})
 
 
 def sniff(path: Path) -> None:
@@ -100,9 +120,13 @@ def sniff(path: Path) -> None:
 
 def preview(path: Path, rows: int, total_rows: int | None = None) -> Preview:
     header = read_header(path)
-    array = open_array(path, header)
+    clipped = clipped_dtype(header.dtype)
+    cell_dtype = header.dtype if clipped is None else clipped.fields["v"][0]
+    check_cell_size(cell_dtype, ".npy array")
+    rows, truncated = budget_array_rows(header.shape, cell_dtype, rows, ".npy array")
+    array = open_array(path, header, clipped)
     try:
-        table = tabulate(array, rows)
+        table = tabulate(array if clipped is None else array["v"], rows)
     finally:
         del array
     return Preview(
@@ -112,6 +136,7 @@ def preview(path: Path, rows: int, total_rows: int | None = None) -> Preview:
         dataset_schema=table.schema,
         total_columns=table.total_columns,
         shape=list(header.shape),
+        truncated=truncated,
     )
 
 

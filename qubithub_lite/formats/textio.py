@@ -9,8 +9,8 @@ from .errors import FormatError
 
 #: How much of a text file ``sniff`` inspects.
 HEAD_BYTES = 1 << 20
-#: Streaming chunk size for full passes.
-CHUNK_BYTES = 8 << 20
+#: Streaming chunk size for full passes (vectorised passes hold ~10 index arrays of a chunk).
+CHUNK_BYTES = 2 << 20
 
 #: C0 control bytes that do not occur in text (everything below 0x20 but \t \n \f \r).
 _SUSPICIOUS_CONTROLS = bytes(b for b in range(32) if b not in (9, 10, 12, 13))

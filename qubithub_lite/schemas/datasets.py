@@ -255,3 +255,4 @@ class DatasetPreview(BaseModel):
     total_columns: int
     version: int
     format: str
+    truncated: str | None = Field(None, description="Why fewer rows than asked for are shown (a memory budget).")

@@ -467,7 +467,9 @@ class Spaces(access.OwnedResources):
         result = await self._run(user, sandbox, files=files, code=DRIVER_SOURCE, args=[json.dumps(config)],
                                  limits=sandbox.limits(timeout), preload=VISUALIZE_PRELOAD[framework],
                                  outputs=[SVG_FILE, STATUS_FILE])
-        return visualize_response(result, framework, timeout, sandbox.config.output_file_bytes)
+        # the SVG check parses up to 8 MiB: a worker thread, never the event loop
+        return await asyncio.to_thread(visualize_response, result, framework, timeout,
+                                       sandbox.config.output_file_bytes)
 
 
 # Turning sandbox results into API answers ---------------------------------------------------

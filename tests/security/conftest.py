@@ -1,0 +1,136 @@
+"""Fixtures of the attack suite: a real server process on a real TCP port, a user, and
+``watch_attack`` (run an attack while probing ``/health`` and sampling the server's memory).
+
+Each report's one-line summary is printed at the end of the run (``-rA`` not needed), and
+appended to the file named by ``QUBITHUB_SECURITY_FIGURES`` when that is set.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from .latency import AttackReport, watch
+
+PASSWORD = "Qu4ntum!Leap#42"
+_REPORTS: list[str] = []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    pid: int
+    process: subprocess.Popen
+    data_dir: Path
+    log: Path
+
+
+def _start(data_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUBITHUB_LITE_")}
+    env.update({
+        "QUBITHUB_LITE_AUTH_BCRYPT_ROUNDS": "4",
+        "QUBITHUB_LITE_RATE_LIMITS_ENABLED": "false",
+        "QUBITHUB_LITE_LOGGING_LEVEL": "warning",
+        "QUBITHUB_LITE_RUNS_PRESTART_WORKERS": "false",
+        "QUBITHUB_LITE_SANDBOX_WARM_POOL_SIZE": "0",
+    })
+    env.update(extra_env or {})
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir.parent / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qubithub_lite", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1):
+                return Server(url, proc.pid, proc, data_dir, log)
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start within 90 s")
+
+
+def _stop(server: Server) -> None:
+    if server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+
+
+@pytest.fixture
+def server(tmp_path_factory):
+    """A fresh real server process per test (``qubithub-lite serve`` on a free port), so one
+    attack's heap does not hide the next one's growth."""
+    srv = _start(tmp_path_factory.mktemp("security-server") / "data")
+    yield srv
+    _stop(srv)
+
+
+@dataclass
+class User:
+    username: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+_users = iter(range(1, 1 << 30))
+
+
+@pytest.fixture
+def user(server) -> User:
+    name = f"student{next(_users)}"
+    resp = requests.post(f"{server.url}/auth/register", json={
+        "email": f"{name}@school.lan", "username": name, "password": PASSWORD, "name": name.title()}, timeout=30)
+    assert resp.status_code == 201, resp.text
+    return User(name, resp.json()["access_token"])
+
+
+@pytest.fixture
+def watch_attack(server, request):
+    """``watch_attack(attack, name=...)`` -> :class:`AttackReport` (printed at the end of the run)."""
+
+    def run(attack, *, name: str | None = None, **kwargs) -> AttackReport:
+        report = watch(server.url, server.pid, attack, name=name or request.node.name, **kwargs)
+        _REPORTS.append(report.summary())
+        figures = os.environ.get("QUBITHUB_SECURITY_FIGURES")
+        if figures:
+            with open(figures, "a", encoding="utf-8") as fh:
+                fh.write(report.summary() + "\n")
+        return report
+
+    return run
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _REPORTS:
+        terminalreporter.section("attacks: /health latency and server memory")
+        for line in _REPORTS:
+            terminalreporter.write_line(line)
