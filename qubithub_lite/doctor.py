@@ -60,5 +60,6 @@ async def sandbox_checks(settings: Settings) -> list[tuple[str, bool, str]]:
     return [
         ("sandbox", bool(report["works"]), f"{wanted} -> {report['driver']}: {works}"),
         ("sandbox: process limit", True, report["process_limit"]),
+        ("sandbox: memory limit", True, report["memory_limit"]),
         ("sandbox: read-only paths", True, ", ".join(report["read_only_paths"]) or "-"),
     ]
