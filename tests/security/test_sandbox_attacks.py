@@ -296,3 +296,138 @@ async def test_killing_the_runner_fails_the_job_cleanly(sandbox: Sandbox) -> Non
     assert result.limit_hit is None
     # the sandbox keeps working for the next job
     assert (await sandbox.run_python({}, code="print('next')")).stdout_text.strip() == "next"
+
+
+# --- #10 point 11: the simulator workers ----------------------------------------------
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (host view)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                children = Path(f"/proc/{current}/task/{task}/children").read_text().split()
+                todo += [int(c) for c in children]
+        except OSError:
+            continue
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+@pytest.fixture
+def server_secret_env(monkeypatch) -> str:
+    """A secret in the server's environment (as a deployment's credentials would be)."""
+    marker = f"SERVER-SECRET-{uuid.uuid4().hex}"
+    monkeypatch.setenv("QH_TEST_SERVER_SECRET", marker)
+    monkeypatch.setenv("QUBITHUB_LITE_TEST_ONLY_SECRET", marker)
+    return marker
+
+
+async def test_simulator_workers_run_sandboxed(server_secret_env, client, hub, alice, settings) -> None:
+    """The workers parse artifacts made by untrusted circuit.py: they had the server's
+    user, environment, files and network. Look at the real worker processes from outside."""
+    from tests.runs.helpers import BELL, make_circuit, submit, wait_run
+
+    circuit = await make_circuit(client, alice, "bell", {"circuit.py": BELL})
+    run = await wait_run(client, alice, (await submit(client, alice, circuit["id"]))["id"])
+    assert run["status"] == "completed", run
+    executor = hub.run_queue.executor
+    assert executor.stats()["isolated"] is True
+    workers = [pid for top in executor.stats()["worker_pids"] for pid in _descendants(top)
+               if _cmdline(pid).split(b"\0")[1:3] == [b"-m", b"qubithub_lite.jobs.simworker"]]
+    assert workers, "no simulator worker process found"
+    own_net = os.readlink("/proc/self/ns/net")
+    data_dir = Path(settings.data_dir).resolve()
+    for pid in workers:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        assert server_secret_env.encode() not in environ
+        assert b"QUBITHUB_LITE_" not in environ
+        assert os.readlink(f"/proc/{pid}/ns/net") != own_net  # no network of the host
+        assert os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
+        root = Path(f"/proc/{pid}/root")
+        assert not (root / str(data_dir).lstrip("/")).exists()  # no data dir, db or secret
+        assert not (root / str(settings.secret_file).lstrip("/")).exists()
+        assert (root / "usr").exists()  # (the view into its root works)
+
+
+async def test_worker_doctor_check_looks_inside(data_dir: Path, tmp_path: Path) -> None:
+    from qubithub_lite.jobs.workers import probe_workers
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    box = _box(data_dir)
+    try:
+        ok, text = await probe_workers(settings, box)
+        assert ok, text
+        assert "sandbox" in text and "no network" in text
+        ok, text = await probe_workers(settings, None, "bwrap missing")
+        assert ok and "NOT sandboxed" in text and "bwrap missing" in text
+    finally:
+        await box.close()
+
+
+EVIL_WORKER = r'''
+import os, pickle, struct, sys
+out = os.fdopen(1, "wb")
+def frame(payload):
+    out.write(struct.pack(">I", len(payload)) + payload); out.flush()
+frame(pickle.dumps({"op": "ready", "pid": os.getpid(), "preload_ms": 0}))
+sys.stdin.buffer.read(4)
+mode = sys.argv[1]
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch " + sys.argv[2],))
+if mode == "pickle":
+    frame(pickle.dumps({"op": "result", "status": "completed", "results": Evil()}))
+else:
+    out.write(struct.pack(">I", 0xFFFFFFF0)); out.flush()
+sys.stdin.buffer.read()
+'''
+
+
+class _EvilLauncher:
+    """Starts a compromised 'worker' (a real process) instead of simworker."""
+
+    isolated = False
+
+    def __init__(self, mode: str, marker: Path) -> None:
+        self.mode, self.marker = mode, marker
+
+    async def launch(self, args):
+        from qubithub_lite.jobs.workers import LaunchedWorker
+
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", EVIL_WORKER, self.mode, str(self.marker),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True)
+        return LaunchedWorker(proc)
+
+    def describe(self) -> str:
+        return "evil"
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("mode", ["pickle", "huge"])
+async def test_a_compromised_worker_cannot_attack_the_server(tmp_path: Path, mode: str) -> None:
+    """A worker that a parser exploit took over sends a pickle that would run code in the
+    server, or announces a 4 GiB reply: the task fails, nothing runs, nothing is allocated."""
+    from qubithub_lite.jobs.executor import LocalProcessExecutor, SimTask
+
+    marker = tmp_path / "pwned"
+    executor = LocalProcessExecutor(workers=1, launcher=_EvilLauncher(mode, marker), start_timeout=30)
+    await executor.start()
+    try:
+        result = await asyncio.wait_for(executor.submit(SimTask("t1", "qiskit_aer", b"x", "qpy")), 30)
+    finally:
+        await executor.close()
+    assert result.status == "failed" and result.error_class == "internal_error", result
+    assert not marker.exists()
