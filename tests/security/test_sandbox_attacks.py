@@ -431,3 +431,272 @@ async def test_a_compromised_worker_cannot_attack_the_server(tmp_path: Path, mod
         await executor.close()
     assert result.status == "failed" and result.error_class == "internal_error", result
     assert not marker.exists()
+
+
+# --- the rest of the attack suite -------------------------------------------------------
+
+@both_paths
+async def test_fork_bomb_is_contained(sandbox: Sandbox, mode: str) -> None:
+    token = f"bomb-{uuid.uuid4().hex}"
+    code = (
+        "import os, sys\n"
+        "while True:\n"
+        "    try:\n        os.fork()\n"
+        "    except OSError:\n        pass\n"
+    )
+    limits = sandbox.limits(3).with_(max_processes=24)
+    if mode == "cold":
+        result = await sandbox.run({}, ["python3", "-c", code, token], limits)
+    else:
+        result = await sandbox.run_python({}, code=code, args=[token], limits=limits)
+    assert result.limit_hit in ("processes", "wall")
+    assert processes_with(token) == []
+    assert subprocess.run(["true"], check=False).returncode == 0  # the host still forks
+
+
+@both_paths
+async def test_server_files_and_other_users_files_are_invisible(sandbox: Sandbox, data_dir: Path, mode: str) -> None:
+    secret = (data_dir / "secret.key").read_text()
+    targets = [str(p) for p in sorted(data_dir.rglob("*")) if p.is_file()] + [
+        str(data_dir), f"/proc/{os.getpid()}/environ", f"/proc/{os.getpid()}/cmdline",
+        f"/proc/{os.getpid()}/root/{data_dir}", "/sys/fs/cgroup", "/etc/shadow",
+    ]
+    code = (
+        "import os, json, sys\nseen = {}\n"
+        "for path in sys.argv[1:]:\n"
+        "    try:\n"
+        "        seen[path] = os.listdir(path) if os.path.isdir(path) else open(path, 'rb').read().decode('latin-1')\n"
+        "    except OSError as exc:\n        seen[path] = type(exc).__name__\n"
+        "print(json.dumps(seen))\n"
+    )
+    if mode == "cold":
+        result = await sandbox.run({}, ["python3", "-c", code, *targets])
+    else:
+        result = await sandbox.run_python({}, code=code, args=targets)
+    assert result.ok, result.stderr_text
+    assert secret not in result.stdout_text
+    seen = json.loads(result.stdout)
+    for path in targets:
+        assert seen[path] in ("FileNotFoundError", "PermissionError"), (path, seen[path])
+
+
+async def test_another_jobs_work_dir_is_invisible(sandbox: Sandbox) -> None:
+    marker = f"job-a-{uuid.uuid4().hex}"
+    job_a = asyncio.ensure_future(sandbox.run_python(
+        {"mine.txt": marker.encode()}, code="import time\ntime.sleep(4)\n", limits=sandbox.limits(10)))
+    await asyncio.sleep(1.0)
+    work_root = str(sandbox._work_root)
+    code = (
+        "import os, sys\nfound = [sys.argv[1]] if os.path.exists(sys.argv[1]) else []\n"
+        "for root in ('/job', '/tmp', '/dev/shm', '/run', '/var', '/home', '/mnt', '/srv'):\n"
+        "    for top, dirs, files in os.walk(root):\n"
+        "        for name in files:\n"
+        "            try:\n"
+        "                if sys.argv[2] in open(os.path.join(top, name), errors='ignore').read(4096):\n"
+        "                    found.append(os.path.join(top, name))\n"
+        "            except OSError:\n                pass\n"
+        "print('found', found)\n"
+    )
+    job_b = await sandbox.run({}, ["python3", "-c", code, work_root, marker], sandbox.limits(20))
+    await job_a
+    assert job_b.ok, job_b.stderr_text
+    assert job_b.stdout_text.strip() == "found []"
+
+
+@both_paths
+async def test_no_connection_to_the_servers_ports_or_abstract_sockets(client, sandbox: Sandbox, mode: str) -> None:
+    import socket
+
+    port = client.server.port
+    abstract = f"\0qubithub-test-{uuid.uuid4().hex}"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(abstract)
+    listener.listen(1)
+    # the server really listens on that port
+    assert (await client.get("/health")).status == 200
+    code = (
+        "import socket, sys, json\nout = {}\n"
+        "for host in ('127.0.0.1', '::1', 'localhost'):\n"
+        "    try:\n"
+        "        socket.create_connection((host, int(sys.argv[1])), timeout=2).close(); out[host] = 'CONNECTED'\n"
+        "    except OSError as exc:\n        out[host] = type(exc).__name__\n"
+        "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+        "try:\n    s.connect(sys.argv[2].replace('@', '\\0', 1)); out['abstract'] = 'CONNECTED'\n"
+        "except OSError as exc:\n    out['abstract'] = type(exc).__name__\n"
+        "print(json.dumps(out))\n"
+    )
+    args = [str(port), "@" + abstract[1:]]
+    try:
+        if mode == "cold":
+            result = await sandbox.run({}, ["python3", "-c", code, *args])
+        else:
+            result = await sandbox.run_python({}, code=code, args=args)
+    finally:
+        listener.close()
+    assert result.ok, result.stderr_text
+    assert "CONNECTED" not in json.loads(result.stdout).values()
+
+
+@both_paths
+async def test_server_environment_does_not_leak(sandbox: Sandbox, monkeypatch, mode: str) -> None:
+    marker = f"ENV-SECRET-{uuid.uuid4().hex}"
+    monkeypatch.setenv("QUBITHUB_LITE_AUTH_SECRET_KEY", marker)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", marker)
+    code = "import os\nprint(sorted(os.environ))\nprint(open('/proc/self/environ').read())\n"
+    result = await execute(sandbox, mode, code)
+    assert result.ok, result.stderr_text
+    assert marker not in result.stdout_text
+    assert "QUBITHUB_LITE" not in result.stdout_text and "AWS_" not in result.stdout_text
+
+
+@both_paths
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+async def test_output_floods_are_capped(sandbox: Sandbox, mode: str, stream: str) -> None:
+    code = f"import sys, os\nchunk = b'x' * (1 << 20)\nfor _ in range(200):\n    os.write({1 if stream == 'stdout' else 2}, chunk)\n"
+    result = await execute(sandbox, mode, code)
+    kept = result.stdout if stream == "stdout" else result.stderr
+    cap = sandbox.limits().stdout_bytes if stream == "stdout" else sandbox.limits().stderr_bytes
+    assert len(kept) <= cap
+    assert result.limit_hit == "output"
+
+
+@both_paths
+async def test_a_huge_sparse_file_is_refused(sandbox: Sandbox, mode: str) -> None:
+    code = (
+        "import os\nwith open('big', 'wb') as f:\n"
+        "    try:\n        f.truncate(1 << 40); print('TRUNCATED')\n"
+        "    except OSError as exc:\n        print('refused', exc.errno)\n"
+        "    f.seek((1 << 40) - 1)\n    f.write(b'x')\n"
+    )
+    result = await execute(sandbox, mode, code)
+    assert "TRUNCATED" not in result.stdout_text
+    assert result.limit_hit == "file_size"
+
+
+@both_paths
+async def test_rlimits_cannot_be_raised(sandbox: Sandbox, mode: str) -> None:
+    code = (
+        "import resource\nfor name in ('RLIMIT_AS', 'RLIMIT_CPU', 'RLIMIT_NPROC', 'RLIMIT_FSIZE', 'RLIMIT_NOFILE'):\n"
+        "    limit = getattr(resource, name)\n"
+        "    try:\n"
+        "        resource.setrlimit(limit, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)); print('RAISED', name)\n"
+        "    except (ValueError, OSError):\n        print('refused', name)\n"
+    )
+    result = await execute(sandbox, mode, code)
+    assert result.ok, result.stderr_text
+    assert "RAISED" not in result.stdout_text and result.stdout_text.count("refused") == 5
+
+
+async def test_no_nested_user_namespace_or_mounts(sandbox: Sandbox) -> None:
+    result = await sandbox.run({}, ["/bin/sh", "-c",
+                                    "unshare -Ur true && echo USERNS; mount -t tmpfs none /tmp 2>/dev/null && echo MOUNTED; echo done"])
+    assert "USERNS" not in result.stdout_text and "MOUNTED" not in result.stdout_text
+    assert "done" in result.stdout_text
+
+
+async def test_job_symlinks_do_not_reach_host_files(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A job links its work dir to host paths: reading outputs, measuring and removing the
+    work dir must not follow them."""
+    canary_dir = tmp_path / "canary"
+    canary_dir.mkdir()
+    (canary_dir / "keep.txt").write_text("host file")
+    code = (
+        "import os, sys\n"
+        "os.symlink(sys.argv[1], 'dir-link')\n"
+        "os.symlink(os.path.join(sys.argv[1], 'keep.txt'), 'out.txt')\n"
+        "os.makedirs('deep/er'); os.symlink(sys.argv[1], 'deep/er/x')\n"
+        "print('linked')\n"
+    )
+    result = await sandbox.run_python({}, code=code, args=[str(canary_dir)],
+                                      outputs=["out.txt", "dir-link/keep.txt"])
+    assert result.ok and "linked" in result.stdout_text, result.stderr_text
+    assert result.files == {}
+    assert "symlink" in result.file_errors["out.txt"]
+    assert (canary_dir / "keep.txt").read_text() == "host file"  # the work dir is gone, not the host's
+
+
+def test_uploaded_names_cannot_escape_the_work_dir(tmp_path: Path) -> None:
+    from qubithub_lite.sandbox.files import UnsafePath, write_job_files
+
+    for name in ("../x", "a/../../x", "/etc/passwd", "", ".", "a/./..", "x\0y"):
+        with pytest.raises(UnsafePath):
+            write_job_files(tmp_path, {name: b"x"})
+    assert list(tmp_path.iterdir()) == []
+
+
+@both_paths
+async def test_signals_do_not_reach_host_processes(sandbox: Sandbox, mode: str) -> None:
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        code = (
+            "import os, signal, sys\nout = []\n"
+            "for pid in (int(sys.argv[1]), int(sys.argv[2]), 1):\n"
+            "    try:\n        os.kill(pid, signal.SIGKILL); out.append('sent')\n"
+            "    except OSError as exc:\n        out.append(type(exc).__name__)\n"
+            "print(out)\n"
+            "try:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass\n"
+        )
+        args = [str(victim.pid), str(os.getpid())]
+        if mode == "cold":
+            await sandbox.run({}, ["python3", "-c", code, *args])
+        else:
+            await sandbox.run_python({}, code=code, args=args)
+        await asyncio.sleep(0.2)
+        assert victim.poll() is None  # the host process lives
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+@both_paths
+async def test_closing_and_duplicating_its_descriptors(sandbox: Sandbox, mode: str) -> None:
+    code = (
+        "import os\n"
+        "os.write(1, b'before\\n')\n"
+        "os.dup2(2, 1)\nos.dup2(1, 0)\n"
+        "for fd in range(3, 256):\n"
+        "    try:\n        os.dup2(2, fd)\n    except OSError:\n        pass\n"
+        "os.close(2)\nos.close(1)\nos._exit(5)\n"
+    )
+    result = await execute(sandbox, mode, code)
+    assert result.exit_code == 5
+    assert result.stdout_text == "before\n"
+    assert result.limit_hit is None
+
+
+async def test_warm_interpreter_state_never_reaches_the_next_job(data_dir: Path) -> None:
+    """Job A (one user) poisons everything it can in its warm interpreter; job B (another
+    user) starts right after on the pool and must see none of it."""
+    box = _box(data_dir, warm_pool_size=1)
+    token = f"linger-{uuid.uuid4().hex}"
+    try:
+        await box.wait_warm()
+        poison = (
+            "import builtins, json, os, sys, time\n"
+            "builtins.PWNED = True\njson.dumps = lambda *a, **k: 'forged'\n"
+            "sys.modules['qiskit'] = 'forged'\nos.environ['PWNED'] = '1'\n"
+            "open('/tmp/leftover', 'w').write('x')\nopen('/dev/shm/leftover', 'w').write('x')\n"
+            "open('/job/leftover', 'w').write('x')\n"
+            "if os.fork() == 0:\n"
+            "    os.setsid()\n"
+            "    os.execvp('sleep', ['sleep', '120', sys.argv[1]])\n"
+            "print('poisoned')\n"
+        )
+        first = await box.run_python({}, code=poison, args=[token])
+        assert first.ok and "poisoned" in first.stdout_text, first.stderr_text
+        assert processes_with(token) == []  # the lingering child died with job A
+        check = (
+            "import builtins, json, os, sys\n"
+            "print(json.dumps({'pwned': hasattr(builtins, 'PWNED'), 'env': 'PWNED' in os.environ,\n"
+            "    'forged': sys.modules.get('qiskit') == 'forged',\n"
+            "    'files': [p for p in ('/tmp/leftover', '/dev/shm/leftover', '/job/leftover') if os.path.exists(p)],\n"
+            "    'procs': sorted(p for p in os.listdir('/proc') if p.isdigit())}))\n"
+        )
+        second = await box.run_python({}, code=check)
+        assert second.ok, second.stderr_text
+        seen = json.loads(second.stdout)
+        assert seen["pwned"] is False and seen["env"] is False and seen["forged"] is False
+        assert seen["files"] == []
+        assert len(seen["procs"]) <= 3  # its own sandbox: init, runner, the job itself
+    finally:
+        await box.close()
