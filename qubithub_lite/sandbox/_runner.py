@@ -116,8 +116,11 @@ def _child(job, kind_w):
                 _WRITE(kind_w, kind)
             except OSError:
                 pass
-        try:
-            traceback.print_exc()
+        try:  # like the interpreter would: from the user's code on, without our frames
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_frame.f_code.co_name in ("_child", "_run"):
+                tb = tb.tb_next
+            traceback.print_exception(type(exc), exc, tb)
         except BaseException:
             pass
         code = 1

@@ -119,8 +119,11 @@ class Sandbox(ABC):
             return (f"{self.cgroups.describe_memory()}: {self.config.job_memory_bytes / GIB:g} GiB "
                     f"per job, /tmp and /dev/shm included ({per_process})")
         most = min(self.config.max_processes, self.config.no_memory_cgroup_max_processes)
+        how = ("by its pids cgroup" if self.cgroups is not None else
+               f"by RLIMIT_NPROC, which counts every process of uid {os.geteuid()} (the server's "
+               "and other jobs' too), so forks may be refused sooner")
         return (f"NO memory cgroup is writable: {per_process}, and a job is held to {most} "
-                f"processes + threads (at most {most * self.config.memory_bytes / GIB:g} GiB per job)")
+                f"processes + threads {how} (at most {most * self.config.memory_bytes / GIB:g} GiB per job)")
 
     def capped(self, limits: Limits) -> Limits:
         """``limits`` as enforced here: without a memory cgroup, few processes per job."""
