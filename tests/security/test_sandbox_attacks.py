@@ -700,3 +700,53 @@ async def test_warm_interpreter_state_never_reaches_the_next_job(data_dir: Path)
         assert len(seen["procs"]) <= 3  # its own sandbox: init, runner, the job itself
     finally:
         await box.close()
+
+
+async def test_flooding_the_runner_through_execute_is_not_a_500(client, alice) -> None:
+    """The observed failure: space code flooded the runner's status pipe and
+    POST /spaces/{id}/execute answered 500."""
+    from tests.spaces.helpers import create_space
+
+    space = await create_space(client, alice)
+    resp = await client.post(f"/spaces/{space['id']}/execute", json={"code": FLOOD_ALL_FDS},
+                             headers=alice.headers)
+    assert resp.status == 200, await resp.text()
+    result = await resp.json()
+    assert result["status"] == "success", result
+    assert "flooded" in result["output"]
+
+
+async def test_hardware_tasks_go_to_their_own_pool_and_simulations_stay_sandboxed(tmp_path: Path) -> None:
+    import io
+
+    from qiskit import QuantumCircuit, qpy
+
+    from qubithub_lite.jobs.executor import LocalProcessExecutor, RoutingExecutor, SimTask
+    from qubithub_lite.jobs.workers import PlainLauncher, SandboxLauncher, worker_sandbox_factory
+
+    qc = QuantumCircuit(1)
+    qc.x(0)
+    qc.measure_all()
+    buf = io.BytesIO()
+    qpy.dump(qc, buf)
+    box_config = SandboxConfig(**BASE)
+    isolated = LocalProcessExecutor(workers=1, launcher=SandboxLauncher(worker_sandbox_factory(box_config, [])))
+    made = []
+
+    def make_trusted():
+        made.append(LocalProcessExecutor(workers=1, launcher=PlainLauncher(sys.executable)))
+        return made[-1]
+
+    executor = RoutingExecutor(isolated, make_trusted, lambda name: name == "cirq_simulator")
+    await executor.start()
+    try:
+        sim = await executor.submit(SimTask("s1", "qiskit_aer", buf.getvalue(), "qpy", shots=10))
+        assert sim.ok, sim
+        assert made == []  # no hardware run yet: no unsandboxed worker exists
+        hw = await executor.submit(SimTask("h1", "cirq_simulator", buf.getvalue(), "qpy", shots=10))
+        assert hw.ok, hw
+        stats = executor.stats()
+        assert stats["isolated"] is True and stats["completed"] == 1
+        assert stats["hardware_pool"]["completed"] == 1 and stats["hardware_pool"]["isolated"] is False
+    finally:
+        await executor.close()
