@@ -444,9 +444,14 @@ class LocalProcessExecutor(Executor):
                              error_message=f"the simulation exceeded its time limit of {timeout:g} s")  # fmt: skip
         except WorkerDied as exc:
             cancelled = slot.cancel_requested
+            cgroup = worker.launched.cgroup
+            out_of_memory = cgroup is not None and cgroup.oom_kills() > 0
             self._replace(slot)
             if cancelled:
                 return SimResult(task.task_id, "cancelled", error_message="cancelled while running")
+            if out_of_memory:
+                return SimResult(task.task_id, "failed", error_class="quota_exceeded",
+                                 error_message="the simulation ran out of memory (its worker's memory cap)")  # fmt: skip
             return SimResult(task.task_id, "failed", error_class="internal_error",
                              error_message=f"the simulation worker crashed: {exc}")  # fmt: skip
         except asyncio.CancelledError:

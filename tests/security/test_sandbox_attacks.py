@@ -750,3 +750,37 @@ async def test_hardware_tasks_go_to_their_own_pool_and_simulations_stay_sandboxe
         assert stats["hardware_pool"]["completed"] == 1 and stats["hardware_pool"]["isolated"] is False
     finally:
         await executor.close()
+
+
+async def test_a_simulation_too_big_for_its_worker_fails_cleanly() -> None:
+    """A 26-qubit statevector (1 GiB) in a worker capped at 512 MiB: the worker's memory
+    cgroup stops it (not the host), the run fails as out of memory and the pool recovers."""
+    import io
+
+    from qiskit import QuantumCircuit, qpy
+
+    from qubithub_lite.jobs.executor import LocalProcessExecutor, SimTask
+    from qubithub_lite.jobs.workers import SandboxLauncher, worker_sandbox_factory
+
+    config = SandboxConfig(**{**BASE, "memory_bytes": 512 * MIB, "job_memory_bytes": 512 * MIB})
+    launcher = SandboxLauncher(worker_sandbox_factory(config, []))
+    probe = await launcher.sandbox()
+    if not probe.memory_cgroup:
+        await launcher.close()
+        pytest.skip("no writable memory cgroup here")
+    qc = QuantumCircuit(26)
+    qc.h(range(26))
+    qc.measure_all()
+    buf = io.BytesIO()
+    qpy.dump(qc, buf)
+    async with LocalProcessExecutor(workers=1, launcher=launcher) as executor:
+        big = await executor.submit(SimTask("big", "qiskit_aer", buf.getvalue(), "qpy", shots=10,
+                                            options={"method": "statevector"}))
+        assert big.status == "failed" and big.error_class == "quota_exceeded", big
+        small = QuantumCircuit(1)
+        small.x(0)
+        small.measure_all()
+        buf = io.BytesIO()
+        qpy.dump(small, buf)
+        after = await executor.submit(SimTask("after", "qiskit_aer", buf.getvalue(), "qpy", shots=10))
+        assert after.ok, after
