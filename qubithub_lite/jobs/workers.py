@@ -64,6 +64,9 @@ class LaunchedWorker:
                 self.proc.kill()
         if self.cgroup is not None:
             self.cgroup.kill_all()
+        if self.proc.stdin is not None:
+            with contextlib.suppress(Exception):
+                self.proc.stdin.close()  # its pipe transport, closed while our loop runs
 
     async def cleanup(self) -> None:
         """Kill what is left, wait for it, remove the work dir and cgroup (once)."""
