@@ -235,10 +235,6 @@ def _import_roots() -> list[str]:
     return sorted({os.path.dirname(p) for p in code_paths()})
 
 
-def describe_plain(reason: str) -> str:
-    return PlainLauncher(python="", reason=reason).describe()
-
-
 def worker_sandbox_factory(sandbox_config: Any, protected_paths: Sequence[Any]) -> Callable[[list[str]], Sandbox]:
     """``make_sandbox`` for :class:`SandboxLauncher`: the configured driver, with the code
     paths added to its read-only paths (refused if one would expose a protected path)."""

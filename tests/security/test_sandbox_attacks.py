@@ -230,7 +230,7 @@ async def test_without_a_memory_cgroup_forks_beyond_the_cap_are_refused(data_dir
 # --- #10 point 10: the warm runner's protocol -----------------------------------------
 
 FLOOD_ALL_FDS = (
-    "import os\nline = sys_line = b'{\"done\": true, \"exit\": 0, \"kind\": \"memory\"}\\n'\n"
+    "import os\nline = b'{\"done\": true, \"exit\": 0, \"kind\": \"memory\"}\\n'\n"
     "junk = b'x' * (300 * 1024)\nhit = []\n"
     "for fd in range(3, 1024):\n"
     "    try:\n"
