@@ -19,6 +19,7 @@ import importlib
 import json
 import os
 import resource
+import signal
 import sys
 import threading
 import traceback
@@ -74,6 +75,10 @@ def _run(job):
 
 
 PR_SET_DUMPABLE = 4
+#: Signals the supervising parent ignores, so the user's code can stop it only with
+#: SIGKILL or SIGSTOP (which end or stall the job itself, cleanly).
+PARENT_IGNORES = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM",
+                  "SIGVTALRM", "SIGPROF", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGXCPU", "SIGXFSZ")
 #: Bound before any user code runs: the user's code may replace the ``os`` attributes.
 _EXIT, _WRITE, _CLOSE = os._exit, os.write, os.close
 #: What the child may tell the parent (one byte each): the limit its exception showed.
@@ -190,8 +195,15 @@ def main():
     os.dup2(devnull, 0)
     kind_r, kind_w = os.pipe()
     _set_dumpable(0)  # before the fork: the child never sees a dumpable parent
+    saved = {}
+    for name in PARENT_IGNORES:  # before the fork too: no window for the child's signals
+        number = getattr(signal, name, None)
+        if number is not None:
+            saved[number] = signal.signal(number, signal.SIG_IGN)
     pid = os.fork()
     if pid == 0:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
         status_fd = status.fileno()
         os.close(kind_r)
         os.close(status_fd)  # the protocol descriptor is gone before user code runs

@@ -784,3 +784,20 @@ async def test_a_simulation_too_big_for_its_worker_fails_cleanly() -> None:
         qpy.dump(small, buf)
         after = await executor.submit(SimTask("after", "qiskit_aer", buf.getvalue(), "qpy", shots=10))
         assert after.ok, after
+
+
+async def test_signalling_the_runner_does_not_lose_the_job(sandbox: Sandbox) -> None:
+    code = (
+        "import os, signal\n"
+        "for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGXCPU):\n"
+        "    os.kill(os.getppid(), sig)\n"
+        "print('still here')\nraise SystemExit(4)\n"
+    )
+    result = await sandbox.run_python({}, code=code)
+    assert result.exit_code == 4, result.stderr_text
+    assert result.stdout_text.strip() == "still here" and result.limit_hit is None
+    # the job itself keeps the interpreter's usual signal behaviour
+    own = await sandbox.run_python({}, code="import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n")
+    assert own.exit_code == 128 + 15
+    interrupted = await sandbox.run_python({}, code="import os, signal\nos.kill(os.getpid(), signal.SIGINT)\nimport time\ntime.sleep(1)\n")
+    assert "KeyboardInterrupt" in interrupted.stderr_text
