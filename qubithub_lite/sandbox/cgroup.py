@@ -165,9 +165,16 @@ class JobCgroup:
             return False
         try:
             if self.version == 1:
-                (self.memory_path / "memory.limit_in_bytes").write_text(str(memory_bytes))
-                with contextlib.suppress(OSError):  # absent without swap accounting
-                    (self.memory_path / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
+                memory = self.memory_path / "memory.limit_in_bytes"
+                memsw = self.memory_path / "memory.memsw.limit_in_bytes"  # absent without swap accounting
+                try:
+                    memory.write_text(str(memory_bytes))
+                except OSError:  # raising it above memsw: memsw first (memsw >= memory always)
+                    with contextlib.suppress(OSError):
+                        memsw.write_text(str(memory_bytes))
+                    memory.write_text(str(memory_bytes))
+                with contextlib.suppress(OSError):
+                    memsw.write_text(str(memory_bytes))
             else:
                 (self.memory_path / "memory.max").write_text(str(memory_bytes))
                 with contextlib.suppress(OSError):

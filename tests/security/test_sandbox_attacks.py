@@ -801,3 +801,17 @@ async def test_signalling_the_runner_does_not_lose_the_job(sandbox: Sandbox) -> 
     assert own.exit_code == 128 + 15
     interrupted = await sandbox.run_python({}, code="import os, signal\nos.kill(os.getpid(), signal.SIGINT)\nimport time\ntime.sleep(1)\n")
     assert "KeyboardInterrupt" in interrupted.stderr_text
+
+
+async def test_a_jobs_memory_cap_can_be_raised_and_lowered_on_a_warm_interpreter(data_dir: Path) -> None:
+    box = _box(data_dir, job_memory_bytes=256 * MIB)
+    try:
+        if not box.memory_cgroup:
+            pytest.skip("no writable memory cgroup here")
+        hog = "b = bytearray(400 << 20)\nfor i in range(0, len(b), 4096):\n    b[i] = 1\nprint('held')\n"
+        capped = await box.run_python({}, code=hog, limits=box.limits(20))
+        assert capped.limit_hit == "memory" and "held" not in capped.stdout_text
+        roomy = await box.run_python({}, code=hog, limits=box.limits(20).with_(job_memory_bytes=1 * GIB))
+        assert roomy.ok and "held" in roomy.stdout_text, roomy.stderr_text
+    finally:
+        await box.close()
