@@ -1,6 +1,8 @@
 """Bare in-process AerSimulator().run() of a Bell circuit vs the same through LocalProcessExecutor.
 
-    python bench/bench_simulators.py [--n 300] [--queued 1000] [--workers 2]
+    python bench/bench_simulators.py [--n 300] [--queued 1000] [--workers 2] [--plain]
+
+The workers run in the sandbox as the server runs them (``--plain``: unsandboxed children).
 
 Prints per-run latency (p50/p99) and throughput for both, and the ratios.  No assertions.
 """
@@ -48,7 +50,16 @@ def bare(n: int, shots: int) -> tuple[list[float], float]:
     return lat, n / (time.perf_counter() - t0)
 
 
-async def executor(n: int, queued: int, shots: int, workers: int) -> tuple[list[float], float, float]:
+def launcher(plain: bool):
+    if plain:
+        return None
+    from qubithub_lite.jobs.workers import SandboxLauncher, worker_sandbox_factory
+    from qubithub_lite.sandbox import SandboxConfig
+
+    return SandboxLauncher(worker_sandbox_factory(SandboxConfig(warm_pool_size=0), []))
+
+
+async def executor(n: int, queued: int, shots: int, workers: int, plain: bool = False) -> tuple[list[float], float, float]:
     from qiskit import qpy
 
     from qubithub_lite.jobs.executor import LocalProcessExecutor, SimTask
@@ -57,7 +68,7 @@ async def executor(n: int, queued: int, shots: int, workers: int) -> tuple[list[
     qpy.dump(bell(), buf)
     data = buf.getvalue()
     t_start = time.perf_counter()
-    async with LocalProcessExecutor(workers=workers) as ex:
+    async with LocalProcessExecutor(workers=workers, launcher=launcher(plain)) as ex:
         start_s = time.perf_counter() - t_start
         for i in range(2 * workers):  # warm every worker's cache
             await asyncio.gather(*(ex.submit(SimTask(f"w{i}-{j}", "qiskit_aer", data, "qpy", shots=shots)) for j in range(workers)))
@@ -80,12 +91,14 @@ def main() -> None:
     ap.add_argument("--queued", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--shots", type=int, default=1024)
+    ap.add_argument("--plain", action="store_true", help="unsandboxed workers (as before #10)")
     args = ap.parse_args()
     b_lat, b_thr = bare(args.n, args.shots)
-    e_lat, e_thr, start_s = asyncio.run(executor(args.n, args.queued, args.shots, args.workers))
+    e_lat, e_thr, start_s = asyncio.run(executor(args.n, args.queued, args.shots, args.workers, args.plain))
     b50, b99, e50, e99 = pct(b_lat, 50), pct(b_lat, 99), pct(e_lat, 50), pct(e_lat, 99)
     print(f"bare AerSimulator().run():   p50 {b50:.3f} ms  p99 {b99:.3f} ms  throughput {b_thr:.0f}/s (mean {statistics.mean(b_lat):.3f} ms)")
-    print(f"LocalProcessExecutor({args.workers}):  p50 {e50:.3f} ms  p99 {e99:.3f} ms  throughput {e_thr:.0f}/s with {args.queued} queued  (pool start {start_s:.2f} s)")
+    kind = "plain" if args.plain else "sandboxed"
+    print(f"LocalProcessExecutor({args.workers}, {kind}):  p50 {e50:.3f} ms  p99 {e99:.3f} ms  throughput {e_thr:.0f}/s with {args.queued} queued  (pool start {start_s:.2f} s)")
     print(f"ratios: p50 {e50 / b50:.2f}x  p99 {e99 / b99:.2f}x  throughput executor/bare {e_thr / b_thr:.2f}")
 
 

@@ -117,6 +117,9 @@ class RunsConfig(Section):
     max_timeout_seconds: float = Field(600, gt=0, description="Cap on [execution].timeout_seconds of a manifest.")
     compile_timeout_seconds: float = Field(60, gt=0, description="Time limit for running circuit.py in the sandbox to export it.")
     prestart_workers: bool = Field(True, description="Start (warm) the simulator workers at server start, not at the first run.")
+    isolate_workers: bool = Field(
+        True, description="Run the simulator workers in the sandbox (no network, no secrets, no data dir); false: plain child processes."
+    )
     retry_interrupted: bool = Field(
         True, description="After a crash/restart, retry runs caught 'running' once (else they fail with a message)."
     )

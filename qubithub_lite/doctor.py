@@ -58,10 +58,16 @@ async def sandbox_checks(settings: Settings) -> list[tuple[str, bool, str]]:
     try:
         sandbox = await asyncio.to_thread(get_sandbox, settings.sandbox, protected_paths=protected)
     except SandboxUnavailable as exc:
+        from .jobs.workers import probe_workers
+
         return [("sandbox", False, f"{wanted} -> {resolve_driver_name(settings.sandbox)}: "
-                                   f"UNAVAILABLE, code execution is refused: {exc}")]
+                                   f"UNAVAILABLE, code execution is refused: {exc}"),
+                ("simulator workers", *(await probe_workers(settings, None, str(exc))))]
     try:
         report = await sandbox.doctor()
+        from .jobs.workers import probe_workers
+
+        workers = await probe_workers(settings, sandbox)
     finally:
         await sandbox.close()
     isolation = "isolated" if report["isolated"] else "NO ISOLATION (trusted single-user machine only)"
@@ -69,5 +75,7 @@ async def sandbox_checks(settings: Settings) -> list[tuple[str, bool, str]]:
     return [
         ("sandbox", bool(report["works"]), f"{wanted} -> {report['driver']}: {works}"),
         ("sandbox: process limit", True, report["process_limit"]),
+        ("sandbox: memory limit", True, report["memory_limit"]),
+        ("simulator workers", *workers),
         ("sandbox: read-only paths", True, ", ".join(report["read_only_paths"]) or "-"),
     ]

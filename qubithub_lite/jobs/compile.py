@@ -117,7 +117,16 @@ class Compiler:
                 raise RunFailure("storage_miss", f"stored file {row.path} is missing from the blob store") from None
         return files
 
-    async def prepare(self, circuit: Circuit, version: CircuitVersion, parameters: dict[str, Any]) -> Prepared:
+    def _stage_timeout(self, sandbox, timeout: float | None) -> float:
+        """The sandbox time of one stage: the run's limit (the manifest's, capped by the
+        server) when given, never more than the compile limit nor the sandbox's maximum."""
+        limit = self.compile_timeout if timeout is None else min(self.compile_timeout, timeout)
+        return max(0.001, min(limit, sandbox.config.max_timeout_seconds))
+
+    async def prepare(self, circuit: Circuit, version: CircuitVersion, parameters: dict[str, Any],
+                      timeout: float | None = None) -> Prepared:
+        """The run's artifact; running circuit.py (on a cache miss) takes at most ``timeout``
+        seconds (the run's limit) and never more than the compile limit."""
         if version.id not in self._entries:
             paths = [r.path for r in await self.db.list(
                 CircuitFile.select(CircuitFile.path).where(CircuitFile.version == version.id))]
@@ -141,7 +150,7 @@ class Compiler:
         prepared = await self._lookup(version, entry, function, parameters)
         if prepared is None:
             files = await self._files(version)
-            prepared = await self._export(circuit, version, entry, function, parameters, files)
+            prepared = await self._export(circuit, version, entry, function, parameters, files, timeout)
         self._accepted[(version.id, entry, function)] = list(prepared.info.get("accepted_kwargs") or [])
         self._remember(cache_key(version.id, entry, function, prepared.kwargs_used), prepared)
         return prepared
@@ -172,8 +181,9 @@ class Compiler:
             prepared.sources = await self._files(version)
         return prepared
 
-    async def _export(self, circuit, version, entry, function, parameters, files) -> Prepared:
+    async def _export(self, circuit, version, entry, function, parameters, files, timeout=None) -> Prepared:
         sandbox = self._sandbox()
+        limit = self._stage_timeout(sandbox, timeout)
         request = {"entry_point": entry, "framework": circuit.framework, "entry_function": function,
                    "parameters": parameters, "mode": "export", "output_dir": OUT, "result_path": "export_result.json"}
         job_files = {**files, "_qh_export.py": self._script, "_qh_request.json": json.dumps(request).encode(),
@@ -182,12 +192,12 @@ class Compiler:
         await self.db.release()  # circuit.py may run for a while in the sandbox
         result = await sandbox.run_python(
             job_files, script="_qh_export.py", args=["_qh_request.json"],
-            limits=sandbox.limits(self.compile_timeout), preload=PRELOAD.get(circuit.framework, ()),
+            limits=sandbox.limits(limit), preload=PRELOAD.get(circuit.framework, ()),
             outputs=[f"{OUT}/{name}" for name in OUTPUT_FILES],
         )
         compile_ms = (time.perf_counter() - started) * 1000
         if result.limit_hit == "wall":
-            raise RunFailure("sandbox_timeout", f"circuit.py did not finish within {self.compile_timeout:.0f} s in the sandbox")
+            raise RunFailure("sandbox_timeout", f"circuit.py did not finish within {limit:g} s in the sandbox")
         raw = result.files.get(f"{OUT}/export_result.json")
         if raw is None:
             tail = result.stderr_text[-800:]
@@ -222,6 +232,7 @@ class Compiler:
                              shots: int, seed: int | None, device: str, timeout: float) -> dict[str, Any]:
         """Execute a non-exportable PennyLane QNode inside the sandbox; counts in Qiskit order."""
         sandbox = self._sandbox()
+        timeout = max(0.001, min(timeout, sandbox.config.max_timeout_seconds))
         request = {"entry_point": entry, "framework": "pennylane", "entry_function": function, "parameters": parameters,
                    "mode": "run", "output_dir": OUT, "result_path": "export_result.json", "shots": shots, "seed": seed,
                    "device": device}
@@ -232,7 +243,7 @@ class Compiler:
                                           limits=sandbox.limits(timeout), preload=PRELOAD["pennylane"],
                                           outputs=[f"{OUT}/export_result.json"])
         if result.limit_hit == "wall":
-            raise RunFailure("sandbox_timeout", f"the PennyLane circuit did not finish within {timeout:.0f} s")
+            raise RunFailure("sandbox_timeout", f"the PennyLane circuit did not finish within {timeout:g} s")
         raw = result.files.get(f"{OUT}/export_result.json")
         if raw is None:
             raise RunFailure("parse_error", "running the PennyLane circuit in the sandbox produced no result")

@@ -19,20 +19,40 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import pickle
-import signal
 import struct
 import sys
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..frozen import python_command
+from .workers import LaunchedWorker, PlainLauncher, WorkerLauncher
 
 log = logging.getLogger(__name__)
 HEADER = struct.Struct(">I")
+#: Largest reply frame accepted from a worker (a statevector of 24 qubits is ~400 MB as
+#: pairs of floats; the runs service allows far fewer qubits for statevectors).
+MAX_REPLY_BYTES = 512 * 1024 * 1024
+#: The only globals a worker's reply may name: replies are plain data.
+SAFE_GLOBALS = frozenset({("builtins", "complex"), ("builtins", "set"), ("builtins", "frozenset")})
+
+
+class _ReplyUnpickler(pickle.Unpickler):
+    """Unpickles a worker's reply as plain data only: the worker parses untrusted input,
+    so the server never lets it name a class or function to call."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in SAFE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"a worker reply may not reference {module}.{name}")
+
+
+def load_reply(payload: bytes) -> Any:
+    import io
+
+    return _ReplyUnpickler(io.BytesIO(payload)).load()
 
 
 @dataclass
@@ -104,29 +124,23 @@ class WorkerDied(Exception):
 class _Worker:
     """One ``simworker`` subprocess speaking length-prefixed pickle over stdin/stdout."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, ready: dict[str, Any]) -> None:
-        self.proc = proc
-        self.pid = proc.pid
+    def __init__(self, launched: LaunchedWorker, ready: dict[str, Any]) -> None:
+        self.launched = launched
+        self.proc = launched.proc
+        self.pid = launched.proc.pid
         self.ready = ready
         self.tasks_done = 0
 
     @classmethod
-    async def spawn(cls, preload: str, python: str, env: dict[str, str] | None, timeout: float) -> _Worker:
-        if env is None:
-            # Make the package importable from a source checkout too.
-            root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-        proc = await asyncio.create_subprocess_exec(
-            *python_command("-m", "qubithub_lite.jobs.simworker", "--preload", preload, python=python),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
-            limit=2**26, start_new_session=True,
-        )  # fmt: skip
-        worker = cls(proc, {})
+    async def spawn(cls, preload: str, launcher: WorkerLauncher, timeout: float) -> _Worker:
+        launched = await launcher.launch(["--preload", preload])
+        worker = cls(launched, {})
         try:
             worker.ready = await asyncio.wait_for(worker._read(), timeout)
+            if not isinstance(worker.ready, dict) or worker.ready.get("op") != "ready":
+                raise WorkerDied(f"simulation worker {worker.pid} did not start properly")
         except BaseException:
-            worker.kill()
+            await launched.cleanup()
             raise
         return worker
 
@@ -135,11 +149,22 @@ class _Worker:
         try:
             header = await self.proc.stdout.readexactly(HEADER.size)
             (size,) = HEADER.unpack(header)
+            if size > MAX_REPLY_BYTES:
+                self.kill()
+                raise WorkerDied(f"simulation worker {self.pid} sent a reply of {size} bytes (over the cap)")
             payload = await self.proc.stdout.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             code = await self._exit_code()
             raise WorkerDied(f"simulation worker {self.pid} exited (code {code})") from exc
-        return pickle.loads(payload)
+        try:
+            reply = load_reply(payload)
+        except Exception as exc:  # noqa: BLE001 - anything but plain data is a broken worker
+            self.kill()
+            raise WorkerDied(f"simulation worker {self.pid} sent an invalid reply: {exc}") from exc
+        if not isinstance(reply, dict):
+            self.kill()
+            raise WorkerDied(f"simulation worker {self.pid} sent an invalid reply")
+        return reply
 
     async def _exit_code(self) -> int | None:
         with contextlib.suppress(asyncio.TimeoutError):
@@ -161,11 +186,14 @@ class _Worker:
         return self.proc.returncode is None
 
     def kill(self) -> None:
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
+        self.launched.kill()
+
+    def discard(self) -> None:
+        """Kill it now and clean up after it in the background."""
+        self.kill()
+        task = asyncio.ensure_future(self.launched.cleanup())
+        _CLEANUPS.add(task)
+        task.add_done_callback(_CLEANUPS.discard)
 
     async def stop(self) -> None:
         if self.proc.returncode is None and self.proc.stdin is not None:
@@ -179,6 +207,11 @@ class _Worker:
         self.kill()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.proc.wait(), 3)
+        await self.launched.cleanup()
+
+
+#: Background cleanups of discarded workers (kept referenced until done).
+_CLEANUPS: set[asyncio.Future[None]] = set()
 
 
 @dataclass
@@ -210,6 +243,7 @@ class LocalProcessExecutor(Executor):
         python: str = sys.executable,
         env: dict[str, str] | None = None,
         start_timeout: float = 180.0,
+        launcher: WorkerLauncher | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
@@ -220,6 +254,8 @@ class LocalProcessExecutor(Executor):
         self.python = python
         self.env = env
         self.start_timeout = start_timeout
+        #: Where workers run (the sandbox in a server; a plain child process by default).
+        self.launcher = launcher or PlainLauncher(python, env)
         self._queue: asyncio.Queue[tuple[SimTask, asyncio.Future[SimResult], float]] | None = None
         self._slots: list[_Slot] = []
         self._loops: list[asyncio.Task[None]] = []
@@ -266,6 +302,9 @@ class LocalProcessExecutor(Executor):
             if slot.worker is not None:
                 await slot.worker.stop()
                 slot.worker = None
+        if _CLEANUPS:
+            await asyncio.gather(*list(_CLEANUPS), return_exceptions=True)
+        await self.launcher.close()
         self._started = False
 
     async def __aenter__(self) -> LocalProcessExecutor:
@@ -317,6 +356,7 @@ class LocalProcessExecutor(Executor):
             "cancelled": self.cancelled,
             "restarts": sum(s.restarts for s in self._slots),
             "worker_pids": [s.worker.pid for s in self._slots if s.worker is not None],
+            "isolated": self.launcher.isolated,
         }
 
     def queue_length(self) -> int:
@@ -324,7 +364,7 @@ class LocalProcessExecutor(Executor):
 
     # ------------------------------------------------------------------ internals
     async def _spawn(self) -> _Worker:
-        return await _Worker.spawn(self.preload, self.python, self.env, self.start_timeout)
+        return await _Worker.spawn(self.preload, self.launcher, self.start_timeout)
 
     async def _ensure_worker(self, slot: _Slot) -> _Worker:
         if slot.worker is not None and slot.worker.alive:
@@ -339,7 +379,7 @@ class LocalProcessExecutor(Executor):
 
     def _replace(self, slot: _Slot) -> None:
         if slot.worker is not None:
-            slot.worker.kill()
+            slot.worker.discard()
         slot.worker = None
         slot.restarts += 1
         if not self._closed:
@@ -405,9 +445,14 @@ class LocalProcessExecutor(Executor):
                              error_message=f"the simulation exceeded its time limit of {timeout:g} s")  # fmt: skip
         except WorkerDied as exc:
             cancelled = slot.cancel_requested
+            cgroup = worker.launched.cgroup
+            out_of_memory = cgroup is not None and cgroup.oom_kills() > 0
             self._replace(slot)
             if cancelled:
                 return SimResult(task.task_id, "cancelled", error_message="cancelled while running")
+            if out_of_memory:
+                return SimResult(task.task_id, "failed", error_class="quota_exceeded",
+                                 error_message="the simulation ran out of memory (its worker's memory cap)")  # fmt: skip
             return SimResult(task.task_id, "failed", error_class="internal_error",
                              error_message=f"the simulation worker crashed: {exc}")  # fmt: skip
         except asyncio.CancelledError:
@@ -416,3 +461,56 @@ class LocalProcessExecutor(Executor):
         finally:
             slot.current = None
             self._running.pop(task.task_id, None)
+
+
+class RoutingExecutor(Executor):
+    """Simulations and emulations on the ``isolated`` pool (sandboxed workers: no network,
+    no secrets); tasks for backends that ``needs_network`` says must reach a provider
+    (hardware, with the credentials in the server's environment) on a second pool that
+    ``make_trusted`` builds on first use, so a server without hardware never starts it."""
+
+    def __init__(self, isolated: Executor, make_trusted: Callable[[], Executor],
+                 needs_network: Callable[[str], bool]) -> None:
+        self.isolated = isolated
+        self._make_trusted = make_trusted
+        self._needs_network = needs_network
+        self.trusted: Executor | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        await self.isolated.start()
+
+    async def _trusted_pool(self) -> Executor:
+        async with self._lock:
+            if self.trusted is None:
+                pool = self._make_trusted()
+                await pool.start()
+                self.trusted = pool
+            return self.trusted
+
+    async def submit(self, task: SimTask) -> SimResult:
+        if self._needs_network(task.backend):
+            try:
+                pool = await self._trusted_pool()
+            except Exception as exc:  # noqa: BLE001
+                return SimResult(task.task_id, "failed", error_class="internal_error",
+                                 error_message=f"could not start a hardware worker: {exc}")  # fmt: skip
+            return await pool.submit(task)
+        return await self.isolated.submit(task)
+
+    async def cancel(self, task_id: str) -> bool:
+        if await self.isolated.cancel(task_id):
+            return True
+        return self.trusted is not None and await self.trusted.cancel(task_id)
+
+    async def close(self) -> None:
+        await self.isolated.close()
+        if self.trusted is not None:
+            await self.trusted.close()
+            self.trusted = None
+
+    def stats(self) -> dict[str, Any]:
+        stats = dict(self.isolated.stats())
+        if self.trusted is not None:
+            stats["hardware_pool"] = self.trusted.stats()
+        return stats

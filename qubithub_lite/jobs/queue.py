@@ -234,8 +234,12 @@ class RunQueue:
         parameters = dict(run.parameters or {})
         timeout = self._timeout(circuit)
         started = time.perf_counter()
-        prepared = await self.compiler.prepare(circuit, version, parameters)
+        prepared = await self.compiler.prepare(circuit, version, parameters, timeout=timeout)
         prepare_ms = (time.perf_counter() - started) * 1000
+        # One limit for the whole run: what preparing took is not given again to the next stage.
+        timeout = timeout - prepare_ms / 1000
+        if timeout <= 0:
+            raise RunFailure("sandbox_timeout", f"the run exceeded its time limit of {self._timeout(circuit):g} s")
         remaining = {k: v for k, v in parameters.items() if k not in prepared.kwargs_used}
         base_metrics = {
             "queue_time_ms": round(max(0.0, (run.started_at - (run.queued_at or run.created_at)).total_seconds() * 1000), 3),

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from ..counters import record_sandbox_result
 from ..frozen import bundle_paths, child_env, is_frozen_interpreter, python_command
 from .cgroup import JobCgroup, PidsCgroups
-from .config import SandboxConfig
+from .config import GIB, SandboxConfig
 from .disk import WorkdirQuota, input_allowance, remove_tree, remove_tree_async
 from .errors import SandboxUnavailable
 from .files import read_outputs, write_job_files
@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 #: Processes the launcher itself keeps inside the job's pids cgroup (sh→driver, sandbox init).
 LAUNCHER_PIDS = 2
+#: The warm runner's supervising process, which stays outside the user's code (_runner.py).
+RUNNER_PIDS = 1
 THREAD_ENV = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -61,7 +63,10 @@ class Sandbox(ABC):
         self.prlimit = shutil.which("prlimit") or ""
         if not self.prlimit:
             raise SandboxUnavailable("util-linux 'prlimit' is not on PATH (needed for rlimits)")
-        self.cgroups = PidsCgroups.detect() if config.cgroup == "auto" else None
+        self.cgroups = (PidsCgroups.detect(memory=config.memory_cgroup == "auto")
+                        if config.cgroup == "auto" else None)
+        #: A job's processes share one memory cap (else they are few: see :meth:`capped`).
+        self.memory_cgroup = self.cgroups is not None and self.cgroups.memory_parent is not None
         if self.isolated and self.cgroups is None and os.geteuid() == 0:
             raise SandboxUnavailable(
                 "no writable pids cgroup and the server runs as root, so the kernel would "
@@ -107,6 +112,27 @@ class Sandbox(ABC):
             return f"{self.cgroups.describe()} pids.max per job"
         return f"RLIMIT_NPROC (uid {os.geteuid()} on the host, own user namespace)"
 
+    def memory_limit(self) -> str:
+        """How a job's total memory is capped (shown by doctor)."""
+        per_process = f"RLIMIT_AS {self.config.memory_bytes / GIB:g} GiB per process"
+        if self.memory_cgroup:
+            assert self.cgroups is not None
+            return (f"{self.cgroups.describe_memory()}: {self.config.job_memory_bytes / GIB:g} GiB "
+                    f"per job, /tmp and /dev/shm included ({per_process})")
+        most = min(self.config.max_processes, self.config.no_memory_cgroup_max_processes)
+        how = ("by its pids cgroup" if self.cgroups is not None else
+               f"by RLIMIT_NPROC, which counts every process of uid {os.geteuid()} (the server's "
+               "and other jobs' too), so forks may be refused sooner")
+        return (f"NO memory cgroup is writable: {per_process}, and a job is held to {most} "
+                f"processes + threads {how} (at most {most * self.config.memory_bytes / GIB:g} GiB per job)")
+
+    def capped(self, limits: Limits) -> Limits:
+        """``limits`` as enforced here: without a memory cgroup, few processes per job."""
+        if self.memory_cgroup:
+            return limits
+        most = self.config.no_memory_cgroup_max_processes
+        return limits if limits.max_processes <= most else limits.with_(max_processes=most)
+
     # --- public API -------------------------------------------------------------------
 
     def limits(self, timeout: float | None = None) -> Limits:
@@ -125,7 +151,7 @@ class Sandbox(ABC):
     ) -> SandboxResult:
         """Run ``command`` (resolved on the sandbox PATH) in a fresh sandbox whose work dir
         holds ``files``; return its result and the requested ``outputs``."""
-        limits = limits or self.limits()
+        limits = self.capped(limits or self.limits())
         argv = limits.prlimit_args(self.prlimit) + list(command)
         proc, workdir, cgroup = await self.launch(
             argv, files=files, env=env, stdin_pipe=stdin is not None, limits=limits
@@ -154,13 +180,14 @@ class Sandbox(ABC):
         ``warm_preload``). Same isolation and limits as :meth:`run`."""
         if (code is None) == (script is None):
             raise ValueError("give exactly one of code= or script=")
-        limits = limits or self.limits()
+        limits = self.capped(limits or self.limits())
         pool = self._pool(tuple(self.config.warm_preload if preload is None else preload))
         warm = await pool.acquire()
         try:
             write_job_files(warm.workdir, files)
             if warm.cgroup is not None:
-                warm.cgroup.set_max(limits.max_processes + LAUNCHER_PIDS)
+                warm.cgroup.set_max(limits.max_processes + LAUNCHER_PIDS + RUNNER_PIDS)
+                warm.cgroup.set_memory(limits.job_memory_bytes)
             job = {
                 "cwd": self.workdir_inside(warm.workdir),
                 "env": self.job_env(warm.workdir, env),
@@ -181,6 +208,7 @@ class Sandbox(ABC):
             )
             status = await warm.read_status(0.2)
             kind = status.get("kind") if status and status.get("done") else None
+            kind = kind if kind in ("memory", "file_size") else None
             return self._result(outcome, limits, warm.workdir, warm.cgroup, outputs, kind, False)
         finally:
             await warm.discard()
@@ -229,6 +257,7 @@ class Sandbox(ABC):
             "driver": self.name,
             "isolated": self.isolated,
             "process_limit": self.process_limit(),
+            "memory_limit": self.memory_limit(),
             "python": self.python,
             "read_only_paths": self.bound_paths(),
             "work_root": str(self._work_root),
@@ -284,7 +313,7 @@ class Sandbox(ABC):
     ) -> tuple[asyncio.subprocess.Process, Path, JobCgroup | None]:
         """Create a work dir (with ``files``) and a pids cgroup, and start ``command`` in a
         new sandbox. The caller owns the returned process, work dir and cgroup."""
-        limits = limits or self.limits()
+        limits = self.capped(limits or self.limits())
         workdir = Path(tempfile.mkdtemp(dir=self._work_root))
         cgroup = None
         try:
@@ -292,7 +321,8 @@ class Sandbox(ABC):
             job_env = self.job_env(workdir, env)
             argv = self.wrap(workdir, command, job_env, pass_fds)
             if self.cgroups is not None:
-                cgroup = self.cgroups.create(limits.max_processes + LAUNCHER_PIDS)
+                cgroup = self.cgroups.create(limits.max_processes + LAUNCHER_PIDS,
+                                             limits.job_memory_bytes)
                 argv = cgroup.wrap(argv)
             proc = await spawn(argv, env=job_env, cwd=workdir, pass_fds=pass_fds,
                                stdin_pipe=stdin_pipe)
@@ -338,6 +368,7 @@ class Sandbox(ABC):
             outcome,
             runner_kind=runner_kind,
             pids_refused=cgroup.limit_events() if cgroup is not None else 0,
+            oom_kills=cgroup.oom_kills() if cgroup is not None else 0,
             stderr_heuristics=stderr_heuristics,
         )
         files, file_errors = read_outputs(workdir, outputs, limits.output_file_bytes)

@@ -61,6 +61,10 @@ class BwrapSandbox(Sandbox):
         argv += [
             "--proc", "/proc",
             "--dev", "/dev",
+            # --dev puts /dev/shm on /dev's own tmpfs (half the host's RAM): give it a
+            # small tmpfs of its own and make the rest of /dev read-only.
+            "--size", str(self.config.shm_bytes), "--perms", "1777", "--tmpfs", "/dev/shm",
+            "--remount-ro", "/dev",
             "--size", str(self.config.tmp_bytes), "--tmpfs", "/tmp",
         ]
         # After /tmp: a one-file binary's unpacked bundle usually lives under /tmp.

@@ -44,6 +44,29 @@ class SandboxConfig(BaseModel):
             "qiskit, cirq and pennylane together needs about 1.5 GiB of address space."
         ),
     )
+    job_memory_bytes: int = Field(
+        2 * GIB,
+        ge=64 * MIB,
+        description=(
+            "Memory of all the processes of one job together, its /tmp and /dev/shm pages "
+            "included (a per-job memory cgroup, where one is writable; the job is killed "
+            "with limit 'memory' above it). Without a memory cgroup a job is held to "
+            "no_memory_cgroup_max_processes processes and threads instead."
+        ),
+    )
+    memory_cgroup: Literal["auto", "off"] = Field(
+        "auto",
+        description='Use a per-job memory cgroup when one is writable ("auto"), or never ("off").',
+    )
+    no_memory_cgroup_max_processes: int = Field(
+        8,
+        ge=1,
+        description=(
+            "Without a memory cgroup, the most processes plus threads of one job (each "
+            "process is still capped by RLIMIT_AS, so a job holds at most this many times "
+            "memory_bytes)."
+        ),
+    )
     max_processes: int = Field(
         64,
         ge=1,
@@ -88,6 +111,14 @@ class SandboxConfig(BaseModel):
     )
     tmp_bytes: int = Field(
         64 * MIB, ge=MIB, description="Size of the private /tmp tmpfs of each job, in bytes."
+    )
+    shm_bytes: int = Field(
+        8 * MIB,
+        ge=MIB,
+        description=(
+            "Size of the private /dev/shm tmpfs of each job, in bytes (the rest of /dev is "
+            "read-only). Its pages, like /tmp's, count in the job's memory cgroup."
+        ),
     )
     warm_pool_size: int = Field(
         2,

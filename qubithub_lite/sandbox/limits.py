@@ -17,6 +17,7 @@ class Limits:
     wall_seconds: float = 30.0
     cpu_seconds: int = 60
     memory_bytes: int = 4 * GIB
+    job_memory_bytes: int = 2 * GIB
     max_processes: int = 64
     max_file_bytes: int = 64 * MIB
     max_workdir_bytes: int = 256 * MIB
@@ -39,6 +40,7 @@ class Limits:
             wall_seconds=wall,
             cpu_seconds=config.cpu_seconds,
             memory_bytes=config.memory_bytes,
+            job_memory_bytes=config.job_memory_bytes,
             max_processes=config.max_processes,
             max_file_bytes=config.max_file_bytes,
             max_workdir_bytes=config.max_workdir_bytes,

@@ -83,7 +83,7 @@ class NsjailSandbox(Sandbox):
                  for arg in ("--bindmount_ro", dev)]
         argv += [
             "--mount", f"none:/tmp:tmpfs:size={self.config.tmp_bytes}",
-            "--tmpfsmount", "/dev/shm",
+            "--mount", f"none:/dev/shm:tmpfs:size={self.config.shm_bytes}",
         ]
         # After /tmp: a one-file binary's unpacked bundle usually lives under /tmp.
         argv += [arg for path in self.ro_paths for arg in ("--bindmount_ro", path)]

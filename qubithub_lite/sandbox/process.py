@@ -183,10 +183,12 @@ def classify(
     runner_kind: str | None,
     pids_refused: int,
     stderr_heuristics: bool,
+    oom_kills: int = 0,
 ) -> LimitName | None:
     """Which limit stopped (or hampered) the job.
 
-    Precedence: what we killed it for (wall, output, disk), then the kernel's signals (SIGXCPU,
+    Precedence: what we killed it for (wall, output, disk), then the memory cgroup's OOM
+    kills, then the kernel's signals (SIGXCPU,
     SIGXFSZ), then what the in-sandbox runner saw (MemoryError, EFBIG), then — for jobs
     not run by our runner — the interpreter's error text, then a work dir found over its
     quota after the job ended (a file stopped at the per-file cap may leave it just over),
@@ -194,6 +196,8 @@ def classify(
     """
     if outcome.killed_for is not None:
         return outcome.killed_for
+    if oom_kills > 0:
+        return "memory"
     sig = signal_of(outcome.exit_code)
     if sig == signal.SIGXCPU:
         return "cpu"

@@ -43,9 +43,11 @@ class WarmProcess:
     preload_errors: dict[str, str] = field(default_factory=dict)
 
     async def read_status(self, timeout: float) -> dict | None:
+        """The runner's next status line, or None (none in time, or not one valid line:
+        an over-long line, for one, is a ValueError from the stream, never ours)."""
         try:
             line = await asyncio.wait_for(self.status.readline(), timeout)
-        except asyncio.TimeoutError:
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, OSError):
             return None
         try:
             message = json.loads(line) if line else None

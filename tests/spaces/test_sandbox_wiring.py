@@ -34,6 +34,8 @@ async def test_doctor_reports_a_working_driver(tmp_path, sandbox_driver):
 @pytest.mark.skipif(shutil.which("nsjail") is not None, reason="nsjail is installed here")
 async def test_doctor_reports_an_unavailable_driver(tmp_path):
     checks = await sandbox_checks(make_settings(tmp_path, sandbox={"driver": "nsjail"}))
-    assert len(checks) == 1
+    assert len(checks) == 2
     name, ok, message = checks[0]
     assert name == "sandbox" and not ok and "UNAVAILABLE" in message and "nsjail" in message
+    name, ok, message = checks[1]  # and so the simulator workers are not sandboxed
+    assert name == "simulator workers" and "NOT sandboxed" in message
