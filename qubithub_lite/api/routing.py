@@ -12,6 +12,7 @@ serialises the result; the same table generates the OpenAPI document.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import types
 import typing
@@ -23,6 +24,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import BadRequest, Unauthorized
 from ..hub import Hub
+from ..schemas.bounded import JsonInputError, load_json
 from ..services.principal import Principal
 
 HUB_KEY = web.AppKey("hub", Hub)
@@ -181,15 +183,27 @@ def _parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
         raise BadRequest(describe_validation(exc, "query")) from None
 
 
+#: Bodies larger than this are parsed off the event loop.
+_INLINE_JSON_BYTES = 64 * 1024
+#: Content types a browser may send cross-origin without asking first: never taken as JSON.
+_NOT_JSON = ("text/", "multipart/", "application/x-www-form-urlencoded")
+
+
 async def parse_body(model: type[BaseModel], request: web.Request) -> BaseModel:
     raw = await request.read()
     if not raw.strip():
         payload: Any = {}
     else:
+        ctype = request.headers.get("Content-Type", "").lower()
+        if ctype.startswith(_NOT_JSON):
+            raise BadRequest("Content-Type must be application/json")
         try:
-            payload = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise BadRequest("malformed JSON body") from None
+            if len(raw) > _INLINE_JSON_BYTES:
+                payload = await asyncio.to_thread(load_json, raw)
+            else:
+                payload = load_json(raw)
+        except JsonInputError as exc:
+            raise BadRequest(str(exc)) from None
     if not isinstance(payload, dict):
         raise BadRequest("request body must be a JSON object")
     try:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .bounded import FreeForm
 from .common import OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary
 
 Framework = Literal["qiskit", "pennylane", "cirq", "openqasm3"]
@@ -77,7 +78,7 @@ class CircuitCreate(_CircuitFields):
     depth: int | None = Field(None, ge=0, le=10_000_000)
     is_public: bool = True
     organization_name: str | None = Field(None, max_length=39)
-    extra_metadata: dict[str, Any] | None = None
+    extra_metadata: FreeForm | None = None
 
     @field_validator("name")
     @classmethod
@@ -99,7 +100,7 @@ class CircuitUpdate(_CircuitFields):
     description: str | None = Field(None, max_length=20_000)
     tags: list[str] | None = None
     is_public: bool | None = None
-    extra_metadata: dict[str, Any] | None = None
+    extra_metadata: FreeForm | None = None
     framework: Framework | None = None
     qubits: int | None = Field(None, ge=0, le=10_000)
     gates: list[str] | None = None
