@@ -75,7 +75,10 @@ class RouteSpec:
     action: str | None = None
     summary: str = ""
     tags: tuple[str, ...] = ()
+    #: Multipart file fields (name -> description); with ``body`` too, either may be sent
+    #: (the handler reads the multipart body itself when ``ctx.body`` is None).
     multipart: dict[str, str] | None = None
+    #: Media type of a non-JSON response ("*/*": the stored file's own type).
     raw_response: str | None = None
     errors: tuple[int, ...] = ()
     websocket: bool = False
@@ -246,7 +249,7 @@ def make_handler(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.Strea
         ctx = Ctx(request, hub, principal)
         if spec.query is not None:
             ctx.query = parse_query(spec.query, request)
-        if spec.body is not None:
+        if spec.body is not None and not (spec.multipart and request.content_type == "multipart/form-data"):
             ctx.body = await parse_body(spec.body, request)
         return render(spec, await spec.handler(ctx))
 
