@@ -189,3 +189,206 @@ async def test_manifest_without_tags_keeps_the_circuit_tags(client, alice):
     assert got["tags"] == ["entanglement", "bell"] and got["depth"] == 3 and got["gates"] == ["H", "CX"]
     assert got["category"] == "foundations" and got["difficulty"] == "beginner"
     assert got["description"] == "Two qubits, maximally entangled."
+
+
+# JSON bodies: values JSON or Python would take, and this server refuses ---------------------
+@pytest.mark.parametrize("raw, needle", [
+    (b'{"identifier": "x", "password": NaN}', "NaN"),
+    (b'{"identifier": "x", "password": Infinity}', "Infinity"),
+    (b'{"identifier": "x", "password": -Infinity}', "Infinity"),
+    (b'{"identifier": "x", "password": 1e999}', "out of range"),
+    (b'{"identifier": "x", "password": ' + b"9" * 5_000 + b"}", "number too long"),
+    (b'{"identifier": "x", "password": ' + b"9" * 399 + b"}", "password"),  # a long int reaches validation
+    (b'{"identifier": "x", "password": "p", "password": "q"}', "duplicate key"),
+    (b'{"identifier": "\xff\xfe", "password": "p"}', "UTF-8"),
+    (b'{"identifier": "\\ud800", "password": "p"}', "surrogates"),
+    (b"\xef\xbb\xbf{}", "malformed"),  # a byte-order mark is not JSON
+    (b'{"identifier": "x", "password": "p"} trailing', "malformed"),
+    (b"[]", "JSON object"),
+    (b'"just a string"', "JSON object"),
+])
+async def test_json_values_outside_strict_json_are_400(client, raw, needle):
+    detail = await detail_of(await post_raw(client, "/auth/login", raw), 400)
+    assert needle in detail
+
+
+async def test_surrogate_pairs_are_fine(client, alice):
+    resp = await client.post("/circuits", data=b'{"name": "emoji", "title": "\\ud83d\\ude00 Bell", "framework": "qiskit"}',
+                             headers={**alice.headers, "Content-Type": "application/json"})
+    assert resp.status == 201, await resp.text()
+    assert (await resp.json())["title"] == "\U0001F600 Bell"
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"])
+async def test_json_route_refuses_form_and_text_content_types(client, alice, ctype):
+    raw = json.dumps(circuit_body()).encode()
+    detail = await detail_of(await post_raw(client, "/circuits", raw, alice.headers, ctype=ctype), 400)
+    assert "Content-Type" in detail
+    assert await circuit_count(client, alice) == 0
+
+
+async def test_json_route_takes_a_body_without_content_type(client, alice):
+    resp = await post_raw(client, "/circuits", json.dumps(circuit_body()).encode(), alice.headers, ctype=None)
+    assert resp.status == 201, await resp.text()
+
+
+async def test_oversized_json_body_is_413_and_stores_nothing(client, alice):
+    raw = json.dumps(circuit_body(description="x" * (2 * 1024 * 1024))).encode()
+    detail = await detail_of(await post_raw(client, "/circuits", raw, alice.headers), 413)
+    assert "too large" in detail
+    assert await circuit_count(client, alice) == 0
+
+
+async def test_large_flat_body_is_parsed(client, alice):
+    # ~900 KB of shallow JSON: under the size limit, parsed (off the event loop) and validated.
+    raw = json.dumps(circuit_body(extra_metadata={"x": [[1]] * 150_000})).encode()
+    detail = await detail_of(await post_raw(client, "/circuits", raw, alice.headers), 400)
+    assert "extra_metadata" in detail
+
+
+# Headers ----------------------------------------------------------------------------------
+async def test_oversize_header_is_refused_and_the_server_lives_on(client):
+    resp = await client.get("/health", headers={"X-Junk": "a" * 20_000})
+    assert resp.status in (400, 431)
+    assert (await client.get("/health")).status == 200
+
+
+async def test_too_many_headers_are_refused_and_the_server_lives_on(client):
+    resp = await client.get("/health", headers={f"X-H{i}": "1" for i in range(200)})
+    assert resp.status in (400, 431)
+    assert (await client.get("/health")).status == 200
+
+
+@pytest.mark.parametrize("value", ["Basic abc", "Bearer", "Bearer    ", "Bearer x.y.z", "Bearer qh_nope",
+                                   "bearer " + "a" * 10_000])
+async def test_garbage_authorization_is_401(client, value):
+    resp = await client.get("/auth/me", headers={"Authorization": value})
+    await detail_of(resp, 401)
+
+
+# Query parameters ---------------------------------------------------------------------------
+@pytest.mark.parametrize("query", [
+    "page=0", "page=-1", "page=abc", "page=1e3", "page=" + "9" * 30, "page=" + "9" * 5_000,
+    "limit=0", "limit=101", "limit=-5", "limit=1.5", "limit=%ff", "limit=", "page=%00",
+    "sort=nope", "sort=+-", "order=sideways", "framework=tensorflow", "qubits_min=-1",
+    "tags=" + "x" * 60, "q=" + "x" * 201, "owner=" + "x" * 40,
+])
+async def test_bad_query_parameters_are_400(client, query):
+    detail = await detail_of(await client.get("/circuits?" + query), 400)
+    assert detail.startswith("query.")
+
+
+@pytest.mark.parametrize("query", ["limit=5&limit=100000", "page=1&page=0", "tags=a&tags=b&tags=a", "", "unknown=1",
+                                   "&&&", "=x", "limit"])
+async def test_repeated_missing_or_unknown_query_parameters_are_not_500(client, query):
+    resp = await client.get("/circuits?" + query)
+    assert resp.status in (200, 400), await resp.text()
+    assert resp.content_type == "application/json"
+
+
+# Numbers out of range in bodies ---------------------------------------------------------------
+@pytest.mark.parametrize("shots", [0, -1, 100_001, 10**30, 1.5, "1024x", None, [1], {"n": 1}])
+async def test_out_of_range_shots_are_400(client, alice, shots):
+    c = await create(client, alice, "shots")
+    resp = await client.post("/runs", json={"circuit_id": c["id"], "shots": shots}, headers=alice.headers)
+    assert "shots" in await detail_of(resp, 400)
+
+
+@pytest.mark.parametrize("field, value", [("qubits", -1), ("qubits", 10_001), ("depth", 10**20), ("qubits", 2**63)])
+async def test_out_of_range_circuit_numbers_are_400(client, alice, field, value):
+    resp = await client.post("/circuits", json=circuit_body(**{field: value}), headers=alice.headers)
+    assert field in await detail_of(resp, 400)
+    assert await circuit_count(client, alice) == 0
+
+
+# Paths of stored files ------------------------------------------------------------------------
+@pytest.fixture
+async def stored(client, alice):
+    c = await create(client, alice, "bell", is_public=False)
+    await upload_batch(client, alice, c["id"], [("circuit.py", CIRCUIT_PY)])
+    return c
+
+
+@pytest.mark.parametrize("tail", [
+    "../../../../etc/passwd", "..%2F..%2F..%2Fetc%2Fpasswd", "%2e%2e/%2e%2e/etc/passwd", "/etc/passwd",
+    "circuit.py%00.txt", "..\\..\\circuit.py", "sub\\..\\circuit.py", "\uff0e\uff0e/circuit.py",
+    "circuit.py/", "x" * 5_000, "%ff%fe", "CIRCUIT.PY", "circuit.py;.txt",
+])
+async def test_file_download_path_tricks_are_404(client, alice, stored, tail):
+    resp = await client.get(f"/files/circuits/{stored['id']}/v1/{tail}", headers=alice.headers)
+    await detail_of(resp, 404)
+
+
+async def test_private_file_is_404_for_others(client, alice, bob, stored):
+    path = f"/files/circuits/{stored['id']}/v1/circuit.py"
+    assert (await client.get(path, headers=alice.headers)).status == 200
+    await detail_of(await client.get(path, headers=bob.headers), 404)
+    await detail_of(await client.get(path), 404)
+
+
+@pytest.mark.parametrize("name", [
+    "../escape.py", "/abs.py", "sub/../../escape.py", "a\\..\\b.py", "\\\\server\\share.py", "C:\\x.py",
+    "x" * 300 + ".py", "/".join(["d"] * 20) + "/x.py", "", ".", "..", "sub//x.py", "con\u202eyp.py",
+    "\uff0e\uff0e/x.py", "a\uff0f..\uff0fb.py", "x\uff3cy.py", "\ufe52\ufe52/x.py",
+])
+async def test_upload_file_name_tricks_are_400(client, alice, name):
+    c = await create(client, alice, "names")
+    data = aiohttp.FormData()
+    data.add_field("file", CIRCUIT_PY, filename=name, content_type="text/x-python")
+    resp = await client.post(f"/circuits/{c['id']}/upload", data=data, headers=alice.headers)
+    await detail_of(resp, 400)
+    got = await (await client.get(f"/circuits/{c['id']}", headers=alice.headers)).json()
+    assert got["versions"] == []
+
+
+# Multipart oddities -----------------------------------------------------------------------------
+def raw_multipart(parts: list[bytes], boundary: str = "BOUNDARY") -> tuple[bytes, dict]:
+    body = b"".join(b"--" + boundary.encode() + b"\r\n" + p + b"\r\n" for p in parts) + b"--" + boundary.encode() + b"--\r\n"
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+async def _upload_raw(client, user, cid, body, headers):
+    return await client.post(f"/circuits/{cid}/upload-batch", data=body, headers={**user.headers, **headers})
+
+
+@pytest.mark.parametrize("filename", [b"nul\x00.py", b"line\r\nbreak.py", b"\xff\xfe.py", b"../../x.py"])
+async def test_control_bytes_in_multipart_file_names_are_400(client, alice, filename):
+    c = await create(client, alice, "mp")
+    body, hdrs = raw_multipart([b'Content-Disposition: form-data; name="files"; filename="' + filename + b'"\r\n\r\nx=1'])
+    await detail_of(await _upload_raw(client, alice, c["id"], body, hdrs), 400)
+    got = await (await client.get(f"/circuits/{c['id']}", headers=alice.headers)).json()
+    assert got["versions"] == []
+
+
+async def test_multipart_part_without_filename_is_400(client, alice):
+    c = await create(client, alice, "mp")
+    body, hdrs = raw_multipart([b'Content-Disposition: form-data; name="files"\r\n\r\nprint(1)'])
+    assert "filename" in await detail_of(await _upload_raw(client, alice, c["id"], body, hdrs), 400)
+
+
+async def test_multipart_with_too_many_parts_is_400(client, alice):
+    c = await create(client, alice, "mp")
+    junk = b'Content-Disposition: form-data; name="junk"\r\n\r\nx'
+    body, hdrs = raw_multipart([junk] * 1_500)
+    assert "parts" in await detail_of(await _upload_raw(client, alice, c["id"], body, hdrs), 400)
+    got = await (await client.get(f"/circuits/{c['id']}", headers=alice.headers)).json()
+    assert got["versions"] == []
+
+
+async def test_multipart_with_huge_part_headers_is_400(client, alice):
+    c = await create(client, alice, "mp")
+    part = b'Content-Disposition: form-data; name="files"; filename="a.py"\r\nX-Junk: ' + b"j" * 200_000 + b"\r\n\r\nprint(1)"
+    body, hdrs = raw_multipart([part])
+    await detail_of(await _upload_raw(client, alice, c["id"], body, hdrs), (400, 413))
+
+
+@pytest.mark.parametrize("body, ctype", [
+    (b"not multipart at all", "multipart/form-data; boundary=BOUNDARY"),
+    (b"--BOUNDARY\r\nno headers end", "multipart/form-data; boundary=BOUNDARY"),
+    (b"", "multipart/form-data"),  # no boundary
+    (b"x", "application/json"),
+])
+async def test_malformed_multipart_is_400(client, alice, body, ctype):
+    c = await create(client, alice, "mp")
+    resp = await client.post(f"/circuits/{c['id']}/upload", data=body, headers={**alice.headers, "Content-Type": ctype})
+    await detail_of(resp, 400)
