@@ -392,3 +392,32 @@ async def test_malformed_multipart_is_400(client, alice, body, ctype):
     c = await create(client, alice, "mp")
     resp = await client.post(f"/circuits/{c['id']}/upload", data=body, headers={**alice.headers, "Content-Type": ctype})
     await detail_of(resp, 400)
+
+
+# Percent-encoding in query strings and paths ----------------------------------------------------
+@pytest.mark.parametrize("query", ["q=%ed%a0%80", "q=%ff", "q=%00", "owner=%ed%a0%80", "q=%", "q=%zz", "q=%F0%9F%98"])
+async def test_undecodable_query_strings_are_not_500(client, alice, query):
+    from yarl import URL
+
+    resp = await client.get(URL("/circuits?" + query, encoded=True), headers=alice.headers)
+    assert resp.status in (200, 400), await resp.text()
+    assert resp.content_type == "application/json"
+
+
+@pytest.mark.parametrize("path", ["/circuits/%ed%a0%80", "/circuits/%00", "/files/circuits/%ff/v1/x", "/circuits/" + "a" * 5_000,
+                                  "/circuits/resolve?repo_name=%ed%a0%80/x"])
+async def test_undecodable_paths_are_404_or_400(client, path):
+    from yarl import URL
+
+    await detail_of(await client.get(URL(path, encoded=True)), (400, 404))
+
+
+async def test_longest_documented_query_fits_the_request_line(client, alice):
+    # commit_message may be 2000 characters; as 4-byte UTF-8, percent-encoded, that is a 24 KB
+    # request line (aiohttp's default limit is 8190 bytes and answered in text/plain).
+    c = await create(client, alice, "long")
+    message = "\U0001F600" * 2000
+    resp = await client.post(f"/circuits/{c['id']}/upload", params={"commit_message": message},
+                             data=form(("circuit.py", CIRCUIT_PY), field="file"), headers=alice.headers)
+    assert resp.status == 201, await resp.text()
+    assert (await resp.json())["version"]["commit_message"] == message

@@ -24,8 +24,9 @@ from tests.conftest import PASSWORD, start_server
 
 pytest.importorskip("schemathesis")
 
-#: Test cases per operation and phase (the coverage phase adds its boundary cases).
-MAX_EXAMPLES = 6
+#: Test cases per operation and phase (the coverage phase adds its boundary cases); set
+#: QUBITHUB_FUZZ_EXAMPLES for a longer run.
+MAX_EXAMPLES = int(os.environ.get("QUBITHUB_FUZZ_EXAMPLES", "6"))
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_headers_conformance", "response_schema_conformance")
 
