@@ -47,7 +47,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -152,7 +152,7 @@ class Educational(_Strict):
     concepts: list[str] = Field(default_factory=list)
     prerequisites: list[str] = Field(default_factory=list)
     learning_outcomes: list[str] = Field(default_factory=list)
-    estimated_time: str | int | None = Field(None, max_length=100, ge=0, le=1_000_000)
+    estimated_time: Annotated[str, Field(max_length=100)] | Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     next_circuits: list[str] = Field(default_factory=list)
 
     _lists = field_validator("concepts", "prerequisites", "learning_outcomes", "next_circuits")(

@@ -421,3 +421,38 @@ async def test_longest_documented_query_fits_the_request_line(client, alice):
                              data=form(("circuit.py", CIRCUIT_PY), field="file"), headers=alice.headers)
     assert resp.status == 201, await resp.text()
     assert (await resp.json())["version"]["commit_message"] == message
+
+
+TABLE_ATTACKS = {
+    "execution.default_shots": b"[execution]\ndefault_shots = 0\n",
+    "execution.timeout_seconds": b"[execution]\ntimeout_seconds = 99999\n",
+    "execution.entry_function": b'[execution]\nentry_function = "os.system"\n',
+    "educational.concepts": b"[educational]\nconcepts = [" + b", ".join([b'"c"'] * 60) + b"]\n",
+    "educational.estimated_time": b'[educational]\nestimated_time = "' + b"t" * 200 + b'"\n',
+    "expected_output.dominant_states": b'[expected_output]\ndominant_states = ["0a"]\n',
+    "expected_output.probability_range": b"[expected_output]\nprobability_range = [0.9, 0.1]\n",
+    "parameters.x y": b'[parameters."x y"]\ntype = "float"\n',
+    "parameters.theta": b"[parameters.theta]\nmin = 2.0\nmax = 1.0\n",
+    "hardware.connectivity": b'[hardware]\nconnectivity = "mesh"\n',
+    "hardware.max_depth": b"[hardware]\nmax_depth = 99999999999\n",
+    "reproducibility.seed": b"[reproducibility]\nseed = -1\n",
+    "reproducibility.tolerance": b"[reproducibility]\ntolerance = 2\n",
+    "implementations.tensorflow": b'[implementations.tensorflow]\nentry_point = "circuit.py"\n',
+    "implementations.cirq.entry_point": b'[implementations.cirq]\nentry_point = "missing.py"\n',
+    "references.0.url": b'[[references]]\ntitle = "x"\nurl = "javascript:alert(1)"\n',
+    "references.0.year": b'[[references]]\ntitle = "x"\nyear = 99999\n',
+    "schema_version": b"",  # replaced below: a top-level key after the tables is not top level
+    "unknown table": b"[surprise]\nx = 1\n",
+}
+
+
+@pytest.mark.parametrize("key", list(TABLE_ATTACKS))
+async def test_malformed_manifest_table_is_400(client, alice, key):
+    manifest = (b'schema_version = "2.0.0"\n' + BASE_MANIFEST) if key == "schema_version" else BASE_MANIFEST + TABLE_ATTACKS[key]
+    c = await create(client, alice, "deep")
+    resp = await client.post(f"/circuits/{c['id']}/upload-batch",
+                             data=form(("qubithub.toml", manifest), ("circuit.py", CIRCUIT_PY)), headers=alice.headers)
+    detail = await detail_of(resp, 400)
+    assert key.split(".")[0].split(" ")[0] in detail or "unknown key" in detail or "entry_point" in detail, detail
+    got = await (await client.get(f"/circuits/{c['id']}", headers=alice.headers)).json()
+    assert got["versions"] == []
