@@ -456,3 +456,21 @@ async def test_malformed_manifest_table_is_400(client, alice, key):
     assert key.split(".")[0].split(" ")[0] in detail or "unknown key" in detail or "entry_point" in detail, detail
     got = await (await client.get(f"/circuits/{c['id']}", headers=alice.headers)).json()
     assert got["versions"] == []
+
+
+@pytest.mark.parametrize("doc, depth", [
+    ([], 1), ({"a": [[{}]]}, 4), (["[[[[[[[[[[", "\\\"[[[[{{{{", "]]]]"], 1), ({"k\\\"[[[[": {"v": "]]]]}}}}"}}, 2),
+    (json.loads("[" * 33 + "1" + "]" * 33), 33),
+])
+def test_json_depth_counts_brackets_outside_strings_only(doc, depth):
+    from qubithub_lite.schemas.bounded import json_depth_exceeds
+
+    raw = json.dumps(doc).encode()
+    assert not json_depth_exceeds(raw, depth)
+    assert json_depth_exceeds(raw, depth - 1)
+
+
+async def test_brackets_inside_strings_do_not_count_as_nesting(client, alice):
+    resp = await client.post("/circuits", json=circuit_body(title="[" * 200 + "{" * 200, description="]" * 40),
+                             headers=alice.headers)
+    assert resp.status == 201, await resp.text()
