@@ -186,7 +186,7 @@ def _parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
         raise BadRequest(describe_validation(exc, "query")) from None
 
 
-#: Bodies larger than this are parsed off the event loop.
+#: Bodies larger than this are parsed and validated off the event loop.
 _INLINE_JSON_BYTES = 64 * 1024
 #: Content types a browser may send cross-origin without asking first: never taken as JSON.
 _NOT_JSON = ("text/", "multipart/", "application/x-www-form-urlencoded")
@@ -210,6 +210,8 @@ async def parse_body(model: type[BaseModel], request: web.Request) -> BaseModel:
     if not isinstance(payload, dict):
         raise BadRequest("request body must be a JSON object")
     try:
+        if len(raw) > _INLINE_JSON_BYTES:
+            return await asyncio.to_thread(model.model_validate, payload)
         return model.model_validate(payload)
     except ValidationError as exc:
         raise BadRequest(describe_validation(exc, "body")) from None
