@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .bounded import FreeForm
 from .common import (
     NAME_PATTERN, TITLE_DOC, OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary, not_null,
-    not_null_title, sort_pattern, tag_list,
+    not_null_title, sort_field, sort_pattern, tag_list,
 )
 
 Framework = Literal["qiskit", "pennylane", "cirq", "openqasm3"]
@@ -152,7 +152,7 @@ class CircuitListQuery(PageQuery):
     @field_validator("sort")
     @classmethod
     def _sort(cls, v: str) -> str:
-        if v.lstrip("+-") not in SORT_FIELDS:
+        if sort_field(v) not in SORT_FIELDS:
             raise ValueError(f"must be one of {', '.join(SORT_FIELDS)} (prefix '-' or '+' for the direction)")
         return v
 

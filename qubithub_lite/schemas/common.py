@@ -23,6 +23,11 @@ def sort_pattern(fields: tuple[str, ...]) -> str:
     return rf"^[+-]?(?:{'|'.join(fields)})$"
 
 
+def sort_field(value: str) -> str:
+    """The field of a ``sort`` value: at most one ``+``/``-`` prefix is removed (so ``--name`` is refused)."""
+    return value[1:] if value[:1] in ("+", "-") else value
+
+
 def tag_list(max_items: int) -> dict[str, Any]:
     """json_schema_extra of a list of tags (the validator also lowercases and strips)."""
     return {"items": {"type": "string", "pattern": TAG_PATTERN}, "maxItems": max_items}

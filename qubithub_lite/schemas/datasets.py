@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .circuits import MAX_TAGS, TAG_RE, ForkRequest, check_name, normalize_tags
 from .common import (
     NAME_PATTERN, TITLE_DOC, OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary, not_null,
-    not_null_title, sort_pattern, tag_list,
+    not_null_title, sort_field, sort_pattern, tag_list,
 )
 
 #: The bounds of ``formats.model`` (not imported: the formats package loads numpy, an optional extra).
@@ -40,7 +40,7 @@ def normalize_task_categories(values: list[str]) -> list[str]:
 
 
 def check_sort(value: str) -> str:
-    if value.lstrip("+-") not in SORT_FIELDS:
+    if sort_field(value) not in SORT_FIELDS:
         raise ValueError(f"must be one of {', '.join(SORT_FIELDS)} (prefix '-' or '+' for the direction)")
     return value
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .circuits import ForkRequest, StarResponse, check_name
 from .common import (
     NAME_PATTERN, TITLE_DOC, OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary, not_null,
-    not_null_title, sort_pattern,
+    not_null_title, sort_field, sort_pattern,
 )
 
 Sdk = Literal["qiskit", "pennylane", "cirq"]
@@ -76,7 +76,7 @@ class SpaceListQuery(PageQuery):
     @field_validator("sort")
     @classmethod
     def _sort(cls, v: str) -> str:
-        if v.lstrip("+-") not in SORT_FIELDS:
+        if sort_field(v) not in SORT_FIELDS:
             raise ValueError(f"must be one of {', '.join(SORT_FIELDS)} (prefix '-' or '+' for the direction)")
         return v
 

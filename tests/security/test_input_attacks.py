@@ -270,7 +270,7 @@ async def test_garbage_authorization_is_401(client, value):
 @pytest.mark.parametrize("query", [
     "page=0", "page=-1", "page=abc", "page=1e3", "page=" + "9" * 30, "page=" + "9" * 5_000,
     "limit=0", "limit=101", "limit=-5", "limit=1.5", "limit=%ff", "limit=", "page=%00",
-    "sort=nope", "sort=+-", "order=sideways", "framework=tensorflow", "qubits_min=-1",
+    "sort=nope", "sort=+-", "sort=--name", "sort=+-name", "order=sideways", "framework=tensorflow", "qubits_min=-1",
     "tags=" + "x" * 60, "q=" + "x" * 201, "owner=" + "x" * 40,
 ])
 async def test_bad_query_parameters_are_400(client, query):
