@@ -18,6 +18,11 @@ from .metrics import metrics_middleware
 API_MODULES = [meta, auth, api_keys, orgs, circuits, files, runs, backends, datasets, spaces, admin_api, benchmarks]
 
 
+#: aiohttp's request-line and header-field limits (8190 bytes each by default), raised so a
+#: request carrying every documented parameter at its maximum length, percent-encoded, fits.
+HTTP_LIMITS = {"max_line_size": 64 * 1024, "max_field_size": 16 * 1024}
+
+
 def all_routes() -> list[RouteSpec]:
     return [spec for module in API_MODULES for spec in module.router.specs]
 
@@ -25,6 +30,7 @@ def all_routes() -> list[RouteSpec]:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
+        handler_args=HTTP_LIMITS,
         middlewares=[metrics_middleware, errors_middleware, auth_middleware],  # metrics outermost: sees every answer
     )
     hub = Hub(settings)

@@ -196,7 +196,7 @@ async def dataset_stats(ctx: Ctx):
 
 
 @router.get("/datasets/{dataset_id}/download", query=VersionQuery, scope=READ, errors=(400, 404, 416),
-            raw_response="application/octet-stream")
+            raw_response="*/*")
 async def download_dataset(ctx: Ctx):
     """The latest (or `?version=N`) file: streamed, strong ETag, Range; a completed download counts once."""
     service = ctx.hub.datasets

@@ -8,7 +8,7 @@ from .routing import Ctx, Router
 router = Router("files")
 
 
-@router.get("/files/{file_path:.*}", scope="circuit:read", raw_response="application/octet-stream", errors=(404, 416))
+@router.get("/files/{file_path:.*}", scope="circuit:read", raw_response="*/*", errors=(404, 416))
 async def download_file(ctx: Ctx):
     """Raw bytes of `circuits/<circuit id>/v<N>/<path>` (as listed by `/circuits/{id}/files`)."""
     stored = await ctx.hub.circuits.open_file(ctx.actor, ctx.path["file_path"])

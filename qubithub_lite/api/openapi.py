@@ -41,25 +41,43 @@ def _query_params(model: type[BaseModel], defs: dict[str, Any]) -> list[dict[str
     return params
 
 
+def _multipart_schema(fields: dict[str, str]) -> dict[str, Any]:
+    """File fields: ``files`` is repeated (one part per file), any other is one file."""
+    props: dict[str, Any] = {}
+    for name, description in fields.items():
+        binary = {"type": "string", "format": "binary"}
+        if name == "files":
+            props[name] = {"type": "array", "items": binary, "minItems": 1, "description": description}
+        else:
+            props[name] = {**binary, "description": description}
+    return {
+        "schema": {"type": "object", "properties": props, "required": list(fields)},
+        "encoding": {name: {"contentType": "application/octet-stream"} for name in fields},
+    }
+
+
+def openapi_path(path: str) -> str:
+    """The router's path with any ``{name:regex}`` written as the template ``{name}``."""
+    return re.sub(r"{(\w+):[^}]*}", r"{\1}", path)
+
+
 def _operation(spec: RouteSpec, defs: dict[str, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {"operationId": spec.name, "summary": spec.summary or spec.name, "tags": list(spec.tags)}
     params = [
-        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": 400}}
         for n in re.findall(r"{(\w+)(?::[^}]*)?}", spec.path)
     ]
     if spec.query is not None:
         params += _query_params(spec.query, defs)
     if params:
         op["parameters"] = params
+    content: dict[str, Any] = {}
     if spec.body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _model_schema(spec.body, "validation", defs)}}}
-    elif spec.multipart:
-        props = {n: ({"type": "string", "format": "binary", "description": d} if "file" in n else {"type": "string", "description": d})
-                 for n, d in spec.multipart.items()}
-        for name in list(props):
-            if name == "files":
-                props[name] = {"type": "array", "items": {"type": "string", "format": "binary"}, "description": spec.multipart[name]}
-        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {"type": "object", "properties": props}}}}
+        content["application/json"] = {"schema": _model_schema(spec.body, "validation", defs)}
+    if spec.multipart:
+        content["multipart/form-data"] = _multipart_schema(spec.multipart)
+    if content:
+        op["requestBody"] = {"required": True, "content": content}
     responses: dict[str, Any] = {}
     if spec.websocket:
         responses["101"] = {"description": "WebSocket upgrade; JSON messages follow"}
@@ -100,7 +118,7 @@ def build_openapi(specs: list[RouteSpec], version: str) -> dict[str, Any]:
     _model_schema(ErrorResponse, "serialization", defs)
     paths: dict[str, Any] = {}
     for spec in specs:
-        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, defs)
+        paths.setdefault(openapi_path(spec.path), {})[spec.method.lower()] = _operation(spec, defs)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -78,7 +78,7 @@ async def org_change_role(ctx: Ctx):
     return _member(user, m)
 
 
-@router.delete("/orgs/{org_id}/members/{user_id}", status=204, auth="user", scope="org:write", errors=(403,))
+@router.delete("/orgs/{org_id}/members/{user_id}", status=204, auth="user", scope="org:write", errors=(400, 403))
 async def org_remove_member(ctx: Ctx):
     """Remove a member (admin or owner; anyone may leave). The last owner stays."""
     org = await ctx.hub.orgs.by_id(ctx.path["org_id"])

@@ -12,6 +12,7 @@ serialises the result; the same table generates the OpenAPI document.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import types
 import typing
@@ -25,6 +26,7 @@ from ..errors import BadRequest, Unauthorized
 from ..hub import Hub
 from ..services import permissions
 from ..services.permissions import Actor
+from ..schemas.bounded import JsonInputError, load_json
 from ..services.principal import Principal
 
 HUB_KEY = web.AppKey("hub", Hub)
@@ -81,7 +83,10 @@ class RouteSpec:
     action: str | None = None
     summary: str = ""
     tags: tuple[str, ...] = ()
+    #: Multipart file fields (name -> description); with ``body`` too, either may be sent
+    #: (the handler reads the multipart body itself when ``ctx.body`` is None).
     multipart: dict[str, str] | None = None
+    #: Media type of a non-JSON response ("*/*": the stored file's own type).
     raw_response: str | None = None
     errors: tuple[int, ...] = ()
     websocket: bool = False
@@ -189,18 +194,32 @@ def _parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
         raise BadRequest(describe_validation(exc, "query")) from None
 
 
+#: Bodies larger than this are parsed and validated off the event loop.
+_INLINE_JSON_BYTES = 64 * 1024
+#: Content types a browser may send cross-origin without asking first: never taken as JSON.
+_NOT_JSON = ("text/", "multipart/", "application/x-www-form-urlencoded")
+
+
 async def parse_body(model: type[BaseModel], request: web.Request) -> BaseModel:
     raw = await request.read()
     if not raw.strip():
         payload: Any = {}
     else:
+        ctype = request.headers.get("Content-Type", "").lower()
+        if ctype.startswith(_NOT_JSON):
+            raise BadRequest("Content-Type must be application/json")
         try:
-            payload = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise BadRequest("malformed JSON body") from None
+            if len(raw) > _INLINE_JSON_BYTES:
+                payload = await asyncio.to_thread(load_json, raw)
+            else:
+                payload = load_json(raw)
+        except JsonInputError as exc:
+            raise BadRequest(str(exc)) from None
     if not isinstance(payload, dict):
         raise BadRequest("request body must be a JSON object")
     try:
+        if len(raw) > _INLINE_JSON_BYTES:
+            return await asyncio.to_thread(model.model_validate, payload)
         return model.model_validate(payload)
     except ValidationError as exc:
         raise BadRequest(describe_validation(exc, "body")) from None
@@ -240,7 +259,7 @@ def make_handler(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.Strea
         ctx = Ctx(request, hub, principal)
         if spec.query is not None:
             ctx.query = parse_query(spec.query, request)
-        if spec.body is not None:
+        if spec.body is not None and not (spec.multipart and request.content_type == "multipart/form-data"):
             ctx.body = await parse_body(spec.body, request)
         return render(spec, await spec.handler(ctx))
 

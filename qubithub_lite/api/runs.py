@@ -19,7 +19,7 @@ router = Router("runs")
 _STAGE = {"pending": 0, "queued": 1, "running": 2, "completed": 3, "failed": 3, "cancelled": 3}
 
 
-@router.post("/runs", body=RunCreate, response=RunResponse, status=201, auth="user", scope="runs:submit", errors=(403,))
+@router.post("/runs", body=RunCreate, response=RunResponse, status=201, auth="user", scope="runs:submit", errors=(403, 404))
 async def create_run(ctx: Ctx):
     """Submit a run; it starts `pending` and is executed asynchronously."""
     run = await ctx.hub.runs.submit(ctx.actor, ctx.body)

@@ -23,7 +23,7 @@ from ..schemas.spaces import (
 )
 from ..services.spaces import one_chunk
 from ..storage.http import BlobResponse, content_type_for, drain_body, iter_multipart_files
-from .routing import Ctx, Router, parse_body
+from .routing import Ctx, Router
 
 router = Router("spaces")
 READ, WRITE = "space:read", "space:write"
@@ -109,25 +109,25 @@ async def fork_space(ctx: Ctx):
     return await ctx.hub.spaces.fork(ctx.actor, ctx.path["space_id"], ctx.body.name)
 
 
-@router.post("/spaces/{space_id}/files", response=SpaceFileOut, status=201, auth="user", scope=WRITE,
-             multipart=FILE_FORM, errors=(400, 403, 404, 409, 413))
+@router.post("/spaces/{space_id}/files", body=SpaceFileCreate, response=SpaceFileOut, status=201, auth="user",
+             scope=WRITE, multipart=FILE_FORM, errors=(400, 403, 404, 409, 413))
 async def add_space_file(ctx: Ctx):
     """Create a file: JSON {path|filename, content, encoding?} or multipart field `file`."""
     space_id = ctx.path["space_id"]
-    if ctx.request.content_type == "multipart/form-data":
+    if ctx.body is None:
         return await _with_multipart_file(ctx, lambda f: ctx.hub.spaces.add_file(ctx.actor, space_id, f))
-    body: SpaceFileCreate = await parse_body(SpaceFileCreate, ctx.request)  # type: ignore[assignment]
+    body: SpaceFileCreate = ctx.body
     return await ctx.hub.spaces.add_file(ctx.actor, space_id, _json_file(body.name, body))
 
 
-@router.put("/spaces/files/{file_id}", response=SpaceFileOut, auth="user", scope=WRITE, multipart=FILE_FORM,
-            errors=(400, 403, 404, 409, 413))
+@router.put("/spaces/files/{file_id}", body=SpaceFileUpdate, response=SpaceFileOut, auth="user", scope=WRITE,
+            multipart=FILE_FORM, errors=(400, 403, 404, 409, 413))
 async def update_space_file(ctx: Ctx):
     """Replace a file's content and/or rename it: JSON {content?, encoding?, path?} or multipart field `file`."""
     file_id = ctx.path["file_id"]
-    if ctx.request.content_type == "multipart/form-data":
+    if ctx.body is None:
         return await _with_multipart_file(ctx, lambda f: ctx.hub.spaces.update_file(ctx.actor, file_id, None, f))
-    body: SpaceFileUpdate = await parse_body(SpaceFileUpdate, ctx.request)  # type: ignore[assignment]
+    body: SpaceFileUpdate = ctx.body
     return await ctx.hub.spaces.update_file(ctx.actor, file_id, body.name, _json_file(body.name or "", body))
 
 
@@ -137,7 +137,7 @@ async def delete_space_file(ctx: Ctx):
     await ctx.hub.spaces.delete_file(ctx.actor, ctx.path["file_id"])
 
 
-@router.get("/spaces/files/{file_id}", scope=READ, raw_response="application/octet-stream", errors=(404, 416))
+@router.get("/spaces/files/{file_id}", scope=READ, raw_response="*/*", errors=(404, 416))
 async def download_space_file(ctx: Ctx):
     """Raw bytes of one file (ETag, Range, HEAD)."""
     row, path = await ctx.hub.spaces.open_file(_uid(ctx), ctx.path["file_id"])

@@ -46,9 +46,10 @@ def check_expected_output(
 ) -> dict[str, Any]:
     """Compare counts with a manifest's ``[expected_output]``.
 
-    ``probability`` is the total probability of the dominant states; the check passes when
-    every dominant state was observed and (when given) ``probability`` lies within
-    ``probability_range`` = [min, max].  Bitstrings are compared in Qiskit order, ignoring
+    The check passes when every dominant state was observed and (when given) the
+    probability of *each* dominant state lies within ``probability_range`` = [min, max]
+    (a Bell pair: ``["00", "11"]`` with ``[0.35, 0.65]``). ``probability`` is the dominant
+    states' total, for information.  Bitstrings are compared in Qiskit order, ignoring
     spaces.
     """
     norm = normalize_counts(counts)
@@ -59,12 +60,13 @@ def check_expected_output(
     probability = (sum(norm.get(s, 0) for s in states) / total) if total else 0.0
     per_state = {s: (norm.get(s, 0) / total if total else 0.0) for s in states}
     rng = list(probability_range) if probability_range is not None else None
-    in_range = True
+    out_of_range: list[str] = []
     if rng is not None:
         if len(rng) != 2:
             raise ValueError("probability_range must be [min, max]")
         lo, hi = float(rng[0]), float(rng[1])
-        in_range = lo <= probability <= hi
+        out_of_range = [s for s in states if not lo <= per_state[s] <= hi]
+    in_range = not out_of_range
     top = sorted(norm.items(), key=lambda kv: -kv[1])[: max(len(states), 1)]
     passed = bool(states) and not missing and in_range if states else in_range
     return {
@@ -76,6 +78,7 @@ def check_expected_output(
         "state_probabilities": {k: round(v, 6) for k, v in per_state.items()},
         "probability_range": rng,
         "probability_in_range": in_range,
+        "states_out_of_range": out_of_range,
         "most_frequent": [k for k, _ in top],
         "total_shots": total,
     }

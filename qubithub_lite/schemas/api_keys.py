@@ -24,7 +24,8 @@ SCOPES: dict[str, str] = {
 
 class ApiKeyCreateRequest(Request):
     name: str = Field(min_length=1, max_length=100)
-    scopes: list[str] = Field(default_factory=lambda: ["circuit:read"], max_length=len(SCOPES))
+    scopes: list[str] = Field(default_factory=lambda: ["circuit:read"], max_length=len(SCOPES),
+                              json_schema_extra={"items": {"type": "string", "enum": list(SCOPES)}})
     expires_in_days: int | None = Field(None, ge=1, le=3650)
     rate_limit_per_minute: int | None = Field(60, ge=1, le=100_000)
 

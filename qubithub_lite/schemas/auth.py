@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .common import Request, Schema
+from .common import SLUG_PATTERN, Request, Schema, not_null
 
 USERNAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,37})[a-z0-9]$")
 EMAIL_RE = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
+#: Published forms of the rules above (the validators also refuse '..' and '--').
+EMAIL_PATTERN = EMAIL_RE.pattern
+USERNAME_DOC = {"pattern": SLUG_PATTERN, "minLength": 3}
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
 
@@ -33,9 +36,9 @@ def check_username(value: str) -> str:
 
 
 class RegisterRequest(Request):
-    email: str = Field(max_length=254)
-    username: str = Field(max_length=39)
-    password: str = Field(max_length=MAX_PASSWORD)
+    email: str = Field(max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN})
+    username: str = Field(max_length=39, json_schema_extra=USERNAME_DOC)
+    password: str = Field(max_length=MAX_PASSWORD, json_schema_extra={"minLength": MIN_PASSWORD})
     name: str = Field("", max_length=200)
 
     _email = field_validator("email")(normalize_email)
@@ -50,9 +53,17 @@ class RegisterRequest(Request):
         return v
 
 
+def _given(schema: dict) -> None:
+    not_null(schema)
+    schema["minLength"] = 1
+
+
 class LoginRequest(Request):
-    identifier: str | None = Field(None, max_length=254, description="Email or username.")
-    email: str | None = Field(None, max_length=254, description="Older clients send the email here.")
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["identifier"]}, {"required": ["email"]}]})
+    identifier: str | None = Field(None, max_length=254, description="Email or username.",
+                                   json_schema_extra=_given)
+    email: str | None = Field(None, max_length=254, description="Older clients send the email here.",
+                              json_schema_extra=_given)
     password: str = Field(max_length=MAX_PASSWORD)
 
     @model_validator(mode="after")

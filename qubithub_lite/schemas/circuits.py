@@ -7,7 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .common import OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary
+from .bounded import FreeForm
+from .common import (
+    NAME_PATTERN, TITLE_DOC, OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary, not_null,
+    not_null_title, sort_field, sort_pattern, tag_list,
+)
 
 Framework = Literal["qiskit", "pennylane", "cirq", "openqasm3"]
 FRAMEWORKS = ("qiskit", "pennylane", "cirq", "openqasm3")
@@ -16,6 +20,7 @@ NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9+#._-]{0,49}$")
 GATE_RE = re.compile(r"^[A-Za-z0-9_+\-†']{1,32}$")
 MAX_TAGS = 20
+GATES_DOC = {"items": {"type": "string", "pattern": r"^[A-Za-z0-9_+\-†']{1,32}$"}, "maxItems": 100}
 SORT_FIELDS = ("created_at", "updated_at", "stars_count", "views_count", "runs_count", "forks_count", "name", "qubits")
 
 
@@ -54,6 +59,11 @@ def check_gates(values: list[str] | None) -> list[str] | None:
     return values
 
 
+def not_null_tags(schema: dict[str, Any]) -> None:
+    not_null(schema)
+    schema.update(tag_list(MAX_TAGS))
+
+
 class _CircuitFields(Request):
     @field_validator("tags", check_fields=False)
     @classmethod
@@ -67,17 +77,17 @@ class _CircuitFields(Request):
 
 
 class CircuitCreate(_CircuitFields):
-    name: str = Field(min_length=1, max_length=100)
-    title: str = Field(min_length=1, max_length=500)
+    name: str = Field(min_length=1, max_length=100, json_schema_extra={"pattern": NAME_PATTERN})
+    title: str = Field(min_length=1, max_length=500, json_schema_extra=TITLE_DOC)
     description: str | None = Field(None, max_length=20_000)
     framework: Framework
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, json_schema_extra=tag_list(MAX_TAGS))
     qubits: int = Field(0, ge=0, le=10_000)
-    gates: list[str] | None = None
+    gates: list[str] | None = Field(None, json_schema_extra=GATES_DOC)
     depth: int | None = Field(None, ge=0, le=10_000_000)
     is_public: bool = True
     organization_name: str | None = Field(None, max_length=39)
-    extra_metadata: dict[str, Any] | None = None
+    extra_metadata: FreeForm | None = None
 
     @field_validator("name")
     @classmethod
@@ -95,14 +105,14 @@ class CircuitCreate(_CircuitFields):
 class CircuitUpdate(_CircuitFields):
     """Partial update: only the fields sent change."""
 
-    title: str | None = Field(None, min_length=1, max_length=500)
+    title: str | None = Field(None, min_length=1, max_length=500, json_schema_extra=not_null_title)
     description: str | None = Field(None, max_length=20_000)
-    tags: list[str] | None = None
-    is_public: bool | None = None
-    extra_metadata: dict[str, Any] | None = None
-    framework: Framework | None = None
-    qubits: int | None = Field(None, ge=0, le=10_000)
-    gates: list[str] | None = None
+    tags: list[str] | None = Field(None, json_schema_extra=not_null_tags)
+    is_public: bool | None = Field(None, json_schema_extra=not_null)
+    extra_metadata: FreeForm | None = None
+    framework: Framework | None = Field(None, json_schema_extra=not_null)
+    qubits: int | None = Field(None, ge=0, le=10_000, json_schema_extra=not_null)
+    gates: list[str] | None = Field(None, json_schema_extra=GATES_DOC)
     depth: int | None = Field(None, ge=0, le=10_000_000)
     category: str | None = Field(None, max_length=100)
     difficulty: Difficulty | None = None
@@ -116,7 +126,7 @@ class CircuitUpdate(_CircuitFields):
 
 
 class ForkRequest(Request):
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: str | None = Field(None, min_length=1, max_length=100, json_schema_extra={"pattern": NAME_PATTERN})
 
     @field_validator("name")
     @classmethod
@@ -126,10 +136,10 @@ class ForkRequest(Request):
 
 class CircuitListQuery(PageQuery):
     framework: Framework | None = None
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, json_schema_extra=tag_list(MAX_TAGS))
     qubits_min: int | None = Field(None, ge=0)
     qubits_max: int | None = Field(None, ge=0)
-    sort: str = "created_at"
+    sort: str = Field("created_at", json_schema_extra={"pattern": sort_pattern(SORT_FIELDS)})
     order: Literal["asc", "desc"] | None = None
     q: str | None = Field(None, max_length=200)
     owner: str | None = Field(None, max_length=39)
@@ -142,7 +152,7 @@ class CircuitListQuery(PageQuery):
     @field_validator("sort")
     @classmethod
     def _sort(cls, v: str) -> str:
-        if v.lstrip("+-") not in SORT_FIELDS:
+        if sort_field(v) not in SORT_FIELDS:
             raise ValueError(f"must be one of {', '.join(SORT_FIELDS)} (prefix '-' or '+' for the direction)")
         return v
 
@@ -158,7 +168,7 @@ class OrgCircuitsQuery(PageQuery):
 
 class ResolveQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    repo_name: str = Field(min_length=3, max_length=200)
+    repo_name: str = Field(min_length=3, max_length=200, json_schema_extra={"pattern": r"^[a-z0-9-]{1,39}/[a-z0-9-]{1,100}$"})
 
 
 class UploadQuery(BaseModel):
@@ -168,7 +178,7 @@ class UploadQuery(BaseModel):
 
 class FilesQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    version: str | None = Field(None, max_length=12)
+    version: str | None = Field(None, max_length=12, json_schema_extra={"pattern": r"^v?[1-9][0-9]{0,8}$"})
     ref: str | None = Field(None, max_length=40, pattern=r"^([0-9a-fA-F]{7,40}|v?[1-9][0-9]{0,8}|main|HEAD)$",
                             description="A git commit sha (or unique prefix of 7+ hex digits), a version number or `main`")
 

@@ -4,12 +4,52 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 #: Timestamps are rendered as naive-UTC ISO 8601, like the reference's examples.
 Timestamp = Annotated[dt.datetime, PlainSerializer(lambda v: v.isoformat(), return_type=str, when_used="json")]
+
+
+#: Published patterns (ECMA-262, no look-around) equal to or stricter than the validators.
+NAME_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"  # circuits, datasets, spaces (1-100 characters)
+SLUG_PATTERN = NAME_PATTERN  # usernames and organization slugs (3-39 characters)
+TAG_PATTERN = r"^[a-z0-9][a-z0-9+#._-]{0,49}$"
+
+
+def sort_pattern(fields: tuple[str, ...]) -> str:
+    """``sort``: a field name, optionally prefixed by ``+`` or ``-``."""
+    return rf"^[+-]?(?:{'|'.join(fields)})$"
+
+
+def sort_field(value: str) -> str:
+    """The field of a ``sort`` value: at most one ``+``/``-`` prefix is removed (so ``--name`` is refused)."""
+    return value[1:] if value[:1] in ("+", "-") else value
+
+
+def tag_list(max_items: int) -> dict[str, Any]:
+    """json_schema_extra of a list of tags (the validator also lowercases and strips)."""
+    return {"items": {"type": "string", "pattern": TAG_PATTERN}, "maxItems": max_items}
+
+
+#: A title: not blank (the validators strip it).
+TITLE_DOC = {"pattern": r"\S"}
+
+
+def not_null_title(schema: dict[str, Any]) -> None:
+    not_null(schema)
+    schema.update(TITLE_DOC)
+
+
+def not_null(schema: dict[str, Any]) -> None:
+    """json_schema_extra of a field that may be omitted but not sent as null."""
+    variants = [s for s in schema.pop("anyOf", []) if s.get("type") != "null"]
+    if len(variants) == 1:
+        schema.update(variants[0])
+    elif variants:
+        schema["anyOf"] = variants
+    schema.pop("default", None)
 
 
 class Schema(BaseModel):

@@ -8,7 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .circuits import MAX_TAGS, TAG_RE, ForkRequest, check_name, normalize_tags
-from .common import OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary
+from .common import (
+    NAME_PATTERN, TITLE_DOC, OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary, not_null,
+    not_null_title, sort_field, sort_pattern, tag_list,
+)
 
 #: The bounds of ``formats.model`` (not imported: the formats package loads numpy, an optional extra).
 MIN_PREVIEW_ROWS, MAX_PREVIEW_ROWS, DEFAULT_PREVIEW_ROWS = 1, 1000, 100
@@ -16,6 +19,7 @@ MIN_PREVIEW_ROWS, MAX_PREVIEW_ROWS, DEFAULT_PREVIEW_ROWS = 1, 1000, 100
 DatasetFormat = Literal["csv", "npy", "hdf5", "json", "parquet"]
 SORT_FIELDS = ("created_at", "updated_at", "stars_count", "forks_count", "downloads_count", "size_bytes", "name")
 LICENSE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+\-_ ]{0,99}$")
+LICENSE_DOC = {"pattern": r"^[A-Za-z0-9][A-Za-z0-9.+_ -]{0,99}$"}
 
 
 def normalize_task_categories(values: list[str]) -> list[str]:
@@ -36,7 +40,7 @@ def normalize_task_categories(values: list[str]) -> list[str]:
 
 
 def check_sort(value: str) -> str:
-    if value.lstrip("+-") not in SORT_FIELDS:
+    if sort_field(value) not in SORT_FIELDS:
         raise ValueError(f"must be one of {', '.join(SORT_FIELDS)} (prefix '-' or '+' for the direction)")
     return value
 
@@ -78,13 +82,13 @@ class _DatasetFields(Request):
 
 
 class DatasetCreate(_DatasetFields):
-    name: str = Field(min_length=1, max_length=100)
-    title: str = Field(min_length=1, max_length=500)
+    name: str = Field(min_length=1, max_length=100, json_schema_extra={"pattern": NAME_PATTERN})
+    title: str = Field(min_length=1, max_length=500, json_schema_extra=TITLE_DOC)
     description: str | None = Field(None, max_length=20_000)
     format: DatasetFormat
-    tags: list[str] = Field(default_factory=list)
-    task_categories: list[str] = Field(default_factory=list)
-    license: str | None = Field(None, max_length=100)
+    tags: list[str] = Field(default_factory=list, json_schema_extra=tag_list(MAX_TAGS))
+    task_categories: list[str] = Field(default_factory=list, json_schema_extra=tag_list(MAX_TAGS))
+    license: str | None = Field(None, max_length=100, json_schema_extra=LICENSE_DOC)
     citation: str | None = Field(None, max_length=5_000)
     is_public: bool = True
     organization_name: str | None = Field(None, max_length=39)
@@ -95,17 +99,22 @@ class DatasetCreate(_DatasetFields):
         return check_name(v)
 
 
+def _not_null_tags(schema: dict) -> None:
+    not_null(schema)
+    schema.update(tag_list(MAX_TAGS))
+
+
 class DatasetUpdate(_DatasetFields):
     """Partial update: only the fields sent change. ``format`` only while there are no versions."""
 
-    title: str | None = Field(None, min_length=1, max_length=500)
+    title: str | None = Field(None, min_length=1, max_length=500, json_schema_extra=not_null_title)
     description: str | None = Field(None, max_length=20_000)
-    format: DatasetFormat | None = None
-    tags: list[str] | None = None
-    task_categories: list[str] | None = None
-    license: str | None = Field(None, max_length=100)
+    format: DatasetFormat | None = Field(None, json_schema_extra=not_null)
+    tags: list[str] | None = Field(None, json_schema_extra=_not_null_tags)
+    task_categories: list[str] | None = Field(None, json_schema_extra=_not_null_tags)
+    license: str | None = Field(None, max_length=100, json_schema_extra=LICENSE_DOC)
     citation: str | None = Field(None, max_length=5_000)
-    is_public: bool | None = None
+    is_public: bool | None = Field(None, json_schema_extra=not_null)
 
     @field_validator("title", "is_public", "tags", "task_categories", "format", mode="before")
     @classmethod
@@ -121,9 +130,9 @@ class DatasetForkRequest(ForkRequest):
 
 class DatasetListQuery(PageQuery):
     format: DatasetFormat | None = None
-    tags: list[str] = Field(default_factory=list)
-    task_categories: list[str] = Field(default_factory=list)
-    sort: str = "created_at"
+    tags: list[str] = Field(default_factory=list, json_schema_extra=tag_list(MAX_TAGS))
+    task_categories: list[str] = Field(default_factory=list, json_schema_extra=tag_list(MAX_TAGS))
+    sort: str = Field("created_at", json_schema_extra={"pattern": sort_pattern(SORT_FIELDS)})
     order: Literal["asc", "desc"] | None = None
     q: str | None = Field(None, max_length=200)
     owner: str | None = Field(None, max_length=39)
@@ -145,7 +154,7 @@ class DatasetListQuery(PageQuery):
 
 
 class OrgDatasetsQuery(PageQuery):
-    sort: str = "created_at"
+    sort: str = Field("created_at", json_schema_extra={"pattern": sort_pattern(SORT_FIELDS)})
     order: Literal["asc", "desc"] | None = None
 
     @field_validator("sort")
@@ -156,7 +165,7 @@ class OrgDatasetsQuery(PageQuery):
 
 class VersionQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    version: int | None = None
+    version: int | None = Field(None, json_schema_extra={"minimum": 1, "maximum": 999_999_999})
 
     @field_validator("version", mode="before")
     @classmethod

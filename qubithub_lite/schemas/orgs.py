@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .auth import check_username, normalize_email
+from .auth import EMAIL_PATTERN, USERNAME_DOC, check_username, normalize_email
 from .common import Request, Schema, Timestamp
 
 Role = Literal["owner", "admin", "member"]
@@ -14,7 +14,8 @@ Role = Literal["owner", "admin", "member"]
 
 class OrganizationCreate(Request):
     name: str = Field(min_length=1, max_length=200)
-    slug: str = Field(max_length=39, description="URL name; shares the namespace with usernames.")
+    slug: str = Field(max_length=39, description="URL name; shares the namespace with usernames.",
+                      json_schema_extra=USERNAME_DOC)
     description: str | None = Field(None, max_length=5000)
 
     _slug = field_validator("slug")(check_username)
@@ -56,7 +57,7 @@ class MemberList(Schema):
 
 
 class MemberAdd(Request):
-    email: str = Field(max_length=254)
+    email: str = Field(max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN})
     role: Role = "member"
 
     _email = field_validator("email")(normalize_email)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from .benchmark_scores import BenchmarkBlock
+from .bounded import FreeForm
 from .common import PageQuery, Request, Schema, Timestamp
 
 RunStatus = Literal["pending", "queued", "running", "completed", "failed", "cancelled"]
@@ -21,7 +22,7 @@ class RunCreate(Request):
     shots: int = Field(1024, ge=1, le=100_000)
     parameters: dict[str, ParamValue] | None = Field(None, description="Circuit parameters, e.g. {\"theta\": 0.785}.")
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Simulator seed; recorded so a run can be repeated.")
-    options: dict[str, Any] | None = Field(None, description="Backend options, e.g. {\"statevector\": true}.")
+    options: FreeForm | None = Field(None, description="Backend options, e.g. {\"statevector\": true}.")
 
     @field_validator("parameters")
     @classmethod

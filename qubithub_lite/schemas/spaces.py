@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .circuits import ForkRequest, StarResponse, check_name
-from .common import OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary
+from .common import (
+    NAME_PATTERN, TITLE_DOC, OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary, not_null,
+    not_null_title, sort_field, sort_pattern,
+)
 
 Sdk = Literal["qiskit", "pennylane", "cirq"]
 SDKS = ("qiskit", "pennylane", "cirq")
@@ -28,8 +31,9 @@ def _title(v: str) -> str:
 
 
 class SpaceCreate(Request):
-    name: str = Field(min_length=1, max_length=100, description="URL-safe name (lowercase letters, digits, hyphens)")
-    title: str = Field(min_length=1, max_length=500)
+    name: str = Field(min_length=1, max_length=100, description="URL-safe name (lowercase letters, digits, hyphens)",
+                      json_schema_extra={"pattern": NAME_PATTERN})
+    title: str = Field(min_length=1, max_length=500, json_schema_extra=TITLE_DOC)
     description: str | None = Field(None, max_length=20_000)
     sdk: Sdk = "qiskit"
     space_type: SpaceType = "notebook"
@@ -43,11 +47,11 @@ class SpaceCreate(Request):
 class SpaceUpdate(Request):
     """Partial update: only the fields sent change."""
 
-    title: str | None = Field(None, min_length=1, max_length=500)
+    title: str | None = Field(None, min_length=1, max_length=500, json_schema_extra=not_null_title)
     description: str | None = Field(None, max_length=20_000)
-    sdk: Sdk | None = None
-    space_type: SpaceType | None = None
-    is_public: bool | None = None
+    sdk: Sdk | None = Field(None, json_schema_extra=not_null)
+    space_type: SpaceType | None = Field(None, json_schema_extra=not_null)
+    is_public: bool | None = Field(None, json_schema_extra=not_null)
 
     @field_validator("title", "sdk", "space_type", "is_public")
     @classmethod
@@ -64,7 +68,7 @@ class SpaceForkRequest(ForkRequest):
 class SpaceListQuery(PageQuery):
     sdk: Sdk | None = None
     space_type: SpaceType | None = None
-    sort: str = "created_at"
+    sort: str = Field("created_at", json_schema_extra={"pattern": sort_pattern(SORT_FIELDS)})
     order: Literal["asc", "desc"] | None = None
     q: str | None = Field(None, max_length=200)
     owner: str | None = Field(None, max_length=39)
@@ -72,7 +76,7 @@ class SpaceListQuery(PageQuery):
     @field_validator("sort")
     @classmethod
     def _sort(cls, v: str) -> str:
-        if v.lstrip("+-") not in SORT_FIELDS:
+        if sort_field(v) not in SORT_FIELDS:
             raise ValueError(f"must be one of {', '.join(SORT_FIELDS)} (prefix '-' or '+' for the direction)")
         return v
 
@@ -99,8 +103,10 @@ class _FileBody(Request):
 class SpaceFileCreate(_FileBody):
     """JSON body of ``POST /spaces/{id}/files`` (multipart field ``file`` works too)."""
 
-    path: str | None = Field(None, max_length=1000, description="File name; may contain '/' (sub-folders)")
-    filename: str | None = Field(None, max_length=1000, description="Alias of path")
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["path"]}, {"required": ["filename"]}]})
+    path: str | None = Field(None, max_length=1000, description="File name; may contain '/' (sub-folders)",
+                             json_schema_extra=not_null)
+    filename: str | None = Field(None, max_length=1000, description="Alias of path", json_schema_extra=not_null)
     content: str = Field(description="The file's content: text, or base64 with encoding='base64'")
 
     @model_validator(mode="after")
@@ -119,8 +125,12 @@ class SpaceFileCreate(_FileBody):
 class SpaceFileUpdate(_FileBody):
     """JSON body of ``PUT /spaces/files/{file_id}``: new content and/or a new path."""
 
-    path: str | None = Field(None, max_length=1000, description="Rename the file")
-    filename: str | None = Field(None, max_length=1000, description="Alias of path")
+    model_config = ConfigDict(json_schema_extra={
+        "anyOf": [{"required": [n]} for n in ("content", "path", "filename")],
+        "not": {"required": ["path", "filename"]},
+    })
+    path: str | None = Field(None, max_length=1000, description="Rename the file", json_schema_extra=not_null)
+    filename: str | None = Field(None, max_length=1000, description="Alias of path", json_schema_extra=not_null)
 
     @model_validator(mode="after")
     def _something(self):
@@ -141,8 +151,11 @@ def _exactly_one(a, b, names: str) -> None:
 
 
 class ExecuteRequest(Request):
-    code: str | None = Field(None, max_length=1_000_000, description="Python code (or file_to_run)")
-    file_to_run: str | None = Field(None, max_length=1000, description="A file of the space to run instead of code")
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["code"]}, {"required": ["file_to_run"]}]})
+    code: str | None = Field(None, max_length=1_000_000, description="Python code (or file_to_run)",
+                             json_schema_extra=not_null)
+    file_to_run: str | None = Field(None, max_length=1000, description="A file of the space to run instead of code",
+                                    json_schema_extra=not_null)
     timeout: int = Field(30, ge=1, le=300, description="Wall-clock limit in seconds (1-300)")
 
     @model_validator(mode="after")
@@ -159,8 +172,11 @@ class ExecuteResponse(BaseModel):
 
 
 class VisualizeRequest(Request):
-    code: str | None = Field(None, max_length=1_000_000, description="Python code that builds a circuit")
-    file_to_visualize: str | None = Field(None, max_length=1000, description="A file of the space to visualize")
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["code"]}, {"required": ["file_to_visualize"]}]})
+    code: str | None = Field(None, max_length=1_000_000, description="Python code that builds a circuit",
+                             json_schema_extra=not_null)
+    file_to_visualize: str | None = Field(None, max_length=1000, description="A file of the space to visualize",
+                                          json_schema_extra=not_null)
     framework: Sdk | None = Field(None, description="qiskit, pennylane or cirq (auto-detected when omitted)")
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ File paths served by ``GET /files/{path}`` are ``circuits/<circuit id>/v<N>/<pat
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import hashlib
@@ -39,7 +40,9 @@ from ..schemas.circuits import SORT_FIELDS, CircuitCreate, CircuitListQuery, Cir
 from ..storage import BlobStore, StagedBlob, StorageAccounts, owner_key, safe_relative_path
 from . import access, permissions, social
 from .git_objects import GitObjects
-from .manifest import MANIFEST_NAME, METADATA_NAME, Manifest, generate_metadata, parse_manifest
+from .manifest import (
+    MANIFEST_NAME, METADATA_NAME, Manifest, check_entry_points, generate_metadata, parse_manifest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -558,7 +561,12 @@ class Circuits(access.OwnedResources):
                 if errors:
                     raise BadRequest("no file was accepted: " + "; ".join(e["error"] for e in errors))
                 raise BadRequest(f"no file in the multipart field '{'files' if batch else 'file'}'")
-            outcome = await self._commit_version(user, circuit, key, staged, errors, message, batch=batch)
+            manifest = None
+            if MANIFEST_NAME in staged:  # parsed off the event loop, before the transaction
+                source = staged[MANIFEST_NAME][0].temp_path
+                manifest = await asyncio.to_thread(lambda: parse_manifest(source.read_bytes()))
+            outcome = await self._commit_version(user, circuit, key, staged, errors, message, batch=batch,
+                                                 manifest=manifest)
         finally:
             for blob, _ in staged.values():
                 blob.discard()
@@ -568,7 +576,8 @@ class Circuits(access.OwnedResources):
         return outcome
 
     async def _commit_version(self, user: User, circuit: Circuit, key: str, staged: dict[str, tuple[StagedBlob, str]],
-                              errors: list[dict[str, str]], message: str | None, *, batch: bool) -> UploadOutcome:
+                              errors: list[dict[str, str]], message: str | None, *, batch: bool,
+                              manifest: Manifest | None = None) -> UploadOutcome:
         extra: list[StagedBlob] = []
         try:
             async with self._changing():
@@ -578,7 +587,6 @@ class Circuits(access.OwnedResources):
                 prev_tree = await self._tree(latest.id if latest else None)
                 tree = dict(prev_tree)
                 uploaded = dict(staged)
-                manifest: Manifest | None = None
                 has_manifest = MANIFEST_NAME in uploaded or MANIFEST_NAME in prev_tree
                 if has_manifest and METADATA_NAME in uploaded:
                     problem = f"{METADATA_NAME} is generated from {MANIFEST_NAME}; do not upload it"
@@ -589,9 +597,8 @@ class Circuits(access.OwnedResources):
                     errors.append({"filename": METADATA_NAME, "error": problem})
                 for path, (blob, kind) in uploaded.items():
                     tree[path] = TreeEntry(blob.sha256, blob.size, kind)
-                if MANIFEST_NAME in uploaded:
-                    blob = uploaded[MANIFEST_NAME][0]
-                    manifest = parse_manifest(blob.temp_path.read_bytes(), tree_paths=set(tree))
+                if manifest is not None:
+                    check_entry_points(manifest, set(tree))
                     meta = await self.blobs.stage_bytes(generate_metadata(manifest))
                     extra.append(meta)
                     tree[METADATA_NAME] = TreeEntry(meta.sha256, meta.size, "metadata")
@@ -621,7 +628,8 @@ class Circuits(access.OwnedResources):
                     for name, value in manifest.circuit_fields().items():
                         updates[getattr(Circuit, name)] = value
                     updates[Circuit.manifest] = manifest.model_dump(mode="json", exclude_none=True)
-                    await self._set_tags(circuit.id, manifest.project.tags)
+                    if "tags" in manifest.project.model_fields_set:
+                        await self._set_tags(circuit.id, manifest.project.tags)
                 await self.db.execute(Circuit.update(updates).where(Circuit.id == circuit.id))
                 await self.blobs.commit([b for b, _ in uploaded.values()] + extra)
         finally:

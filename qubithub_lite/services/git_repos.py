@@ -391,7 +391,8 @@ class GitRepos:
                     for name, value in manifest.circuit_fields().items():
                         updates[getattr(Circuit, name)] = value
                     updates[Circuit.manifest] = manifest.model_dump(mode="json", exclude_none=True)
-                    await circuits._set_tags(circuit.id, manifest.project.tags)
+                    if "tags" in manifest.project.model_fields_set:  # an absent key keeps the stored tags
+                        await circuits._set_tags(circuit.id, manifest.project.tags)
                 await self.db.execute(Circuit.update(updates).where(Circuit.id == circuit.id))
                 await self.blobs.commit(list(staged.values()) + extra)
         finally:

@@ -36,8 +36,9 @@ Tier 3 — optional, defined by QubitHub Lite (see docs/manifest.md)
     ``[extra]``: any table, kept as is.
 
 A valid manifest updates the circuit's title, description, framework, qubits,
-depth, gates, tags, category and difficulty (``is_public`` is not applied: an
-upload never changes visibility), and the platform writes ``metadata.json``
+depth, gates, tags, category and difficulty -- each only when the key is present
+(an absent key keeps the stored value; ``is_public`` is not applied: an upload
+never changes visibility), and the platform writes ``metadata.json``
 (:func:`generate_metadata`) into the same version.
 """
 
@@ -46,11 +47,12 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import BadRequest
+from ..schemas.bounded import FreeForm
 from ..schemas.circuits import Difficulty, Framework, check_gates, check_name, normalize_tags
 from ..storage.paths import is_safe_relative_path
 
@@ -60,8 +62,34 @@ MAX_MANIFEST_BYTES = 256 * 1024
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 
 
+#: Parts of one dotted key (``a.b.c`` has 3). tomllib's cost grows with the square of this
+#: (a 60,000-part key takes ~80 s), and nothing a manifest defines is nested this deep.
+MAX_KEY_PARTS = 16
+
+# A lexer just good enough to blank out TOML strings and comments (left to right, so a
+# quote inside a comment or a '#' inside a string is read as TOML reads it).
+_TOML_NOISE = re.compile(
+    r'"""(?:[^"\\]|\\[\s\S]|"(?!""))*"""'  # multi-line basic string
+    r"|'''[\s\S]*?'''"  # multi-line literal string
+    r'|"(?:[^"\\\n]|\\.)*"'  # basic string
+    r"|'[^'\n]*'"  # literal string
+    r"|#[^\n]*"  # comment
+)
+_AROUND_DOT = re.compile(r"[ \t]*\.[ \t]*")
+_LONG_KEY = re.compile(r"(?<![A-Za-z0-9_.-])(?:[A-Za-z0-9_-]+\.){%d}" % MAX_KEY_PARTS)
+
+
+def _check_key_depth(text: str) -> None:
+    """Refuse dotted keys (``a.b.c = 1``, ``[a.b.c]``) of more than MAX_KEY_PARTS parts
+    before tomllib sees them. Linear: strings become one bare character, then a chain of
+    parts can only match from its first part."""
+    bare = _AROUND_DOT.sub(".", _TOML_NOISE.sub(lambda m: "" if m.group().startswith("#") else "s", text))
+    if _LONG_KEY.search(bare):
+        raise BadRequest(f"{MANIFEST_NAME} is invalid: a dotted key has more than {MAX_KEY_PARTS} parts")
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
+    model_config = ConfigDict(extra="forbid", strict=False, allow_inf_nan=False)
 
 
 def _entry(v: str) -> str:
@@ -124,7 +152,7 @@ class Educational(_Strict):
     concepts: list[str] = Field(default_factory=list)
     prerequisites: list[str] = Field(default_factory=list)
     learning_outcomes: list[str] = Field(default_factory=list)
-    estimated_time: str | int | None = None
+    estimated_time: Annotated[str, Field(max_length=100)] | Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     next_circuits: list[str] = Field(default_factory=list)
 
     _lists = field_validator("concepts", "prerequisites", "learning_outcomes", "next_circuits")(
@@ -178,7 +206,7 @@ class Hardware(_Strict):
     min_qubits: int | None = Field(None, ge=1, le=10_000)
     connectivity: Literal["all-to-all", "linear", "ring", "grid", "heavy-hex", "custom"] | None = None
     native_gates: list[str] | None = None
-    max_depth: int | None = Field(None, ge=1)
+    max_depth: int | None = Field(None, ge=1, le=10_000_000)
     mid_circuit_measurement: bool | None = None
     noise_tolerant: bool | None = None
     recommended_backends: list[str] = Field(default_factory=list)
@@ -187,7 +215,7 @@ class Hardware(_Strict):
 
 
 class Reproducibility(_Strict):
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
     deterministic: bool | None = None
     python_version: str | None = Field(None, max_length=20)
     dependencies: dict[str, str] = Field(default_factory=dict)
@@ -222,7 +250,7 @@ class Manifest(_Strict):
     reproducibility: Reproducibility | None = None
     implementations: dict[str, Implementation] = Field(default_factory=dict)
     references: list[Reference] = Field(default_factory=list)
-    extra: dict[str, Any] = Field(default_factory=dict)
+    extra: FreeForm = Field(default_factory=dict)
 
     @field_validator("parameters")
     @classmethod
@@ -244,15 +272,15 @@ class Manifest(_Strict):
         return [self.project.entry_point] + [i.entry_point for i in self.implementations.values()]
 
     def circuit_fields(self) -> dict[str, Any]:
-        """The circuit columns a manifest sets."""
+        """The circuit columns this manifest sets: only keys present in ``[project]``
+        overwrite; an absent key keeps the circuit's stored value."""
         p = self.project
-        out: dict[str, Any] = {
-            "title": p.title, "framework": p.framework, "qubits": p.qubits, "tags": p.tags,
-            "depth": p.depth, "gates": p.gates, "category": p.category, "difficulty": p.difficulty,
-        }
-        if p.description is not None:
-            out["description"] = p.description
-        return out
+        return {name: getattr(p, name) for name in CIRCUIT_FIELDS if name in p.model_fields_set}
+
+
+#: ``[project]`` keys that are also circuit columns (``is_public`` is not applied: an upload
+#: never changes visibility).
+CIRCUIT_FIELDS = ("title", "framework", "qubits", "tags", "depth", "gates", "category", "difficulty", "description")
 
 
 def _describe(exc: ValidationError) -> str:
@@ -276,19 +304,29 @@ def parse_manifest(data: bytes, *, tree_paths: set[str] | None = None) -> Manife
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest(f"{MANIFEST_NAME} is not UTF-8 text (byte {exc.start})") from None
+    _check_key_depth(text)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BadRequest(f"{MANIFEST_NAME} is not valid TOML: {exc}") from None
+    except RecursionError:  # arrays or inline tables nested hundreds deep
+        raise BadRequest(f"{MANIFEST_NAME} is invalid: arrays or inline tables are nested too deeply") from None
+    except ValueError:  # e.g. an integer of more than 4300 digits
+        raise BadRequest(f"{MANIFEST_NAME} is not valid TOML: a value is out of range") from None
     try:
         manifest = Manifest.model_validate(raw)
     except ValidationError as exc:
         raise BadRequest(f"{MANIFEST_NAME} is invalid: {_describe(exc)}") from None
     if tree_paths is not None:
-        for entry in manifest.entry_points():
-            if entry not in tree_paths:
-                raise BadRequest(f"{MANIFEST_NAME} is invalid: entry_point '{entry}' is not a file of this version")
+        check_entry_points(manifest, tree_paths)
     return manifest
+
+
+def check_entry_points(manifest: Manifest, tree_paths: set[str]) -> None:
+    """Every entry point must be a file of the version (400 otherwise)."""
+    for entry in manifest.entry_points():
+        if entry not in tree_paths:
+            raise BadRequest(f"{MANIFEST_NAME} is invalid: entry_point '{entry}' is not a file of this version")
 
 
 def generate_metadata(manifest: Manifest) -> bytes:

@@ -237,6 +237,10 @@ async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
+#: Parts of one multipart body (files and skipped fields alike).
+MAX_MULTIPART_PARTS = 1000
+
+
 async def iter_multipart_files(request: web.BaseRequest, fields: Iterable[str]) -> AsyncIterator[IncomingFile]:
     """Yield the file parts named in ``fields``; other parts are skipped."""
     wanted = set(fields)
@@ -246,6 +250,7 @@ async def iter_multipart_files(request: web.BaseRequest, fields: Iterable[str]) 
         reader = await request.multipart()
     except (ValueError, AssertionError, KeyError) as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from None
+    parts = 0
     while True:
         try:
             part = await reader.next()
@@ -253,6 +258,9 @@ async def iter_multipart_files(request: web.BaseRequest, fields: Iterable[str]) 
             raise BadRequest(f"malformed multipart body: {exc}") from None
         if part is None:
             return
+        parts += 1
+        if parts > MAX_MULTIPART_PARTS:
+            raise BadRequest(f"at most {MAX_MULTIPART_PARTS} parts in a multipart body")
         if not isinstance(part, BodyPartReader):
             raise BadRequest("nested multipart bodies are not supported")
         if part.name not in wanted:

@@ -3,7 +3,8 @@ files, space files).
 
 :func:`safe_relative_path` accepts ``a/b/c.py`` style names and rejects
 absolute paths, drive letters, ``.``/``..`` segments, empty segments,
-backslashes, NUL and other control characters, Windows device names
+backslashes, NUL and other control characters (and undecodable bytes), names that
+become one of these under Unicode compatibility folding (fullwidth `．．`), Windows device names
 (``CON``, ``nul.txt``, ``COM1``…), trailing dots/spaces and over-long names.
 Uploaded names only ever become keys in a tree: the bytes live in the
 content-addressed store, so no user-chosen name (or link) ever reaches the
@@ -39,8 +40,8 @@ def _problem(name: str) -> str | None:
         return "file name is empty"
     if len(name) > MAX_PATH_CHARS:
         return f"file name longer than {MAX_PATH_CHARS} characters"
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
-        return "file name contains a NUL or control character"
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in name):
+        return "file name contains a NUL, control character or undecodable byte"
     if name.startswith("/") or _DRIVE.match(name):
         return "absolute paths are not allowed"
     if "\\" in name:
@@ -74,7 +75,12 @@ def safe_relative_path(name: str) -> str:
         normalised = unicodedata.normalize("NFC", name)
         problem = _problem(normalised)
         if problem is None:
-            return normalised
+            # Look-alikes (fullwidth '．．', '／', '＼') must not become a traversal for a
+            # client that folds compatibility characters.
+            compat = _problem(unicodedata.normalize("NFKC", name))
+            if compat is None:
+                return normalised
+            problem = f"{compat} (after Unicode compatibility normalisation)"
     raise UnsafePath(f"invalid file name {name[:80]!r}: {problem}")
 
 

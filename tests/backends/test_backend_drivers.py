@@ -321,10 +321,24 @@ def test_cirq_to_qiskit_conversion_on_aer() -> None:
 
 
 def test_expected_output_check() -> None:
-    check = check_expected_output({"00": 510, "11": 490, "01": 24}, ["00", "11"], [0.9, 1.0])
+    check = check_expected_output({"00": 510, "11": 490, "01": 24}, ["00", "11"], [0.35, 0.65])
     assert check["passed"] and check["dominant_states_found"] == ["00", "11"]
     assert check["probability"] == pytest.approx(1000 / 1024, abs=1e-6)
     bad = check_expected_output({"00": 1000}, ["00", "11"], [0.9, 1.0])
     assert not bad["passed"] and bad["missing_states"] == ["11"]
     out_of_range = check_expected_output({"00": 50, "01": 50}, ["00"], [0.9, 1.0])
     assert not out_of_range["passed"] and not out_of_range["probability_in_range"]
+
+
+def test_expected_output_range_applies_to_each_dominant_state() -> None:
+    # A perfect Bell run: each state ~0.5 lies in [0.35, 0.65] although their sum (1.0) does not.
+    bell = check_expected_output({"00": 502, "11": 522}, ["00", "11"], [0.35, 0.65])
+    assert bell["passed"] and bell["probability_in_range"] and bell["states_out_of_range"] == []
+    # One state outside the range fails the check and is named.
+    lopsided = check_expected_output({"00": 800, "11": 224}, ["00", "11"], [0.35, 0.65])
+    assert not lopsided["passed"] and lopsided["states_out_of_range"] == ["00", "11"]
+    skewed = check_expected_output({"00": 400, "11": 300, "01": 324}, ["00", "11"], [0.3, 0.65])
+    assert not skewed["passed"] and skewed["states_out_of_range"] == ["11"]
+    # The published example: ["0011", "1100"] with [0.35, 0.65].
+    example = check_expected_output({"0011": 4900, "1100": 5100}, ["0011", "1100"], [0.35, 0.65])
+    assert example["passed"]
