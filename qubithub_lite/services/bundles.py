@@ -94,6 +94,16 @@ class _Incoming:
     chunks: AsyncIterator[bytes]
 
 
+def _compare_history(have: list, wanted: list, noun: str) -> tuple[str, str] | None:
+    """An existing resource's versions against the bundle's: ``unchanged`` when the same,
+    ``clash`` when they differ anywhere but at the end, None when the bundle only adds versions."""
+    if have == wanted:
+        return "unchanged", f"{len(have)} version(s)"
+    if len(have) > len(wanted) or wanted[:len(have)] != have:
+        return "clash", f"a {noun} of that name with other content exists; not overwritten"
+    return None
+
+
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
     with open(path, "rb") as fh:
         while chunk := await asyncio.to_thread(fh.read, CHUNK):
@@ -345,10 +355,9 @@ class Bundles:
                                         .order_by(CircuitVersion.version_number)):
                 files = await self.db.list(CircuitFile.select().where(CircuitFile.version == v.id))
                 have.append({f.path: f.sha256 for f in files if f.path != METADATA_NAME})
-            if have == wanted:
-                return "unchanged", f"{len(have)} version(s)"
-            if len(have) > len(wanted) or wanted[:len(have)] != have:
-                return "clash", "a circuit of that name with other content exists; not overwritten"
+            verdict = _compare_history(have, wanted, "circuit")
+            if verdict is not None:
+                return verdict
             circuit_id = existing.id
         else:
             created = await self.circuits.create(user, CircuitCreate(
@@ -378,10 +387,9 @@ class Bundles:
             have = [v.sha256 for v in await self.db.list(
                 DatasetVersion.select(DatasetVersion.sha256).where(DatasetVersion.dataset == existing.id)
                 .order_by(DatasetVersion.version_number))]
-            if have == wanted:
-                return "unchanged", f"{len(have)} version(s)"
-            if len(have) > len(wanted) or wanted[:len(have)] != have:
-                return "clash", "a dataset of that name with other content exists; not overwritten"
+            verdict = _compare_history(have, wanted, "dataset")
+            if verdict is not None:
+                return verdict
             dataset_id = existing.id
         else:
             created = await self.datasets.create(user, DatasetCreate(

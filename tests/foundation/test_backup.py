@@ -186,17 +186,21 @@ def test_backup_is_consistent_under_concurrent_writes(tmp_path):
         assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
 
 
-def _archive(tmp_path, members: dict[str, bytes], manifest: dict | None = None):
-    path = tmp_path / "crafted.tar"
-    entries = [{"path": n, "size": len(b), "sha256": hashlib.sha256(b).hexdigest()} for n, b in members.items()]
-    manifest = manifest or {"format": "qubithub-lite-backup", "format_version": 1, "schema_version": 1,
-                            "files": entries}
+def write_tar(path, first: tuple[str, dict], members: dict[str, bytes]):
+    """A tar whose first member is the JSON ``first`` (a manifest), then ``members`` as given."""
     with tarfile.open(path, "w") as tar:
-        for name, body in [("manifest.json", json.dumps(manifest).encode()), *members.items()]:
+        for name, body in [(first[0], json.dumps(first[1]).encode()), *members.items()]:
             info = tarfile.TarInfo(name)
             info.size = len(body)
             tar.addfile(info, io.BytesIO(body))
     return path
+
+
+def _archive(tmp_path, members: dict[str, bytes], manifest: dict | None = None):
+    entries = [{"path": n, "size": len(b), "sha256": hashlib.sha256(b).hexdigest()} for n, b in members.items()]
+    manifest = manifest or {"format": "qubithub-lite-backup", "format_version": 1, "schema_version": 1,
+                            "files": entries}
+    return write_tar(tmp_path / "crafted.tar", ("manifest.json", manifest), members)
 
 
 @pytest.mark.parametrize("name", ["../escape", "/etc/evil", "blobs/objects/aa/bb/not-a-sha", "qubithub.db/../../x"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import tarfile
 
@@ -11,7 +10,7 @@ import pytest
 import requests
 
 from tests.conftest import start_server
-from tests.foundation.test_backup import cli, register
+from tests.foundation.test_backup import cli, register, write_tar
 from tests.runs.helpers import QASM3, manifest
 
 
@@ -132,13 +131,7 @@ def test_a_name_clash_is_reported_and_never_overwritten(tmp_path):
 
 
 def _crafted(tmp_path, manifest_obj, objects: dict[str, bytes]):
-    path = tmp_path / "crafted.qhb"
-    with tarfile.open(path, "w") as tar:
-        for name, body in [("bundle.json", json.dumps(manifest_obj).encode()), *objects.items()]:
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            tar.addfile(info, io.BytesIO(body))
-    return path
+    return write_tar(tmp_path / "crafted.qhb", ("bundle.json", manifest_obj), objects)
 
 
 @pytest.mark.parametrize("case", ["traversal", "damaged", "missing", "bad-manifest"])
