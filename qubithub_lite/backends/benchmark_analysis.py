@@ -194,4 +194,5 @@ def finish(analysis: Analysis, driver: Any, counts: dict[str, int], seed: int) -
             _CALIBRATIONS[driver.name] = (hashlib.sha256(text.encode()).hexdigest(), json.loads(text))
         digest, data = _CALIBRATIONS[driver.name]
         out["calibration"] = {"hash": digest, "snapshot": data}
-    return out
+    # Plain data only: the server unpickles worker replies without any class (numpy scalars included).
+    return json.loads(json.dumps(out, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
