@@ -830,11 +830,11 @@ async def new_circuit(v: View):
     try:
         if manifest_file is None:
             raise BadRequest("add a qubithub.toml manifest (it names the circuit, its framework and entry point)")
-        manifest = parse_manifest(manifest_file.data, tree_paths={f.filename for f in files})
-        fields = manifest.circuit_fields()
+        manifest = await asyncio.to_thread(parse_manifest, manifest_file.data, tree_paths={f.filename for f in files})
+        project = manifest.project  # (circuit_fields() holds only the keys the manifest sets)
         body = parse(CircuitCreate, {
-            "name": manifest.project.name, "title": fields["title"], "framework": fields["framework"],
-            "qubits": fields["qubits"], "tags": fields["tags"], "description": fields.get("description"),
+            "name": project.name, "title": project.title, "framework": project.framework,
+            "qubits": project.qubits, "tags": project.tags, "description": project.description,
             "is_public": v.fields.get("visibility", "public") == "public",
         })
     except ApiError as exc:
