@@ -8,6 +8,7 @@ import json
 
 from aiohttp import WSMsgType, web
 
+from ..errors import BadRequest
 from ..schemas.runs import RunCreate, RunList, RunListQuery, RunResponse, RunStatsResponse
 from ..services import permissions
 from .lifecycle import track_websocket
@@ -84,6 +85,8 @@ async def _run_socket(ctx: Ctx):
     try:
         run = await ctx.hub.runs.get_visible(permissions.actor(principal), run_id)
         ws = web.WebSocketResponse(heartbeat=30)
+        if not ws.can_prepare(request).ok:
+            raise BadRequest("this is a WebSocket endpoint: connect with a WebSocket client (an Upgrade request)")
         await ws.prepare(request)
         track_websocket(ctx.hub, ws)  # closed with a reason at shutdown
     except BaseException:
@@ -122,13 +125,13 @@ async def _run_socket(ctx: Ctx):
     return ws
 
 
-@router.websocket("/ws/runs/{run_id}")
+@router.websocket("/ws/runs/{run_id}", errors=(400, 401, 403, 404))
 async def run_updates(ctx: Ctx):
     """Live run updates (JSON). Private runs need a token: header or `?token=`."""
     return await _run_socket(ctx)
 
 
-@router.websocket("/ws/runs/{run_id}/subscribe")
+@router.websocket("/ws/runs/{run_id}/subscribe", errors=(400, 401, 403, 404))
 async def run_updates_subscribe(ctx: Ctx):
     """Same as /ws/runs/{run_id}."""
     return await _run_socket(ctx)
