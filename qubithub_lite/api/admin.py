@@ -4,12 +4,16 @@ Every route needs a signed-in site administrator (:func:`services.admin.require_
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
+from pathlib import Path
 
-from ..errors import BadRequest
+from ..errors import ApiError, BadRequest, Conflict, PayloadTooLarge
 from ..schemas.admin import (
     AdminDeleteResponse, AdminImportRequest, AdminImportResponse, AdminPasswordRequest, AdminPasswordResponse,
     AdminUser, AdminUserDetail, AdminUserList, AdminUserListQuery,
 )
+from ..schemas.bundles import BundleExportQuery, BundleImportQuery, BundleImportReportOut
 from ..services.admin import require_site_admin, user_admin, user_dict
 from .routing import Ctx, Router
 
@@ -118,3 +122,112 @@ async def metrics(ctx: Ctx):
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE
     return response
+
+
+# ---- course bundles over HTTP (the format of `qubithub-lite export` / `import`) ---------------
+MAX_BUNDLE_BYTES = 2 * 1024**3  # an uploaded bundle (it is unpacked next to itself: twice this on disk)
+_IMPORTING = asyncio.Lock()  # one import at a time: bounded disk and work
+
+
+def _site_admin(ctx: Ctx):
+    """Bundles are for site administrators; to anyone else these routes do not exist."""
+    from ..errors import NotFound
+    from ..services.permissions import is_site_admin
+
+    if not is_site_admin(ctx.actor):
+        raise NotFound()
+    return ctx.user
+
+
+@router.get("/admin/export", query=BundleExportQuery, raw_response="application/x-tar", auth="user",
+            errors=(400, 401, 404))
+async def export_bundle(ctx: Ctx):
+    """A course bundle (tar: `bundle.json`, then `objects/<sha256>`), streamed as it is written:
+    circuits (every version), datasets (every version) and spaces of the chosen organizations,
+    users and owner/name resources, for `POST /admin/import` or `qubithub-lite import`."""
+    import time
+
+    from aiohttp import web
+
+    from ..services.bundles import BundleError, Selection, bundles_of, stream_bundle
+
+    _site_admin(ctx)
+    q: BundleExportQuery = ctx.query
+    selection = Selection(list(q.org), list(q.user), list(q.circuit), list(q.dataset), list(q.space))
+    if selection.empty:
+        raise BadRequest("nothing selected: give org, user, circuit, dataset or space")
+    bundles = bundles_of(ctx.hub)
+    try:
+        manifest = await bundles.collect(selection)
+    except BundleError as exc:
+        raise BadRequest(str(exc)) from None
+    name = time.strftime("qubithub-bundle-%Y%m%d-%H%M%S.tar", time.gmtime())
+    response = web.StreamResponse(headers={"Content-Type": "application/x-tar", "Cache-Control": "no-store",
+                                           "Content-Disposition": f'attachment; filename="{name}"'})
+    response.enable_chunked_encoding()
+    await response.prepare(ctx.request)
+    chunks = stream_bundle(bundles, manifest)
+    try:
+        async for chunk in chunks:
+            await response.write(chunk)
+    finally:
+        await chunks.aclose()
+    await response.write_eof()
+    return response
+
+
+@router.post("/admin/import", query=BundleImportQuery, response=BundleImportReportOut, auth="user",
+             multipart={"file": "The bundle (a tar made by GET /admin/export or `qubithub-lite export`)"},
+             errors=(400, 401, 404, 409, 413))
+async def import_bundle(ctx: Ctx):
+    """Import a course bundle: streamed to a temporary file (at most 2 GiB), checked whole (every
+    member, every object's hash), then imported through the same service calls as uploads.
+    Importing again changes nothing; a name holding other content is a clash, never overwritten."""
+    from ..services.bundles import BundleError, bundles_of, import_file, report_dict
+    from ..storage.http import drain_body, iter_multipart_files
+
+    _site_admin(ctx)
+    if (ctx.request.content_length or 0) > MAX_BUNDLE_BYTES + 64 * 1024:
+        raise PayloadTooLarge(f"a bundle is at most {MAX_BUNDLE_BYTES} bytes")
+    if _IMPORTING.locked():
+        raise Conflict("another bundle import is running; try again when it is done")
+    async with _IMPORTING:
+        scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".bundle-import-", dir=ctx.hub.settings.data_dir))
+        try:
+            archive = scratch / "bundle.tar"
+            files = iter_multipart_files(ctx.request, ["file"])
+            try:
+                got = False
+                async for incoming in files:
+                    got = True
+                    await _save_upload(incoming.chunks, archive)
+                    break
+            except ApiError:
+                await drain_body(ctx.request)
+                raise
+            finally:
+                await files.aclose()
+            if not got:
+                raise BadRequest("send the bundle as the multipart field 'file'")
+            q: BundleImportQuery = ctx.query
+            try:
+                report = await import_file(bundles_of(ctx.hub), archive, scratch / "unpacked", as_org=q.as_org,
+                                           as_user=q.as_user)
+            except BundleError as exc:
+                raise BadRequest(f"bundle: {exc}") from None
+        finally:
+            await asyncio.to_thread(shutil.rmtree, scratch, True)
+    return report_dict(report)
+
+
+async def _save_upload(chunks, target: Path) -> None:
+    fh = await asyncio.to_thread(open, target, "wb")
+    try:
+        size = 0
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > MAX_BUNDLE_BYTES:
+                raise PayloadTooLarge(f"a bundle is at most {MAX_BUNDLE_BYTES} bytes")
+            await asyncio.to_thread(fh.write, chunk)
+    finally:
+        await asyncio.to_thread(fh.close)
