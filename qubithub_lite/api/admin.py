@@ -4,11 +4,8 @@ Every route needs a signed-in site administrator (:func:`services.admin.require_
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from pathlib import Path
 
-from ..errors import ApiError, BadRequest, Conflict, PayloadTooLarge
+from ..errors import ApiError, BadRequest, PayloadTooLarge
 from ..schemas.admin import (
     AdminDeleteResponse, AdminImportRequest, AdminImportResponse, AdminPasswordRequest, AdminPasswordResponse,
     AdminUser, AdminUserDetail, AdminUserList, AdminUserListQuery,
@@ -125,10 +122,6 @@ async def metrics(ctx: Ctx):
 
 
 # ---- course bundles over HTTP (the format of `qubithub-lite export` / `import`) ---------------
-MAX_BUNDLE_BYTES = 2 * 1024**3  # an uploaded bundle (it is unpacked next to itself: twice this on disk)
-_IMPORTING = asyncio.Lock()  # one import at a time: bounded disk and work
-
-
 def _site_admin(ctx: Ctx):
     """Bundles are for site administrators; to anyone else these routes do not exist."""
     from ..errors import NotFound
@@ -183,51 +176,23 @@ async def import_bundle(ctx: Ctx):
     """Import a course bundle: streamed to a temporary file (at most 2 GiB), checked whole (every
     member, every object's hash), then imported through the same service calls as uploads.
     Importing again changes nothing; a name holding other content is a clash, never overwritten."""
-    from ..services.bundles import BundleError, bundles_of, import_file, report_dict
+    from ..services.bundles import MAX_BUNDLE_BYTES, bundles_of, import_upload, report_dict
     from ..storage.http import drain_body, iter_multipart_files
 
     _site_admin(ctx)
     if (ctx.request.content_length or 0) > MAX_BUNDLE_BYTES + 64 * 1024:
         raise PayloadTooLarge(f"a bundle is at most {MAX_BUNDLE_BYTES} bytes")
-    if _IMPORTING.locked():
-        raise Conflict("another bundle import is running; try again when it is done")
-    async with _IMPORTING:
-        scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".bundle-import-", dir=ctx.hub.settings.data_dir))
-        try:
-            archive = scratch / "bundle.tar"
-            files = iter_multipart_files(ctx.request, ["file"])
-            try:
-                got = False
-                async for incoming in files:
-                    got = True
-                    await _save_upload(incoming.chunks, archive)
-                    break
-            except ApiError:
-                await drain_body(ctx.request)
-                raise
-            finally:
-                await files.aclose()
-            if not got:
-                raise BadRequest("send the bundle as the multipart field 'file'")
-            q: BundleImportQuery = ctx.query
-            try:
-                report = await import_file(bundles_of(ctx.hub), archive, scratch / "unpacked", as_org=q.as_org,
-                                           as_user=q.as_user)
-            except BundleError as exc:
-                raise BadRequest(f"bundle: {exc}") from None
-        finally:
-            await asyncio.to_thread(shutil.rmtree, scratch, True)
-    return report_dict(report)
-
-
-async def _save_upload(chunks, target: Path) -> None:
-    fh = await asyncio.to_thread(open, target, "wb")
+    q: BundleImportQuery = ctx.query
+    files = iter_multipart_files(ctx.request, ["file"])
     try:
-        size = 0
-        async for chunk in chunks:
-            size += len(chunk)
-            if size > MAX_BUNDLE_BYTES:
-                raise PayloadTooLarge(f"a bundle is at most {MAX_BUNDLE_BYTES} bytes")
-            await asyncio.to_thread(fh.write, chunk)
+        incoming = await anext(files, None)
+        if incoming is None:
+            raise BadRequest("send the bundle as the multipart field 'file'")
+        report = await import_upload(bundles_of(ctx.hub), incoming.chunks, ctx.hub.settings.data_dir,
+                                     as_org=q.as_org, as_user=q.as_user)
+    except ApiError:
+        await drain_body(ctx.request)
+        raise
     finally:
-        await asyncio.to_thread(fh.close)
+        await files.aclose()
+    return report_dict(report)

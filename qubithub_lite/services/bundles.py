@@ -535,6 +535,44 @@ async def import_file(bundles: Bundles, archive: Path, scratch: Path, *, as_org:
     return await bundles.import_bundle(manifest, scratch, as_org=as_org, as_user=as_user)
 
 
+MAX_BUNDLE_BYTES = 2 * 1024**3  # an uploaded bundle (unpacked next to itself: twice this on disk)
+_IMPORTING: dict[int, asyncio.Lock] = {}
+
+
+async def import_upload(bundles: Bundles, chunks: AsyncIterator[bytes], data_dir: Path, *, as_org: str | None = None,
+                        as_user: str | None = None) -> ImportReport:
+    """An uploaded bundle: its chunks saved (at most :data:`MAX_BUNDLE_BYTES`) in a scratch
+    folder of the data dir, checked whole, imported, the scratch removed. One import at a time
+    (409 for another). A bundle that is not sound is a 400 and stores nothing."""
+    import shutil
+
+    from ..errors import BadRequest, Conflict, PayloadTooLarge
+
+    lock = _IMPORTING.setdefault(id(bundles), asyncio.Lock())
+    if lock.locked():
+        raise Conflict("another bundle import is running; try again when it is done")
+    async with lock:
+        scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".bundle-import-", dir=data_dir))
+        try:
+            archive = scratch / "bundle.tar"
+            fh = await asyncio.to_thread(open, archive, "wb")
+            try:
+                size = 0
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > MAX_BUNDLE_BYTES:
+                        raise PayloadTooLarge(f"a bundle is at most {MAX_BUNDLE_BYTES} bytes")
+                    await asyncio.to_thread(fh.write, chunk)
+            finally:
+                await asyncio.to_thread(fh.close)
+            try:
+                return await import_file(bundles, archive, scratch / "unpacked", as_org=as_org, as_user=as_user)
+            except BundleError as exc:
+                raise BadRequest(f"bundle: {exc}") from None
+        finally:
+            await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+
 def report_dict(report: ImportReport) -> dict[str, Any]:
     counts = {r: report.count(r) for r in ("created", "updated", "unchanged", "clash", "error")}
     return {"outcomes": [{"kind": o.kind, "name": o.name, "result": o.result, "detail": o.detail} for o in report.outcomes],
