@@ -135,9 +135,11 @@ def _site_admin(ctx: Ctx):
 @router.get("/admin/export", query=BundleExportQuery, raw_response="application/x-tar", auth="user",
             errors=(400, 401, 404))
 async def export_bundle(ctx: Ctx):
-    """A course bundle (tar: `bundle.json`, then `objects/<sha256>`), streamed as it is written:
-    circuits (every version), datasets (every version) and spaces of the chosen organizations,
-    users and owner/name resources, for `POST /admin/import` or `qubithub-lite import`."""
+    """A course bundle of the chosen resources (a tar, streamed as it is written).
+
+    Circuits (every version), datasets (every version) and spaces of the chosen organizations,
+    users and owner/name resources: `bundle.json`, then `objects/<sha256>`; for
+    `POST /admin/import` or `qubithub-lite import`."""
     import time
 
     from aiohttp import web
@@ -173,9 +175,11 @@ async def export_bundle(ctx: Ctx):
              multipart={"file": "The bundle (a tar made by GET /admin/export or `qubithub-lite export`)"},
              errors=(400, 401, 404, 409, 413))
 async def import_bundle(ctx: Ctx):
-    """Import a course bundle: streamed to a temporary file (at most 2 GiB), checked whole (every
-    member, every object's hash), then imported through the same service calls as uploads.
-    Importing again changes nothing; a name holding other content is a clash, never overwritten."""
+    """Import a course bundle and answer the import report.
+
+    Streamed to a temporary file (at most 2 GiB), checked whole (every member, every object's
+    hash), then imported through the same service calls as uploads. Importing again changes
+    nothing; a name holding other content is a clash, never overwritten."""
     from ..services.bundles import MAX_BUNDLE_BYTES, bundles_of, import_upload, report_dict
     from ..storage.http import drain_body, iter_multipart_files
 

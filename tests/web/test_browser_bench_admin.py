@@ -136,3 +136,18 @@ def test_admin_disables_a_user_and_imports_a_class(web, server, tmp_path):
     # Only the refused sign-in of the disabled user may have answered 401 (and the console said so).
     expected = re.compile(r"(401 for POST .*/-/login|console error on .*/-/login: .*status of 401 .*)$")
     dog.problems[:] = [p for p in dog.problems if not expected.match(p)]
+
+
+def test_both_pages_fit_a_phone(server, browser):
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    dog = Watchdog(server.url)
+    dog.attach(context)
+    page = context.new_page()
+    sign_in(page, server.url, "headteacher")
+    page.wait_for_url(server.url + "/")
+    for path in ("/benchmarks", "/benchmarks?suite=ghz&problem=ghz-n3", "/benchmarks?suite=quantum-volume", "/admin"):
+        page.goto(server.url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"{path} is {width} px wide on a 360 px phone"
+    context.close()
+    dog.check()
