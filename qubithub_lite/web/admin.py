@@ -91,7 +91,7 @@ async def _render(v: View, status: int = 200, **extra: Any) -> web.Response:
     context = dict(users=[user_dict(u) for u in rows], total=total, page=page_no, pages=pages,
                    around=[p for p in range(max(1, page_no - 2), min(pages, page_no + 2) + 1)], users_base=_base(v),
                    filters=data, metrics=await _metrics_summary(v), data_dir=str(v.hub.settings.data_dir),
-                   orgs=await v.hub.accounts.memberships(v.user), notice=None, error=None, new_password=None,
+                   notice=None, error=None, new_password=None,
                    imported=None, bundle_report=None)
     context.update(extra)
     response = v.render("admin.html", status=status, **context)
