@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-from ..errors import BadRequest
+from ..errors import ApiError, BadRequest, PayloadTooLarge
 from ..schemas.admin import (
     AdminDeleteResponse, AdminImportRequest, AdminImportResponse, AdminPasswordRequest, AdminPasswordResponse,
     AdminUser, AdminUserDetail, AdminUserList, AdminUserListQuery,
 )
+from ..schemas.bundles import BundleExportQuery, BundleImportQuery, BundleImportReportOut
 from ..services.admin import require_site_admin, user_admin, user_dict
 from .routing import Ctx, Router
 
@@ -118,3 +119,84 @@ async def metrics(ctx: Ctx):
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE
     return response
+
+
+# ---- course bundles over HTTP (the format of `qubithub-lite export` / `import`) ---------------
+def _site_admin(ctx: Ctx):
+    """Bundles are for site administrators; to anyone else these routes do not exist."""
+    from ..errors import NotFound
+    from ..services.permissions import is_site_admin
+
+    if not is_site_admin(ctx.actor):
+        raise NotFound()
+    return ctx.user
+
+
+@router.get("/admin/export", query=BundleExportQuery, raw_response="application/x-tar", auth="user",
+            errors=(400, 401, 404))
+async def export_bundle(ctx: Ctx):
+    """A course bundle of the chosen resources (a tar, streamed as it is written).
+
+    Circuits (every version), datasets (every version) and spaces of the chosen organizations,
+    users and owner/name resources: `bundle.json`, then `objects/<sha256>`; for
+    `POST /admin/import` or `qubithub-lite import`."""
+    import time
+
+    from aiohttp import web
+
+    from ..services.bundles import BundleError, Selection, bundles_of, stream_bundle
+
+    _site_admin(ctx)
+    q: BundleExportQuery = ctx.query
+    selection = Selection(list(q.org), list(q.user), list(q.circuit), list(q.dataset), list(q.space))
+    if selection.empty:
+        raise BadRequest("nothing selected: give org, user, circuit, dataset or space")
+    bundles = bundles_of(ctx.hub)
+    try:
+        manifest = await bundles.collect(selection)
+    except BundleError as exc:
+        raise BadRequest(str(exc)) from None
+    name = time.strftime("qubithub-bundle-%Y%m%d-%H%M%S.tar", time.gmtime())
+    response = web.StreamResponse(headers={"Content-Type": "application/x-tar", "Cache-Control": "no-store",
+                                           "Content-Disposition": f'attachment; filename="{name}"'})
+    response.enable_chunked_encoding()
+    await response.prepare(ctx.request)
+    chunks = stream_bundle(bundles, manifest)
+    try:
+        async for chunk in chunks:
+            await response.write(chunk)
+    finally:
+        await chunks.aclose()
+    await response.write_eof()
+    return response
+
+
+@router.post("/admin/import", query=BundleImportQuery, response=BundleImportReportOut, auth="user",
+             multipart={"file": "The bundle (a tar made by GET /admin/export or `qubithub-lite export`)"},
+             errors=(400, 401, 404, 409, 413))
+async def import_bundle(ctx: Ctx):
+    """Import a course bundle and answer the import report.
+
+    Streamed to a temporary file (at most 2 GiB), checked whole (every member, every object's
+    hash), then imported through the same service calls as uploads. Importing again changes
+    nothing; a name holding other content is a clash, never overwritten."""
+    from ..services.bundles import MAX_BUNDLE_BYTES, bundles_of, import_upload, report_dict
+    from ..storage.http import drain_body, iter_multipart_files
+
+    _site_admin(ctx)
+    if (ctx.request.content_length or 0) > MAX_BUNDLE_BYTES + 64 * 1024:
+        raise PayloadTooLarge(f"a bundle is at most {MAX_BUNDLE_BYTES} bytes")
+    q: BundleImportQuery = ctx.query
+    files = iter_multipart_files(ctx.request, ["file"])
+    try:
+        incoming = await anext(files, None)
+        if incoming is None:
+            raise BadRequest("send the bundle as the multipart field 'file'")
+        report = await import_upload(bundles_of(ctx.hub), incoming.chunks, ctx.hub.settings.data_dir,
+                                     as_org=q.as_org, as_user=q.as_user)
+    except ApiError:
+        await drain_body(ctx.request)
+        raise
+    finally:
+        await files.aclose()
+    return report_dict(report)

@@ -4,9 +4,9 @@ come from anyone."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .circuits import Framework
 from .datasets import DatasetFormat
@@ -79,3 +79,51 @@ class BundleManifest(_Strict):
     circuits: list[BundleCircuit] = Field(default_factory=list, max_length=10_000)
     datasets: list[BundleDataset] = Field(default_factory=list, max_length=10_000)
     spaces: list[BundleSpace] = Field(default_factory=list, max_length=10_000)
+
+
+# ---- over HTTP: GET /admin/export, POST /admin/import ---------------------------------------
+Repo = Field(min_length=3, max_length=140, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+Slug = Field(min_length=1, max_length=39, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+class BundleExportQuery(BaseModel):
+    """What to export (at least one): repeat a parameter for several."""
+
+    model_config = ConfigDict(extra="ignore")
+    org: list[Annotated[str, Slug]] = Field(default_factory=list, max_length=50, description="Every circuit, dataset and space of this organization.")
+    user: list[Annotated[str, Slug]] = Field(default_factory=list, max_length=50, description="Every personal circuit, dataset and space of this user.")
+    circuit: list[Annotated[str, Repo]] = Field(default_factory=list, max_length=500, description="owner/name")
+    dataset: list[Annotated[str, Repo]] = Field(default_factory=list, max_length=500, description="owner/name")
+    space: list[Annotated[str, Repo]] = Field(default_factory=list, max_length=500, description="owner/name")
+
+
+class BundleImportQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    as_org: str | None = Field(None, min_length=1, max_length=39, description="Import everything into this organization (it must exist).")
+    as_user: str | None = Field(None, min_length=1, max_length=39, description="Import everything as this user's personal resources.")
+
+    @model_validator(mode="after")
+    def _one_target(self):
+        if self.as_org and self.as_user:
+            raise ValueError("give as_org or as_user, not both")
+        return self
+
+
+class BundleOutcomeOut(BaseModel):
+    kind: Literal["circuit", "dataset", "space"]
+    name: str = Field(description="Where it went: owner/name.")
+    result: Literal["created", "updated", "unchanged", "clash", "error"]
+    detail: str
+
+
+class BundleImportReportOut(BaseModel):
+    """Importing again is idempotent (``unchanged``); a name holding other content is a
+    ``clash``, never overwritten."""
+
+    outcomes: list[BundleOutcomeOut]
+    created: int
+    updated: int
+    unchanged: int
+    clash: int
+    error: int
+    ok: bool = Field(description="No clash and no error.")

@@ -439,3 +439,149 @@ def describe(report: ImportReport) -> str:
     return "\n".join(lines)
 
 
+
+
+# ---- over HTTP (GET /admin/export, POST /admin/import) -------------------------------------
+
+STREAM_CHUNK = 256 * 1024
+_DONE = object()
+
+
+def bundles_of(hub) -> Bundles:
+    """The hub's bundle service (made on first use: the server's hub does not carry one)."""
+    found = hub.__dict__.get("bundles")
+    if found is None:
+        found = hub.__dict__["bundles"] = Bundles(hub.db, hub.blobs, hub.circuits, hub.datasets, hub.spaces)
+    return found
+
+
+class _Pipe(io.RawIOBase):
+    """The synchronous writer's end: :meth:`Bundles.write` (in a thread) writes here, and
+    every ``STREAM_CHUNK`` bytes go to the event loop through a bounded queue (the writer waits
+    while the reader is slow: nothing is buffered beyond a few chunks)."""
+
+    def __init__(self, put: Callable[[Any], None]) -> None:
+        super().__init__()
+        self._put = put
+        self._buf = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        self._buf += b
+        if len(self._buf) >= STREAM_CHUNK:
+            self.drain()
+        return len(b)
+
+    def drain(self) -> None:
+        if self._buf:
+            data, self._buf = bytes(self._buf), bytearray()
+            self._put(data)
+
+
+async def stream_bundle(bundles: Bundles, manifest: BundleManifest, *, depth: int = 4) -> AsyncIterator[bytes]:
+    """The bundle as chunks, written by :meth:`Bundles.write` in a worker thread. Closing the
+    iterator early (the client went away) stops the writer within a fraction of a second."""
+    import concurrent.futures
+    import threading
+
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> None:
+        if stop.is_set():
+            raise BrokenPipeError("the reader went away")
+        future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+        while True:
+            try:
+                future.result(timeout=0.25)
+                return
+            except concurrent.futures.TimeoutError:
+                if stop.is_set():
+                    future.cancel()
+                    raise BrokenPipeError("the reader went away") from None
+
+    def produce() -> None:
+        pipe = _Pipe(put)
+        try:
+            bundles.write(manifest, pipe)
+            pipe.drain()
+            put(_DONE)
+        except BrokenPipeError:
+            return
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader, which raises it
+            if not stop.is_set():
+                try:
+                    put(exc)
+                except BrokenPipeError:
+                    pass
+
+    worker = loop.run_in_executor(None, produce)
+    try:
+        while True:
+            item = await queue.get()
+            if item is _DONE:
+                break
+            if isinstance(item, BaseException):
+                raise BundleError(f"the bundle could not be written: {item}")
+            yield item
+        await worker
+    finally:
+        stop.set()
+        while not queue.empty():
+            queue.get_nowait()
+
+
+async def import_file(bundles: Bundles, archive: Path, scratch: Path, *, as_org: str | None = None,
+                      as_user: str | None = None) -> ImportReport:
+    """Unpack ``archive`` (off the event loop: hashing and copying) into ``scratch`` and import
+    it. A bundle that is not sound (a member outside ``objects/``, a damaged object, a bad
+    manifest) raises :class:`BundleError` before anything is stored."""
+    manifest = await asyncio.to_thread(Bundles.unpack, archive, scratch)
+    return await bundles.import_bundle(manifest, scratch, as_org=as_org, as_user=as_user)
+
+
+MAX_BUNDLE_BYTES = 2 * 1024**3  # an uploaded bundle (unpacked next to itself: twice this on disk)
+_IMPORTING: dict[int, asyncio.Lock] = {}
+
+
+async def import_upload(bundles: Bundles, chunks: AsyncIterator[bytes], data_dir: Path, *, as_org: str | None = None,
+                        as_user: str | None = None) -> ImportReport:
+    """An uploaded bundle: its chunks saved (at most :data:`MAX_BUNDLE_BYTES`) in a scratch
+    folder of the data dir, checked whole, imported, the scratch removed. One import at a time
+    (409 for another). A bundle that is not sound is a 400 and stores nothing."""
+    import shutil
+
+    from ..errors import BadRequest, Conflict, PayloadTooLarge
+
+    lock = _IMPORTING.setdefault(id(bundles), asyncio.Lock())
+    if lock.locked():
+        raise Conflict("another bundle import is running; try again when it is done")
+    async with lock:
+        scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".bundle-import-", dir=data_dir))
+        try:
+            archive = scratch / "bundle.tar"
+            fh = await asyncio.to_thread(open, archive, "wb")
+            try:
+                size = 0
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > MAX_BUNDLE_BYTES:
+                        raise PayloadTooLarge(f"a bundle is at most {MAX_BUNDLE_BYTES} bytes")
+                    await asyncio.to_thread(fh.write, chunk)
+            finally:
+                await asyncio.to_thread(fh.close)
+            try:
+                return await import_file(bundles, archive, scratch / "unpacked", as_org=as_org, as_user=as_user)
+            except BundleError as exc:
+                raise BadRequest(f"bundle: {exc}") from None
+        finally:
+            await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+
+def report_dict(report: ImportReport) -> dict[str, Any]:
+    counts = {r: report.count(r) for r in ("created", "updated", "unchanged", "clash", "error")}
+    return {"outcomes": [{"kind": o.kind, "name": o.name, "result": o.result, "detail": o.detail} for o in report.outcomes],
+            **counts, "ok": report.ok}

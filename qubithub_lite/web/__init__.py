@@ -175,6 +175,8 @@ async def _serve_page(request: web.Request, match, handler) -> web.StreamRespons
 
 #: Modules defining pages and forms (imported by :func:`setup`); another page module adds itself.
 PAGE_MODULES: list[str] = ["qubithub_lite.web.pages"]
+PAGE_MODULES.append("qubithub_lite.web.benchmarks")
+PAGE_MODULES.append("qubithub_lite.web.admin")
 
 
 def setup(app: web.Application) -> None:
