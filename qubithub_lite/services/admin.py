@@ -32,6 +32,7 @@ from ..db.fields import new_id, utcnow
 from ..db.models import ApiKey, AuditLog, Membership, Organization, User
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from ..logs import fields
+from . import permissions
 from .accounts import NewUser
 from .passwords import password_problem
 
@@ -63,11 +64,12 @@ def generate_password(groups: int = 4, size: int = 4) -> str:
 def require_site_admin(principal: Any, *, allow_api_key: bool = False) -> User:
     """The one site-admin check (routes under ``/admin`` and ``/metrics``): the caller must be
     a site administrator; API keys are refused unless ``allow_api_key`` (they carry no admin
-    scope). Route this through the permission service at merge."""
+    scope). Decided by the permission service; to everyone else the admin routes do not exist
+    (404), as private things everywhere."""
     if principal is None:
         raise Unauthorized("authentication required")
-    if not principal.user.is_admin:
-        raise Forbidden("site administrators only")
+    if not permissions.is_site_admin(principal):  # (never through an organization key)
+        raise NotFound("Not found")
     if principal.api_key is not None and not allow_api_key:
         raise Forbidden("site administration needs a signed-in session, not an API key")
     return principal.user
@@ -77,7 +79,7 @@ def is_site_admin(principal: Any, *, allow_api_key: bool = False) -> bool:
     """:func:`require_site_admin` as a yes/no (for what only admins see more of)."""
     try:
         require_site_admin(principal, allow_api_key=allow_api_key)
-    except (Unauthorized, Forbidden):
+    except (Unauthorized, Forbidden, NotFound):
         return False
     return True
 
