@@ -43,13 +43,15 @@ def get_json(url: str, headers: dict) -> dict:
         return json.loads(resp.read())
 
 
-async def insert_circuits(data_dir: Path, me: str, other: str, org_ids: list[str], start: int, stop: int) -> None:
+async def insert_circuits(data_dir: Path, me: str, other: str, org_ids: list[str], start: int, stop: int,
+                          db=None) -> None:
     """Circuits ``start..stop``: 80 % public, the rest private (mine, my organizations', another user's)."""
     from qubithub_lite.db.circuits import Circuit, CircuitTag
     from qubithub_lite.db.core import open_database
     from qubithub_lite.db.fields import new_id, utcnow
 
-    db = open_database(f"sqlite:///{data_dir / 'qubithub.db'}", pool_size=1)
+    own = db is None
+    db = db or open_database(f"sqlite:///{data_dir / 'qubithub.db'}", pool_size=1)
     frameworks = ("qiskit", "pennylane", "cirq", "openqasm3")
     try:
         async with db.tx():
@@ -73,7 +75,8 @@ async def insert_circuits(data_dir: Path, me: str, other: str, org_ids: list[str
                 await db.execute(Circuit.insert_many(rows))
                 await db.execute(CircuitTag.insert_many(tags))
     finally:
-        await db.close()
+        if own:
+            await db.close()
 
 
 def median_latency(url: str, headers: dict, n: int) -> float:

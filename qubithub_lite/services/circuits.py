@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterable, AsyncIterator, Protocol
 
 from peewee import (
-    JOIN, SQL, CharField, DateTimeField, ForeignKeyField, IntegerField, IntegrityError, TextField, fn,
+    JOIN, SQL, CharField, DateTimeField, ForeignKeyField, IntegerField, IntegrityError, Select, TextField, fn,
 )
 
 from ..config import StorageConfig
@@ -340,20 +340,33 @@ class Circuits(access.OwnedResources):
         return hit
 
     def _list_queries(self, vis: permissions.Visibility, q: CircuitListQuery):
-        """The page query (the :data:`_LIST_COLUMNS`) and the matching ``COUNT(*)`` query."""
+        """The page query (the :data:`_LIST_COLUMNS`) and the matching ``COUNT(*)`` query.
+
+        A caller who sees more than public rows (signed in) gets the page as a UNION of
+        index scans, one per :meth:`permissions.Visibility.branches` branch: each takes its
+        first ``offset + limit`` ids in sort order, and only those are merged and joined
+        (an OR of the branches would sort every visible row)."""
         where = vis.where(Circuit)
+        filters = None
+        conds = []
         if q.framework:
-            where &= Circuit.framework == q.framework
+            conds.append(Circuit.framework == q.framework)
         for tag in q.tags:
-            where &= Circuit.id.in_(CircuitTag.select(CircuitTag.circuit).where(CircuitTag.tag == tag))
+            # Correlated (the (circuit, tag) index): a page stops after its rows, where an IN list
+            # would collect every circuit with the tag first.
+            conds.append(fn.EXISTS(CircuitTag.select(SQL("1")).where(
+                (CircuitTag.circuit == Circuit.id) & (CircuitTag.tag == tag))))
         if q.qubits_min is not None:
-            where &= Circuit.qubits >= q.qubits_min
+            conds.append(Circuit.qubits >= q.qubits_min)
         if q.qubits_max is not None:
-            where &= Circuit.qubits <= q.qubits_max
+            conds.append(Circuit.qubits <= q.qubits_max)
         if q.owner:
-            where &= (User.username == q.owner.lower()) | (Organization.slug == q.owner.lower())
+            conds.append((User.username == q.owner.lower()) | (Organization.slug == q.owner.lower()))
         if q.q and q.q.strip():
-            where &= self._text_filter(q.q)
+            conds.append(self._text_filter(q.q))
+        for cond in conds:
+            where &= cond
+            filters = cond if filters is None else filters & cond
         sort = q.sort.lstrip("+-")
         assert sort in SORT_FIELDS
         descending = sort != "name"
@@ -370,12 +383,34 @@ class Circuits(access.OwnedResources):
         if q.owner:
             count_query = count_query.join(User, on=(Circuit.owner == User.id)).switch(Circuit).join(
                 Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
+        branches = vis.branches(Circuit)
+        if len(branches) == 1:
+            page = (
+                Circuit.select(*self._LIST_COLUMNS)
+                .join(User, on=(Circuit.owner == User.id))
+                .switch(Circuit)
+                .join(Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
+                .where(where).order_by(*order).offset(q.offset).limit(q.limit)
+            )
+            return page, count_query.where(where)
+        union = None
+        for i, branch in enumerate(branches):
+            ids = Circuit.select(Circuit.id)
+            if q.owner:
+                ids = ids.join(User, on=(Circuit.owner == User.id)).switch(Circuit).join(
+                    Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
+            ids = ids.where(branch if filters is None else branch & filters).order_by(*order).limit(q.offset + q.limit)
+            part = Select([ids.alias(f"b{i}")], [SQL('"id"')])
+            union = part if union is None else union + part
+        picked = union.alias("picked")
         page = (
             Circuit.select(*self._LIST_COLUMNS)
+            .from_(picked)
+            .join(Circuit, on=(Circuit.id == picked.c.id))
             .join(User, on=(Circuit.owner == User.id))
             .switch(Circuit)
             .join(Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
-            .where(where).order_by(*order).offset(q.offset).limit(q.limit)
+            .order_by(*order).offset(q.offset).limit(q.limit)
         )
         return page, count_query.where(where)
 
