@@ -79,9 +79,12 @@ async def insert_circuits(data_dir: Path, me: str, other: str, org_ids: list[str
             await db.close()
 
 
-def median_latency(url: str, headers: dict, n: int) -> float:
-    times = []
+def median_latency(url: str, headers: dict, n: int, budget: float = 30.0) -> float:
+    """Median of up to ``n`` sequential requests (at least 3), within about ``budget`` seconds."""
+    times, deadline = [], time.perf_counter() + budget
     for _ in range(n):
+        if len(times) >= 3 and time.perf_counter() > deadline:
+            break
         t0 = time.perf_counter()
         urllib.request.urlopen(urllib.request.Request(url, headers=headers)).read()
         times.append(time.perf_counter() - t0)

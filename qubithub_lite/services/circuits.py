@@ -352,10 +352,7 @@ class Circuits(access.OwnedResources):
         if q.framework:
             conds.append(Circuit.framework == q.framework)
         for tag in q.tags:
-            # Correlated (the (circuit, tag) index): a page stops after its rows, where an IN list
-            # would collect every circuit with the tag first.
-            conds.append(fn.EXISTS(CircuitTag.select(SQL("1")).where(
-                (CircuitTag.circuit == Circuit.id) & (CircuitTag.tag == tag))))
+            conds.append(Circuit.id.in_(CircuitTag.select(CircuitTag.circuit).where(CircuitTag.tag == tag)))
         if q.qubits_min is not None:
             conds.append(Circuit.qubits >= q.qubits_min)
         if q.qubits_max is not None:

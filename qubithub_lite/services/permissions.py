@@ -205,12 +205,12 @@ class Visibility:
         union is exactly :meth:`where`."""
         if self.everything:
             return [model.id.is_null(False)]
-        public = model.is_public == True  # noqa: E712
-        branches = [public]
+        private = model.is_public == False  # noqa: E712  (not ``~public``: that reads no index)
+        branches = [model.is_public == True]  # noqa: E712
         if self.owner_id is not None:
-            branches.append(~public & (model.owner == self.owner_id))
+            branches.append(private & (model.owner == self.owner_id))
         if self.org_ids:
-            mine = model.organization.in_(list(self.org_ids)) & ~public
+            mine = model.organization.in_(list(self.org_ids)) & private
             branches.append(mine & (model.owner != self.owner_id) if self.owner_id is not None else mine)
         return branches
 
