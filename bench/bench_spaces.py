@@ -43,7 +43,7 @@ def bare_bwrap_argv(code: str) -> list[str]:
         "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
         "--symlink", "usr/lib64", "/lib64", "--ro-bind", prefix, prefix,
         "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-        sys.executable, "-c", code,
+        str(Path(sys.executable).resolve()), "-c", code,  # a venv's python is a link out of the bind
     ]
 
 

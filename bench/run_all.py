@@ -2,6 +2,9 @@
 ratio, goal and verdict; the table is also written as JSON.
 
     python bench/run_all.py [--full] [--only lists,runs] [--json bench/results.json] [--timeout 600]
+    python bench/run_all.py --table     # print the table of the last results.json
+
+``--only`` reruns some benches and updates their rows in an existing results file.
 
 Default: quick settings (smaller files and fewer samples; the whole run stays within about 15
 minutes on a 2-core machine). ``--full``: each bench's own defaults (1 GiB files, 100,000
@@ -60,6 +63,8 @@ def run_one(name: str, args: list[str], timeout: float) -> dict:
         status = "timeout"
     results = []
     for line in out.splitlines():
+        if line.startswith("  warning:"):
+            print("   | " + line)
         if line.startswith(RESULT_PREFIX):
             for r in json.loads(line[len(RESULT_PREFIX):])["results"]:
                 results.append({**r, "verdict": verdict(r["ratio"], r["op"], r["goal"])})
@@ -86,7 +91,11 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated bench names")
     parser.add_argument("--json", default=str(HERE / "results.json"))
     parser.add_argument("--timeout", type=float, default=None, help="seconds per bench (default: per bench)")
+    parser.add_argument("--table", action="store_true", help="print the table of --json and exit")
     args = parser.parse_args()
+    if args.table:
+        print(table(json.loads(Path(args.json).read_text())["runs"]))
+        return
     names = [n for n in BENCHES if not args.only or n in args.only.split(",")]
     runs = []
     for name in names:
@@ -98,6 +107,10 @@ def main() -> None:
         print(f"   {run['status']} in {run['seconds']} s, {len(run['results'])} figures", flush=True)
         for line in run["tail"]:
             print("   | " + line)
+    if args.only and Path(args.json).exists():  # a partial run updates those benches in the last table
+        done = {r["bench"] for r in runs}
+        kept = [r for r in json.loads(Path(args.json).read_text())["runs"] if r["bench"] not in done]
+        runs = sorted(kept + runs, key=lambda r: list(BENCHES).index(r["bench"]) if r["bench"] in BENCHES else 99)
     report = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "mode": "full" if args.full else "quick",
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "runs": runs}
     Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
