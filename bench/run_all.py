@@ -80,7 +80,7 @@ def table(runs: list[dict]) -> str:
         if run["status"] != 0 and not run["results"]:
             lines.append(f"| {run['bench']:10} | {'(failed: ' + str(run['status']) + ')':52} | {'':>8} | {'':>8} | error   |")
         for r in run["results"]:
-            goal = f"{r['op']} {r['goal']:g}" if r["goal"] is not None else ""
+            goal = f"{r['op']} {r['goal']:.3g}" if r["goal"] is not None else ""
             lines.append(f"| {run['bench']:10} | {r['name'][:52]:52} | {r['ratio']:8.3f} | {goal:>8} | {r['verdict']:7} |")
     return "\n".join(lines)
 
