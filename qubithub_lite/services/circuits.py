@@ -345,7 +345,8 @@ class Circuits(access.OwnedResources):
         A caller who sees more than public rows (signed in) gets the page as a UNION of
         index scans, one per :meth:`permissions.Visibility.branches` branch: each takes its
         first ``offset + limit`` ids in sort order, and only those are merged and joined
-        (an OR of the branches would sort every visible row)."""
+        (an OR of the branches would sort every visible row). Full-text searches keep the
+        single statement."""
         where = vis.where(Circuit)
         filters = None
         conds = []
@@ -381,7 +382,9 @@ class Circuits(access.OwnedResources):
             count_query = count_query.join(User, on=(Circuit.owner == User.id)).switch(Circuit).join(
                 Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
         branches = vis.branches(Circuit)
-        if len(branches) == 1:
+        # A full-text filter collects every match first (FTS5 has no index on circuit ids): once
+        # in a single statement, where each branch of a UNION would collect them again.
+        if len(branches) == 1 or (q.q and q.q.strip()):
             page = (
                 Circuit.select(*self._LIST_COLUMNS)
                 .join(User, on=(Circuit.owner == User.id))
