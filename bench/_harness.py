@@ -7,6 +7,7 @@ run, because these machines are noisy; nothing here asserts absolute times.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -123,3 +124,14 @@ def requests_per_second(url: str, headers: dict[str, str] | None = None, seconds
     if errors:
         print(f"  warning: {errors} non-200 answers from {url}")
     return done / elapsed
+
+
+#: The line prefix run_all.py reads: ``BENCH_RESULT {"bench": ..., "results": [...]}``.
+RESULT_PREFIX = "BENCH_RESULT "
+
+
+def emit(bench: str, results: list[tuple[str, float, str, float | None]]) -> None:
+    """Print one machine-readable line of ``(name, ratio, op, goal)`` figures (op ``<=`` or
+    ``>=``; goal None: reported only) for ``bench/run_all.py``."""
+    rows = [{"name": n, "ratio": round(float(r), 4), "op": op, "goal": g} for n, r, op, g in results]
+    print(RESULT_PREFIX + json.dumps({"bench": bench, "results": rows}), flush=True)

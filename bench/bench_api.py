@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import bare_server, qubithub_server, requests_per_second, rss_bytes  # noqa: E402
+from _harness import bare_server, emit, qubithub_server, requests_per_second, rss_bytes  # noqa: E402
 
 
 def post_json(url: str, body: dict) -> dict:
@@ -40,6 +40,7 @@ def main() -> None:
     print(f"bare aiohttp JSON handler : {bare:9.0f} req/s")
     print(f"GET /health               : {health:9.0f} req/s  ratio {health / bare:.2f}")
     print(f"GET /auth/me (JWT)        : {me:9.0f} req/s  ratio {me / bare:.2f}")
+    emit("api", [("GET /health vs bare JSON", health / bare, ">=", None), ("GET /auth/me vs bare JSON", me / bare, ">=", None)])
     print(f"server RSS idle           : {idle_rss / 2**20:9.1f} MiB (after load {loaded_rss / 2**20:.1f} MiB)")
 
 

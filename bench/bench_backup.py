@@ -25,7 +25,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from _harness import qubithub_server  # noqa: E402
+from _harness import emit, qubithub_server  # noqa: E402
 
 MiB = 1024 * 1024
 PASSWORD = "Qu4ntum!Leap#42"
@@ -95,6 +95,7 @@ def main() -> None:
         full = measure(args.circuits, args.dataset_mib * MiB, Path(tmp))
     print(json.dumps({"half": half, "full": full,
                       "growth_full_over_half": round(full["backup_s"] / half["backup_s"], 2)}, indent=1))
+    emit("backup", [("backup vs bare tar + fsync", full["ratio_to_tar"], "<=", 2), ("backup time full / half data (linear: about 2)", full["backup_s"] / half["backup_s"], "<=", 2.5)])
 
 
 if __name__ == "__main__":

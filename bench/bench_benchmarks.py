@@ -27,7 +27,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import qubithub_server  # noqa: E402
+from _harness import emit, qubithub_server  # noqa: E402
 
 PASSWORD = "Qu4ntum!Leap#42"
 
@@ -121,6 +121,8 @@ def main() -> None:
     print(f"bare Aer loop, run + scoring   {with_score * 1000:8.1f} ms per suite")
     print(f"hub, warm (median of {args.passes})       {got['warm'] * 1000:8.1f} ms per suite   "
           f"ratio {got['warm'] / run_only:5.2f}x run-only, {got['warm'] / with_score:5.2f}x run+scoring (goal <= 2x)")
+    emit("benchmarks", [("scored suite vs bare run-only", got["warm"] / run_only, "<=", 2),
+                        ("scored suite vs bare run+scoring", got["warm"] / with_score, "<=", None)])
     print(f"hub, first pass (cold)         {got['cold'] * 1000:8.1f} ms per suite (creates the suite circuits)")
 
 

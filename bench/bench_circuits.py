@@ -27,7 +27,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent))
-from _harness import bare_server, qubithub_server, requests_per_second, rss_bytes  # noqa: E402
+from _harness import bare_server, emit, qubithub_server, requests_per_second, rss_bytes  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -167,6 +167,10 @@ def main() -> None:
     print(f"server RSS growth (up+down)    : {(peak - base_rss) / MiB:9.1f} MiB  (goal < 64 MiB; base {base_rss / MiB:.0f} MiB)")
     print(f"download /files                : {ours / MiB:9.0f} MiB/s")
     print(f"bare FileResponse (sendfile)   : {bare_file / MiB:9.0f} MiB/s  ratio {ours / bare_file:.2f}  (goal >= 0.50)")
+    emit("circuits", [("anonymous list vs bare JSON", list_rps / bare_json, ">=", 0.15),
+                      ("anonymous search vs bare JSON", search_rps / bare_json, ">=", None),
+                      ("RSS growth MiB (up+down)", (peak - base_rss) / MiB, "<=", 64),
+                      ("download vs bare sendfile", ours / bare_file, ">=", 0.5)])
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent))
-from _harness import qubithub_server, rss_bytes  # noqa: E402
+from _harness import emit, qubithub_server, rss_bytes  # noqa: E402
 from bench_formats import make_table, write_csv, write_parquet  # noqa: E402
 
 MiB = 1024 * 1024
@@ -149,6 +149,7 @@ def main() -> None:
                     print(f"{fmt:8} {label:>6} {first * 1e3:9.2f} {results[(fmt, label)] * 1e3:10.2f}", flush=True)
                 ratio = results[(fmt, "big")] / results[(fmt, "small")]
                 print(f"{fmt:8} ratio {args.size_mb} MiB / {args.small_mb:g} MiB median: {ratio:.2f}x  (goal <= 2x)")
+                emit("datasets", [(f"{fmt} preview {args.size_mb} MiB / {args.small_mb:g} MiB (HTTP)", ratio, "<=", 1.5)])
 
             sampler = RssSampler(proc.pid)
             sampler.start()

@@ -160,6 +160,8 @@ def main() -> None:
                       f"{r['rss_growth'] / MiB:15.1f} {str(r['total_rows']):>11}")
             ratio = res["big"]["median"] / res["small"]["median"]
             print(f"{fmt:8} ratio big/small median: {ratio:.2f}x  (goal <= 2x)")
+            from _harness import emit
+            emit("formats", [(f"{fmt} preview big / small (in process)", ratio, "<=", 1.5)])
             if "count" in res["big"]:
                 big = files[(fmt, "big")].stat().st_size / MiB
                 secs = res["big"]["count_seconds"]

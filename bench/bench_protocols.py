@@ -27,7 +27,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from _harness import qubithub_server  # noqa: E402
+from _harness import emit, qubithub_server  # noqa: E402
 
 MiB = 1024 * 1024
 PASSWORD = "Qu4ntum!Leap#42"
@@ -77,6 +77,7 @@ def bench_clone(url: str, data: Path, headers: dict, versions: int, repeats: int
           f"after deleting the cache {rebuilt * 1000:.0f} ms; bare local clone {local * 1000:.0f} ms")
     print(f"  ratio warm / bare local clone: {warm / local:.2f}x; cold / warm: {cold / warm:.2f}x; "
           f"rebuilt / warm: {rebuilt / warm:.2f}x")
+    emit("protocols", [("git clone warm vs bare local clone", warm / local, "<=", None)])
 
 
 def download(url: str, headers: dict | None = None) -> float:
@@ -109,6 +110,7 @@ def bench_download(url: str, headers: dict, size_mb: int, repeats: int, tmp: Pat
     p, h = statistics.median(plain), statistics.median(hf)
     print(f"download {size_mb} MiB: /datasets/{{id}}/download {p:.0f} MB/s, /hf resolve {h:.0f} MB/s "
           f"(median of {repeats}); ratio resolve / download: {h / p:.2f}x")
+    emit("protocols", [("/hf resolve vs /datasets download speed", h / p, ">=", None)])
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import qubithub_server  # noqa: E402
+from _harness import emit, qubithub_server  # noqa: E402
 
 BELL = """
 from qiskit import QuantumCircuit
@@ -156,6 +156,9 @@ def main() -> None:
     first, bare = statistics.median(got["firsts"]), statistics.median(bare_build)
     print(f"first run of a new version  {first * 1000:8.1f} ms vs bare python -c import qiskit {bare * 1000:8.1f} ms  "
           f"ratio {first / bare:5.2f}x (goal <= 1.5x)")
+    emit("runs", [("cached Bell p50 vs bare Aer", p50 / b50, "<=", 10), ("queued runs throughput vs bare loop",
+                   got["throughput"] / bare_tp, ">=", None), ("queue drain vs bare loop", got["drain"] / bare_tp, ">=", 1 / 6),
+                  ("first run of a new version vs bare import", first / bare, "<=", 1.5)])
 
 
 if __name__ == "__main__":

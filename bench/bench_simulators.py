@@ -100,6 +100,9 @@ def main() -> None:
     kind = "plain" if args.plain else "sandboxed"
     print(f"LocalProcessExecutor({args.workers}, {kind}):  p50 {e50:.3f} ms  p99 {e99:.3f} ms  throughput {e_thr:.0f}/s with {args.queued} queued  (pool start {start_s:.2f} s)")
     print(f"ratios: p50 {e50 / b50:.2f}x  p99 {e99 / b99:.2f}x  throughput executor/bare {e_thr / b_thr:.2f}")
+    from _harness import emit
+    emit("simulators", [("executor p50 vs bare Aer", e50 / b50, "<=", None),
+                        ("executor throughput vs bare Aer", e_thr / b_thr, ">=", None)])
 
 
 if __name__ == "__main__":

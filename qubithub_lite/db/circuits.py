@@ -81,7 +81,7 @@ class Circuit(BaseModel):
         indexes = ((("namespace_id", "name"), True), (("name",), False)) + tuple(
             (("is_public", col), False) for col in (
                 "created_at", "updated_at", "stars_count", "views_count", "runs_count", "forks_count", "name", "qubits")
-        )
+        ) + ((("owner", "is_public"), False), (("organization", "is_public"), False))  # m0014
 
 
 class CircuitTag(BaseModel):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterable, AsyncIterator, Protocol
 
 from peewee import (
-    JOIN, SQL, CharField, DateTimeField, ForeignKeyField, IntegerField, IntegrityError, TextField, fn,
+    JOIN, SQL, CharField, DateTimeField, ForeignKeyField, IntegerField, IntegrityError, Select, TextField, fn,
 )
 
 from ..config import StorageConfig
@@ -343,20 +343,31 @@ class Circuits(access.OwnedResources):
         return hit
 
     def _list_queries(self, vis: permissions.Visibility, q: CircuitListQuery):
-        """The page query (the :data:`_LIST_COLUMNS`) and the matching ``COUNT(*)`` query."""
+        """The page query (the :data:`_LIST_COLUMNS`) and the matching ``COUNT(*)`` query.
+
+        A caller who sees more than public rows (signed in) gets the page as a UNION of
+        index scans, one per :meth:`permissions.Visibility.branches` branch: each takes its
+        first ``offset + limit`` ids in sort order, and only those are merged and joined
+        (an OR of the branches would sort every visible row). Full-text searches keep the
+        single statement."""
         where = vis.where(Circuit)
+        filters = None
+        conds = []
         if q.framework:
-            where &= Circuit.framework == q.framework
+            conds.append(Circuit.framework == q.framework)
         for tag in q.tags:
-            where &= Circuit.id.in_(CircuitTag.select(CircuitTag.circuit).where(CircuitTag.tag == tag))
+            conds.append(Circuit.id.in_(CircuitTag.select(CircuitTag.circuit).where(CircuitTag.tag == tag)))
         if q.qubits_min is not None:
-            where &= Circuit.qubits >= q.qubits_min
+            conds.append(Circuit.qubits >= q.qubits_min)
         if q.qubits_max is not None:
-            where &= Circuit.qubits <= q.qubits_max
+            conds.append(Circuit.qubits <= q.qubits_max)
         if q.owner:
-            where &= (User.username == q.owner.lower()) | (Organization.slug == q.owner.lower())
+            conds.append((User.username == q.owner.lower()) | (Organization.slug == q.owner.lower()))
         if q.q and q.q.strip():
-            where &= self._text_filter(q.q)
+            conds.append(self._text_filter(q.q))
+        for cond in conds:
+            where &= cond
+            filters = cond if filters is None else filters & cond
         sort = q.sort.lstrip("+-")
         assert sort in SORT_FIELDS
         descending = sort != "name"
@@ -373,12 +384,36 @@ class Circuits(access.OwnedResources):
         if q.owner:
             count_query = count_query.join(User, on=(Circuit.owner == User.id)).switch(Circuit).join(
                 Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
+        branches = vis.branches(Circuit)
+        # A full-text filter collects every match first (FTS5 has no index on circuit ids): once
+        # in a single statement, where each branch of a UNION would collect them again.
+        if len(branches) == 1 or (q.q and q.q.strip()):
+            page = (
+                Circuit.select(*self._LIST_COLUMNS)
+                .join(User, on=(Circuit.owner == User.id))
+                .switch(Circuit)
+                .join(Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
+                .where(where).order_by(*order).offset(q.offset).limit(q.limit)
+            )
+            return page, count_query.where(where)
+        union = None
+        for i, branch in enumerate(branches):
+            ids = Circuit.select(Circuit.id)
+            if q.owner:
+                ids = ids.join(User, on=(Circuit.owner == User.id)).switch(Circuit).join(
+                    Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
+            ids = ids.where(branch if filters is None else branch & filters).order_by(*order).limit(q.offset + q.limit)
+            part = Select([ids.alias(f"b{i}")], [SQL('"id"')])
+            union = part if union is None else union + part
+        picked = union.alias("picked")
         page = (
             Circuit.select(*self._LIST_COLUMNS)
+            .from_(picked)
+            .join(Circuit, on=(Circuit.id == picked.c.id))
             .join(User, on=(Circuit.owner == User.id))
             .switch(Circuit)
             .join(Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
-            .where(where).order_by(*order).offset(q.offset).limit(q.limit)
+            .order_by(*order).offset(q.offset).limit(q.limit)
         )
         return page, count_query.where(where)
 

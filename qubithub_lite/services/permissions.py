@@ -197,6 +197,23 @@ class Visibility:
             cond |= model.organization.in_(list(self.org_ids))
         return cond
 
+    def branches(self, model) -> list:
+        """:meth:`where` as disjoint conditions, each served by an index of its own (public
+        rows; the caller's private ones; the private ones of the caller's organizations that
+        are not the caller's): a list can take the first rows of each branch in index order
+        and merge them (a UNION of index scans) instead of sorting every visible row. Their
+        union is exactly :meth:`where`."""
+        if self.everything:
+            return [model.id.is_null(False)]
+        private = model.is_public == False  # noqa: E712  (not ``~public``: that reads no index)
+        branches = [model.is_public == True]  # noqa: E712
+        if self.owner_id is not None:
+            branches.append(private & (model.owner == self.owner_id))
+        if self.org_ids:
+            mine = model.organization.in_(list(self.org_ids)) & private
+            branches.append(mine & (model.owner != self.owner_id) if self.owner_id is not None else mine)
+        return branches
+
 
 async def visibility(db: Db, who: Any) -> Visibility:
     a = actor(who)
