@@ -55,7 +55,8 @@ def make_settings(tmp_path, **sections: dict[str, Any]) -> Settings:
         "sandbox": {"warm_pool_size": 0},
     }
     if ON_POSTGRES:
-        overrides["database"] = {"url": pgtest.database_for(tmp_path / "data")}
+        data_dir = sections.get("server", {}).get("data_dir", tmp_path / "data")
+        overrides["database"] = {"url": pgtest.database_for(data_dir)}
     for section, values in sections.items():
         overrides.setdefault(section, {}).update(values)
     return load_settings(None, overrides, environ={})

@@ -353,6 +353,15 @@ class Db:
         key = None if self.is_sqlite else serialize_on
         return await self.transaction(_write_statements, statements, guard, key)
 
+    async def serialize(self, key: str) -> None:
+        """Inside :meth:`tx`: make transactions that call this with the same ``key`` run one
+        after the other (until commit). For rules checked by reading rows that concurrent
+        transactions change (the last owner of an organization): PostgreSQL's read committed
+        would let both pass; a transaction-scoped advisory lock. SQLite's single writer
+        already serialises, so nothing happens there."""
+        if not self.is_sqlite:
+            await self.engine.aexecute_sql(_PG_XACT_LOCK, [key])
+
     async def release(self) -> None:
         """Give this task's pooled connection back. pwasyncio binds a connection to each task
         until the task ends; long-lived tasks (WebSockets, queue loops) call this before they

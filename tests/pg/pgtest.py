@@ -77,3 +77,31 @@ def drop_created_since(mark: int) -> None:
         _known.difference_update(names)
     if names:
         _in_thread(_admin, [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in names])
+
+
+def cli_env(data_dir) -> dict[str, str]:
+    """Environment for a CLI command or process on ``data_dir``: its database URL on PostgreSQL."""
+    return {"QUBITHUB_LITE_DATABASE_URL": database_for(data_dir)} if TEST_DATABASE is not None else {}
+
+
+async def _fetch(url: str, sql: str, params) -> list[tuple]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return [tuple(r) for r in await conn.fetch(sql, *params)]
+    finally:
+        await conn.close()
+
+
+def rows(data_dir, sql: str, params=()) -> list[tuple]:
+    """A read straight from the database of ``data_dir`` (``?`` placeholders), outside the app:
+    the SQLite file ``<data_dir>/qubithub.db``, or that data dir's PostgreSQL database."""
+    if TEST_DATABASE is None:
+        import sqlite3
+
+        with sqlite3.connect(os.path.join(os.fspath(data_dir), "qubithub.db")) as conn:
+            return conn.execute(sql, tuple(params)).fetchall()
+    counter = iter(range(1, 1000))
+    pg_sql = "".join(f"${next(counter)}" if ch == "?" else ch for ch in sql)
+    return _in_thread(_fetch, database_for(data_dir), pg_sql, tuple(params))
