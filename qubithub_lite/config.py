@@ -55,7 +55,7 @@ class DatabaseConfig(Section):
         "",
         description=(
             "Empty: SQLite file <data_dir>/qubithub.db. Or sqlite:///path/to.db, "
-            "or postgresql://user:pass@host/db (needs asyncpg)."
+            "or postgresql://user:pass@host/db (pip install 'qubithub-lite[postgres]')."
         ),
     )
     pool_size: int = Field(

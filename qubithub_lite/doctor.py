@@ -23,11 +23,11 @@ async def run_checks(settings: Settings) -> list[tuple[str, bool, str]]:
         results.append(("data dir", can_create, f"{data_dir.resolve()} does not exist yet (serve creates it; "
                                                 f"{'it can' if can_create else 'it CANNOT: parent not writable'})"))
     from .db import migrate
-    from .db.core import open_database
+    from .db.core import open_database, redact_url, scrub_secret
 
     db_file = settings.database_url.split("///", 1)[-1] if settings.database_url.startswith("sqlite") else None
     if db_file is not None and not os.path.exists(db_file):
-        results.append(("database", True, f"{settings.database_url} not created yet (schema {migrate.head_version()} at first start)"))
+        results.append(("database", True, f"{redact_url(settings.database_url)} not created yet (schema {migrate.head_version()} at first start)"))
     else:
         try:
             database = open_database(settings.database_url)
@@ -36,9 +36,10 @@ async def run_checks(settings: Settings) -> list[tuple[str, bool, str]]:
             finally:
                 await database.close()
             head = migrate.head_version()
-            results.append(("database", version <= head, f"{settings.database_url} schema {version}/{head}"))
-        except Exception as exc:
-            results.append(("database", False, f"{type(exc).__name__}: {exc}"))
+            results.append(("database", version <= head, f"{redact_url(settings.database_url)} schema {version}/{head}"))
+        except Exception as exc:  # never the password, even if the driver quotes the URL back
+            message = scrub_secret(f"{type(exc).__name__}: {exc}", settings.database_url)
+            results.append(("database", False, f"{redact_url(settings.database_url)}: {message}"))
     results += await sandbox_checks(settings)
     for module in ("qiskit", "qiskit_aer", "cirq", "pennylane", "numpy", "pyarrow", "h5py"):
         found = importlib.util.find_spec(module) is not None

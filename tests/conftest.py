@@ -14,6 +14,35 @@ from qubithub_lite.config import Settings, load_settings
 PASSWORD = "Qu4ntum!Leap#42"
 _counter = itertools.count(1)
 
+# QUBITHUB_LITE_TEST_DATABASE=postgresql://user:pass@host:port/db runs the suite on PostgreSQL
+# (tests/pg/start_postgres.sh starts a throw-away server): each test's settings and live
+# servers get a fresh database on that server, named after the test's data dir (so a
+# restarted server finds its data), dropped after the test.
+from tests.pg import pgtest  # noqa: E402
+
+TEST_DATABASE = pgtest.TEST_DATABASE
+ON_POSTGRES = TEST_DATABASE is not None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        mark = item.get_closest_marker("sqlite_only" if ON_POSTGRES else "postgres_only")
+        if mark is not None:
+            reason = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "")
+            where = "SQLite" if ON_POSTGRES else "PostgreSQL (QUBITHUB_LITE_TEST_DATABASE)"
+            item.add_marker(pytest.mark.skip(reason=f"only on {where}: {reason}"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_test_databases():
+    """On PostgreSQL: drop the databases this test created."""
+    if not ON_POSTGRES:
+        yield
+        return
+    mark = pgtest.created_mark()
+    yield
+    pgtest.drop_created_since(mark)
+
 
 def make_settings(tmp_path, **sections: dict[str, Any]) -> Settings:
     overrides: dict[str, dict[str, Any]] = {
@@ -25,6 +54,9 @@ def make_settings(tmp_path, **sections: dict[str, Any]) -> Settings:
         "runs": {"prestart_workers": False},
         "sandbox": {"warm_pool_size": 0},
     }
+    if ON_POSTGRES:
+        data_dir = sections.get("server", {}).get("data_dir", tmp_path / "data")
+        overrides["database"] = {"url": pgtest.database_for(data_dir)}
     for section, values in sections.items():
         overrides.setdefault(section, {}).update(values)
     return load_settings(None, overrides, environ={})
@@ -138,6 +170,8 @@ def start_server(data_dir, extra_env: dict[str, str] | None = None, port: int | 
         "QUBITHUB_LITE_RUNS_PRESTART_WORKERS": "false",
         "QUBITHUB_LITE_SANDBOX_WARM_POOL_SIZE": "0",
     })
+    if ON_POSTGRES:
+        env["QUBITHUB_LITE_DATABASE_URL"] = pgtest.database_for(data_dir)
     env.update(extra_env or {})
     proc = subprocess.Popen(
         [sys.executable, "-m", "qubithub_lite", "serve", "--port", str(port), "--data-dir", str(data_dir)],

@@ -154,6 +154,17 @@ class _SqliteDatabase(AsyncSqliteDatabase):
         return await pool.initialize()
 
 
+class _PostgresqlDatabase(AsyncPostgresqlDatabase):
+    """pwasyncio's PostgreSQL database on asyncpg alone.
+
+    peewee's ``BlobField`` asks the database for its binary type, which PostgresqlDatabase
+    answers from psycopg (``ImproperlyConfigured`` without it; with it ``psycopg.Binary``,
+    which asyncpg rejects as a ``bytea`` argument). asyncpg takes plain ``bytes``."""
+
+    def get_binary_type(self):
+        return bytes
+
+
 class _TaskReentrantLock:
     """An asyncio lock that the owning task may re-enter (nested transactions)."""
 
@@ -223,7 +234,13 @@ class Result:
     rowcount: int
 
 
-def _write_statements(execute, statements, guard: bool) -> list[Result]:
+#: A transaction-scoped advisory lock on a text key (PostgreSQL 11+).
+_PG_XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+
+
+def _write_statements(execute, statements, guard: bool, serialize_on: str | None = None) -> list[Result]:
+    if serialize_on is not None:
+        execute(_PG_XACT_LOCK, [serialize_on])
     results = []
     for index, (sql, params) in enumerate(statements):
         cursor = execute(sql, params)
@@ -320,13 +337,30 @@ class Db:
         except Rollback as undo:
             return undo.value
 
-    async def write(self, statements: list[tuple[str, tuple | list]], *, guard: bool = False) -> list[Result] | None:
+    async def write(self, statements: list[tuple[str, tuple | list]], *, guard: bool = False,
+                    serialize_on: str | None = None) -> list[Result] | None:
         """Run prepared statements as one write transaction (see :meth:`transaction`).
 
         ``guard``: the first statement is a conditional write (``UPDATE … WHERE status = ?``,
         ``INSERT … SELECT … WHERE``); when it changes no row, nothing is written and the
-        answer is None. Otherwise one :class:`Result` per statement."""
-        return await self.transaction(_write_statements, statements, guard)
+        answer is None. Otherwise one :class:`Result` per statement.
+
+        ``serialize_on``: a key (e.g. ``"runs-cap:<user id>"``); transactions with the same key
+        run one after the other. Needed on PostgreSQL when the guard reads what concurrent
+        transactions insert (a cap: ``… WHERE (SELECT COUNT(*) …) < limit``), which read
+        committed would let every one of them pass; taken as a transaction-scoped advisory
+        lock before the first statement. SQLite's single writer already serialises."""
+        key = None if self.is_sqlite else serialize_on
+        return await self.transaction(_write_statements, statements, guard, key)
+
+    async def serialize(self, key: str) -> None:
+        """Inside :meth:`tx`: make transactions that call this with the same ``key`` run one
+        after the other (until commit). For rules checked by reading rows that concurrent
+        transactions change (the last owner of an organization): PostgreSQL's read committed
+        would let both pass; a transaction-scoped advisory lock. SQLite's single writer
+        already serialises, so nothing happens there."""
+        if not self.is_sqlite:
+            await self.engine.aexecute_sql(_PG_XACT_LOCK, [key])
 
     async def release(self) -> None:
         """Give this task's pooled connection back. pwasyncio binds a connection to each task
@@ -347,11 +381,31 @@ def _sqlite_path(url: str) -> str:
     return url
 
 
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for logs, ``doctor`` and errors)."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    netloc = parsed.netloc.rsplit("@", 1)
+    user = parsed.username or ""
+    host = netloc[-1]
+    return parsed._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def scrub_secret(text: str, url: str) -> str:
+    """``text`` (an error message) with the password of ``url`` and ``url`` itself redacted."""
+    password = urlparse(url).password
+    text = text.replace(url, redact_url(url))
+    if password:
+        text = text.replace(password, "***")
+    return text
+
+
 def open_database(url: str, *, pool_size: int = 8, busy_timeout_ms: int = 10_000, read_concurrency: int = 4) -> Db:
     """Create the engine for ``url`` and bind every model to it."""
     scheme = urlparse(url).scheme
     if scheme in ("postgres", "postgresql"):
-        engine: AsyncDatabaseMixin = AsyncPostgresqlDatabase(url, pool_size=pool_size)
+        engine: AsyncDatabaseMixin = _PostgresqlDatabase(url, pool_size=pool_size)
     elif scheme in ("sqlite", ""):
         path = _sqlite_path(url)
         if path != ":memory:":

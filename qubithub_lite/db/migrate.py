@@ -73,8 +73,27 @@ async def recorded_version(db: Db) -> int:
     return int(row[0] or 0) if row else 0
 
 
+#: pg_advisory_lock key held while migrating (any constant 64-bit number, the same in every process).
+ADVISORY_LOCK_KEY = 0x5148_4C69_7465_0001
+
+
 async def upgrade(db: Db, target: int | None = None) -> list[int]:
-    """Apply every migration above the current version (up to ``target``)."""
+    """Apply every migration above the current version (up to ``target``).
+
+    On PostgreSQL the whole upgrade holds a session-level advisory lock, so processes that
+    start at once on one database migrate one after the other: the first applies the
+    migrations, the others then find the schema current. (On SQLite each migration's
+    ``BEGIN IMMEDIATE`` already serialises writers and the DDL is ``IF NOT EXISTS``-safe.)"""
+    if db.is_sqlite:
+        return await _upgrade(db, target)
+    await db.execute_sql("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+    try:
+        return await _upgrade(db, target)
+    finally:
+        await db.execute_sql("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+
+
+async def _upgrade(db: Db, target: int | None) -> list[int]:
     applied: list[int] = []
     current = await current_version(db)
     all_migrations = discover()

@@ -32,7 +32,7 @@ from ..db.fields import new_id, utcnow
 from ..db.models import ApiKey, AuditLog, Membership, Organization, User
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from ..logs import fields
-from . import permissions
+from . import permissions, social
 from .accounts import NewUser
 from .passwords import password_problem
 
@@ -297,15 +297,13 @@ class UserAdmin:
                         await self.db.execute(model.update(owner=heir).where(model.id == row.id))
                     summary["reassigned"] += 1
         targets = {s.star_target: s.model for s in services.values()}
-        stars = await self.db.list(Star.select(Star.target_type, Star.target_id).where(Star.user == user.id))
         async with self.db.tx():
+            stars = await self.db.list(Star.select(Star.target_type, Star.target_id).where(Star.user == user.id))
             await self.db.execute(Star.delete().where(Star.user == user.id))
-            for star in stars:
+            for star in stars:  # one star each: an atomic decrement (a recount loses concurrent toggles)
                 model = targets.get(star.target_type)
                 if model is not None:
-                    count = await self.db.count(Star.select().where(
-                        (Star.target_type == star.target_type) & (Star.target_id == star.target_id)))
-                    await self.db.execute(model.update(stars_count=count).where(model.id == star.target_id))
+                    await social.bump_counter(self.db, model, star.target_id, "stars_count", -1)
             summary["stars"] = len(stars)
             await self._audit(actor_id, "user.deleted", user, {"username": user.username, **summary})
             if personal is not None:

@@ -442,12 +442,12 @@ class Circuits(access.OwnedResources):
             if match is None:
                 return SQL("1 = 0")
             return Circuit.id.in_(SQL("(SELECT circuit_id FROM circuit_fts WHERE circuit_fts MATCH ?)", (match,)))
-        cond = None
-        for token in re.findall(r"\w+", text.lower())[:10]:
-            one = (Circuit.name.contains(token) | Circuit.title.contains(token)
-                   | Circuit.description.contains(token) | Circuit.tags.contains(token))
-            cond = one if cond is None else cond & one
-        return cond if cond is not None else SQL("1 = 0")
+        # PostgreSQL: the generated tsvector of m0015 (GIN index), each word a prefix term.
+        terms = [f"{t}:*" for t in re.findall(r"\w+", text.lower())[:10]]
+        if not terms:
+            return SQL("1 = 0")
+        return Circuit.id.in_(SQL(
+            """(SELECT "id" FROM "circuit" WHERE "search_vector" @@ to_tsquery('simple', %s))""", (" & ".join(terms),)))
 
     # Create / update / delete ------------------------------------------------------------
     async def create(self, user: User, body: CircuitCreate) -> dict[str, Any]:

@@ -257,12 +257,12 @@ class Datasets(access.OwnedResources):
             if match is None:
                 return SQL("1 = 0")
             return Dataset.id.in_(SQL("(SELECT dataset_id FROM dataset_fts WHERE dataset_fts MATCH ?)", (match,)))
-        cond = None
-        for token in re.findall(r"\w+", text.lower())[:10]:
-            one = (Dataset.name.contains(token) | Dataset.title.contains(token) | Dataset.description.contains(token)
-                   | Dataset.tags.contains(token) | Dataset.task_categories.contains(token))
-            cond = one if cond is None else cond & one
-        return cond if cond is not None else SQL("1 = 0")
+        # PostgreSQL: the generated tsvector of m0015 (GIN index), each word a prefix term.
+        terms = [f"{t}:*" for t in re.findall(r"\w+", text.lower())[:10]]
+        if not terms:
+            return SQL("1 = 0")
+        return Dataset.id.in_(SQL(
+            """(SELECT "id" FROM "dataset" WHERE "search_vector" @@ to_tsquery('simple', %s))""", (" & ".join(terms),)))
 
     # Create / update / delete ------------------------------------------------------------
     async def create(self, user: User, body: DatasetCreate) -> dict[str, Any]:

@@ -111,6 +111,7 @@ class Orgs:
     async def change_role(self, org: Organization, actor: Any, user_id: str, role: str) -> Membership:
         await self.require(org, actor, "change_role")
         async with self.db.tx():
+            await self.db.serialize(f"org-owners:{org.id}")  # the last-owner rule holds under concurrency
             m = await self._membership(org, user_id)
             permissions.check_role_change(m.role, role, await self._owner_count(org))
             m.role = role
@@ -120,6 +121,7 @@ class Orgs:
     async def remove_member(self, org: Organization, actor: Any, user_id: str) -> None:
         actor_role = await self.require(org, actor, "leave" if actor.id == user_id else "remove_member")
         async with self.db.tx():
+            await self.db.serialize(f"org-owners:{org.id}")
             m = await self._membership(org, user_id)
             permissions.check_removal(actor_role, m.role, await self._owner_count(org))
             await m.adelete_instance()

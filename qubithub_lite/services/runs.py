@@ -106,7 +106,7 @@ class Runs:
             self.sql.bump_runs_count(run.circuit_id, 1),
             self.sql.audit(run.id, "run.created", user.id, {"backend": name, "shots": run.shots}),
             *(extra(run) if extra is not None else ()),
-        ], guard=True)
+        ], guard=True, serialize_on=f"runs-cap:{run.user_id}")  # the cap holds under concurrency
         if written is None:
             active = (await self.db.execute_sql(self.sql.active_count, [user.id])).fetchone()[0]
             raise Forbidden(f"usage limit exceeded: {active} unfinished runs (limit {limit})")

@@ -2,16 +2,16 @@
 
 A resource model needs an ``id`` and the counter columns it uses
 (``stars_count``, ``forks_count``). Stars live in the generic ``star`` table
-keyed by ``(target_type, target_id, user)``; the counter is recomputed from
-that table inside the same write transaction, so concurrent toggles always
-leave an exact count.
+keyed by ``(target_type, target_id, user)``; the counter moves by atomic
+increments in the same write transaction as the star row, so concurrent toggles
+always leave an exact count (on PostgreSQL too).
 """
 
 from __future__ import annotations
 
 from typing import Iterable
 
-from peewee import Case, IntegrityError
+from peewee import Case
 
 from ..db.circuits import Star
 from ..db.core import Db
@@ -19,20 +19,24 @@ from ..db.fields import new_id, utcnow
 
 
 async def toggle_star(db: Db, model, target_type: str, target_id: str, user_id: str) -> tuple[bool, int]:
-    """Star or unstar; returns ``(starred, stars_count)``. Check visibility first."""
+    """Star or unstar; returns ``(starred, stars_count)``. Check visibility first.
+
+    The counter moves by an atomic increment of exactly the star rows this transaction
+    deleted or inserted (``INSERT … ON CONFLICT DO NOTHING``: a concurrent toggle by the
+    same user cannot raise, and aborts nothing on PostgreSQL). Recomputing ``COUNT(*)`` and
+    writing it back loses updates under PostgreSQL's read committed isolation."""
     async with db.tx():
         where = (Star.target_type == target_type) & (Star.target_id == target_id) & (Star.user == user_id)
         deleted = await db.execute(Star.delete().where(where))
         starred = not deleted
+        delta = -deleted
         if starred:
-            try:
-                await db.execute(Star.insert(id=new_id(), target_type=target_type, target_id=target_id,
-                                             user=user_id, created_at=utcnow()))
-            except IntegrityError:  # a concurrent toggle by the same user inserted it
-                starred = True
-        count = await db.count(Star.select().where((Star.target_type == target_type) & (Star.target_id == target_id)))
-        await db.execute(model.update(stars_count=count).where(model.id == target_id))
-    return starred, count
+            delta = await db.execute(Star.insert(id=new_id(), target_type=target_type, target_id=target_id,
+                                                 user=user_id, created_at=utcnow()).on_conflict_ignore().as_rowcount())
+        if delta:
+            await db.execute(model.update(stars_count=model.stars_count + delta).where(model.id == target_id))
+        count = await db.scalar(model.select(model.stars_count).where(model.id == target_id))
+    return starred, int(count or 0)
 
 
 async def starred_ids(db: Db, target_type: str, target_ids: Iterable[str], user_id: str | None) -> set[str]:

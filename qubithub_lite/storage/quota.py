@@ -46,6 +46,7 @@ class StorageAccounts:
         """Add ``nbytes`` to ``key``'s usage (inside a transaction); 403 over quota."""
         if nbytes <= 0:
             return
+        await self.db.serialize(f"quota:{key}")  # check-then-add holds under concurrency (PostgreSQL)
         used = await self.used(key)
         if used + nbytes > self.quota_bytes:
             raise self.exceeded(used + nbytes - self.quota_bytes)
@@ -53,6 +54,7 @@ class StorageAccounts:
 
     async def credit(self, key: str, nbytes: int) -> None:
         if nbytes > 0:
+            await self.db.serialize(f"quota:{key}")
             await self._add(key, -nbytes)
 
     async def _add(self, key: str, delta: int) -> None:

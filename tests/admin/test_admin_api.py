@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 
 import pytest
 
 from qubithub_lite.services.admin import user_admin
 from tests.circuits.helpers import CIRCUIT_PY, create as create_circuit, upload
-from tests.conftest import PASSWORD
+from tests.conftest import ON_POSTGRES, PASSWORD
+from tests.pg import pgtest
 
 
 @pytest.fixture
@@ -83,7 +83,8 @@ async def test_cli_disable_reaches_a_running_app(client, hub, alice, settings):
     key = await key_for(client, alice)
     result = await asyncio.to_thread(CliRunner().invoke, main, ["users", "disable", "alice", "--data-dir",
                                                                  str(settings.data_dir)],
-                                     env={"QUBITHUB_LITE_AUTH_BCRYPT_ROUNDS": "4", "QUBITHUB_LITE_LOGGING_LEVEL": "error"})
+                                     env={"QUBITHUB_LITE_AUTH_BCRYPT_ROUNDS": "4", "QUBITHUB_LITE_LOGGING_LEVEL": "error",
+                                          **pgtest.cli_env(settings.data_dir)})
     assert result.exit_code == 0, result.output
     assert (await client.get("/auth/me", headers={"X-API-Key": key})).status == 401
     hub.accounts.forget_user(alice.id)  # what USER_CACHE_SECONDS does at the latest
@@ -168,9 +169,9 @@ async def test_delete_user_releases_blobs_keeps_shared_work_and_fixes_counts(cli
                        "reassigned": 1}
     stats = await (await client.get(f"/runs/circuits/{bobs['id']}/stats", headers=bob.headers)).json()
     assert stats["total_runs"] == 0 and stats["cancelled_runs"] == 0
-    with sqlite3.connect(hub.settings.data_dir / "qubithub.db") as conn:
-        assert conn.execute("SELECT count(*) FROM storage_usage WHERE owner_key = ?", (f"user:{alice.id}",)).fetchone() == (0,)
-        assert conn.execute("SELECT count(*) FROM run WHERE user_id = ?", (alice.id,)).fetchone() == (0,)
+    data_dir = hub.settings.data_dir
+    assert pgtest.rows(data_dir, "SELECT count(*) FROM storage_usage WHERE owner_key = ?", (f"user:{alice.id}",)) == [(0,)]
+    assert pgtest.rows(data_dir, "SELECT count(*) FROM run WHERE user_id = ?", (alice.id,)) == [(0,)]
     assert (await client.get(f"/circuits/{mine['id']}", headers=admin.headers)).status == 404
     kept = await (await client.get(f"/circuits/{shared['id']}", headers=bob.headers)).json()
     assert kept["owner"]["username"] == "bob" and kept["repo_name"] == "physics/course-bell"
@@ -222,4 +223,4 @@ async def test_health_details_only_for_admins(client, admin, alice):
         assert all(set(c) == {"ok"} for c in body["components"].values())
         assert "pid" not in str(body) and "workers" not in str(body)
     full = await (await client.get("/health", headers=admin.headers)).json()
-    assert "workers" in full["queue"] and full["database"]["backend"] == "sqlite"
+    assert "workers" in full["queue"] and full["database"]["backend"] == ("postgresql" if ON_POSTGRES else "sqlite")

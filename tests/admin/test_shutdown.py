@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import aiohttp
 import requests
 
 from tests.conftest import PASSWORD, free_port, start_server
+from tests.pg import pgtest
 from tests.runs.helpers import SLEEPY
 from tests.runs.test_restart import upload, wait
 
@@ -61,8 +61,8 @@ async def _watch(server, token: str, run_id: str) -> dict:
 
 
 def _db_run(data_dir, run_id):
-    with sqlite3.connect(data_dir / "qubithub.db") as conn:
-        return conn.execute("SELECT status, attempts FROM run WHERE id = ?", (run_id,)).fetchone()
+    found = pgtest.rows(data_dir, "SELECT status, attempts FROM run WHERE id = ?", (run_id,))
+    return found[0] if found else None
 
 
 def test_sigterm_requeues_a_run_that_does_not_finish_and_closes_websockets_with_a_reason(tmp_path):

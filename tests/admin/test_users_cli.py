@@ -6,8 +6,9 @@ import asyncio
 import csv
 import json
 import os
-import sqlite3
 import stat
+import tomllib
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from qubithub_lite.app import create_app
 from qubithub_lite.cli import main
 from tests.conftest import PASSWORD, make_settings
+from tests.pg import pgtest
 
 ENV = {"QUBITHUB_LITE_LOGGING_LEVEL": "error", "QUBITHUB_LITE_AUTH_BCRYPT_ROUNDS": "4",
        # Unset (None) whatever the calling shell carries.
@@ -22,13 +24,16 @@ ENV = {"QUBITHUB_LITE_LOGGING_LEVEL": "error", "QUBITHUB_LITE_AUTH_BCRYPT_ROUNDS
 
 
 def cli(*args, env=None, input=None):
-    return CliRunner().invoke(main, [str(a) for a in args], env={**ENV, **(env or {})}, input=input,
-                              catch_exceptions=False)
+    args = [str(a) for a in args]
+    data_dir = args[args.index("--data-dir") + 1] if "--data-dir" in args else (env or {}).get("QUBITHUB_LITE_SERVER_DATA_DIR")
+    if data_dir is None and "--config" in args:
+        data_dir = tomllib.loads(Path(args[args.index("--config") + 1]).read_text()).get("server", {}).get("data_dir")
+    on_pg = pgtest.cli_env(data_dir) if data_dir else {}  # PostgreSQL: the data dir's database
+    return CliRunner().invoke(main, args, env={**ENV, **on_pg, **(env or {})}, input=input, catch_exceptions=False)
 
 
 def rows(db, sql):
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql).fetchall()
+    return pgtest.rows(db.parent, sql)
 
 
 def create(data, username, *extra):
@@ -62,6 +67,7 @@ def test_without_data_dir_nothing_appears_in_the_working_directory(tmp_path, mon
     assert "no data dir" in cli("users", "list").output
 
 
+@pytest.mark.sqlite_only(reason="a SQLite file not created yet; PostgreSQL: tests/pg (doctor)")
 def test_doctor_reports_a_missing_data_dir_and_creates_nothing(tmp_path):
     missing = tmp_path / "srv" / "qubithub"
     result = cli("doctor", "--data-dir", missing)
@@ -134,7 +140,7 @@ def test_show_promote_demote_and_the_last_admin(tmp_path):
     assert cli("users", "demote", "teacher", "--data-dir", data).exit_code == 0
     last = cli("users", "demote", "tassist", "--data-dir", data)
     assert last.exit_code == 1 and "last active site administrator" in last.output
-    assert rows(data / "qubithub.db", "SELECT username FROM user WHERE is_admin") == [("tassist",)]
+    assert rows(data / "qubithub.db", 'SELECT username FROM "user" WHERE is_admin') == [("tassist",)]
     missing = cli("users", "show", "ghost", "--data-dir", data)
     assert missing.exit_code == 1 and "no user 'ghost'" in missing.output
 
@@ -183,7 +189,7 @@ def test_import_is_all_or_nothing_and_reports_every_bad_line(tmp_path):
     assert result.exit_code == 1
     assert f"{bad}:4:" in result.output and f"{bad}:5:" in result.output and f"{bad}:6:" in result.output
     assert "nothing imported" in result.output
-    assert rows(data / "qubithub.db", "SELECT username FROM user") == [("teacher",)]
+    assert rows(data / "qubithub.db", "SELECT username FROM \"user\"") == [("teacher",)]
     assert rows(data / "qubithub.db", "SELECT count(*) FROM organization") == [(1,)]
 
 
@@ -209,7 +215,7 @@ def test_import_fails_in_the_transaction_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(User, "acreate", flaky)
     result = cli("users", "import", good, "--data-dir", data)
     assert result.exit_code == 1 and "nothing imported" in result.output, result.output
-    assert rows(data / "qubithub.db", "SELECT username FROM user") == [("teacher",)]
+    assert rows(data / "qubithub.db", "SELECT username FROM \"user\"") == [("teacher",)]
 
 
 def test_import_any_dialect_generated_passwords_and_credentials_sheet(tmp_path):
@@ -231,7 +237,7 @@ def test_import_any_dialect_generated_passwords_and_credentials_sheet(tmp_path):
     page = creds_html.read_text()
     assert issued["ana"]["password"] in page and "Lopez; Ana" in page
     assert issued["ana"]["password"] != issued["ben"]["password"]
-    assert rows(data / "qubithub.db", "SELECT username, is_pro FROM user ORDER BY username") == [("ana", 0), ("ben", 1)]
+    assert rows(data / "qubithub.db", "SELECT username, is_pro FROM \"user\" ORDER BY username") == [("ana", 0), ("ben", 1)]
 
     async def login(user, password):
         from aiohttp.test_utils import TestClient, TestServer
@@ -259,7 +265,7 @@ def test_import_enrols_into_organizations(tmp_path):
     result = cli("users", "import", sheet, "--data-dir", data)
     assert result.exit_code == 0, result.output
     assert "created 1 organization" in result.output
-    members = rows(data / "qubithub.db", "SELECT u.username, m.role FROM membership m JOIN user u ON u.id = m.user_id "
+    members = rows(data / "qubithub.db", "SELECT u.username, m.role FROM membership m JOIN \"user\" u ON u.id = m.user_id "
                                          "JOIN organization o ON o.id = m.organization_id WHERE o.slug = 'physics-101' "
                                          "ORDER BY u.username")
     assert members == [("ana", "member"), ("prof", "owner")]
@@ -295,7 +301,7 @@ def test_import_dry_run_and_bad_files(tmp_path):
     sheet.write_text("username,email\nana,ana@school.lan\n")
     dry = cli("users", "import", sheet, "--dry-run", "--data-dir", data)
     assert dry.exit_code == 0 and "dry run" in dry.output
-    assert rows(data / "qubithub.db", "SELECT count(*) FROM user") == [(1,)]
+    assert rows(data / "qubithub.db", "SELECT count(*) FROM \"user\"") == [(1,)]
     assert not (tmp_path / "c-credentials.csv").exists()
     for content, message in ((b"name,password\nx,y\n", "missing column"), (b"username,email,shoe\n", "unknown column"),
                              (b"\xff\xfeu\x00", "") , (b"", "empty")):
@@ -312,7 +318,7 @@ def test_import_credentials_on_stdout_or_an_unwritable_place(tmp_path):
     blocker.write_text("")  # the sheet's folder would have to be a file: cannot be written (even as root)
     refused = cli("users", "import", sheet, "--credentials", blocker / "x.csv", "--data-dir", data)
     assert refused.exit_code == 1 and "nothing imported: cannot write the credentials sheet" in refused.output
-    assert rows(data / "qubithub.db", "SELECT count(*) FROM user") == [(0,)]
+    assert rows(data / "qubithub.db", "SELECT count(*) FROM \"user\"") == [(0,)]
     out = cli("users", "import", sheet, "--credentials", "-", "--data-dir", data)
     assert out.exit_code == 0, out.output
     issued = list(csv.DictReader(out.stdout.splitlines()))

@@ -146,6 +146,22 @@ async def test_file_too_large_is_413_and_nothing_is_kept(client, hub, alice):
     await upload(client, alice, c["id"], "ok.py", b"#" * MAX_FILE)  # exactly the limit is fine
 
 
+async def test_quota_holds_when_uploads_arrive_at_once(client, hub, alice):
+    """8 uploads of different files at once, room for 3: the database decides (on PostgreSQL a
+    check-then-add in read committed let every one of them pass)."""
+    import asyncio
+
+    circuits = [await create(client, alice, f"c{i}") for i in range(8)]
+    size = MAX_FILE - 10
+    answers = await asyncio.gather(*(
+        client.post(f"/circuits/{c['id']}/upload", data=form((f"f{i}.py", bytes([i + 1]) * size), field="file"), headers=alice.headers)
+        for i, c in enumerate(circuits)))
+    statuses = sorted(r.status for r in answers)
+    assert statuses == [201] * (QUOTA // size) + [403] * (8 - QUOTA // size), statuses
+    used = (await StorageUsage.aget(StorageUsage.owner_key == f"user:{alice.id}")).bytes_used
+    assert used == (QUOTA // size) * size <= QUOTA
+
+
 async def test_quota_exceeded_is_403_and_atomic(client, hub, alice):
     c = await create(client, alice, "bell")
     chunk = lambda n: bytes([n]) * (MAX_FILE - 10)  # noqa: E731

@@ -16,16 +16,25 @@ import pytest
 import requests
 
 from tests.conftest import PASSWORD, start_server
+from tests.pg import pgtest
 from tests.runs.helpers import QASM3, manifest
 
 CLI_ENV_DROP = ("QUBITHUB_LITE_",)
+
+
+#: Commands that work on the SQLite file itself (PostgreSQL is backed up with its own tools).
+SQLITE_FILE_COMMANDS = ("backup", "restore", "verify")
+SQLITE_BACKUP = pytest.mark.sqlite_only(reason="the archive snapshots the SQLite file; PostgreSQL: pg_dump")
 
 
 def cli(*args, env=None, ok=True):
     import os
 
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(CLI_ENV_DROP)}
-    full_env.update({"QUBITHUB_LITE_LOGGING_LEVEL": "error"}, **(env or {}))
+    full_env.update({"QUBITHUB_LITE_LOGGING_LEVEL": "error"})
+    if "--data-dir" in args and args[0] not in SQLITE_FILE_COMMANDS:  # PostgreSQL: the data dir's database
+        full_env.update(pgtest.cli_env(args[list(args).index("--data-dir") + 1]))
+    full_env.update(env or {})
     proc = subprocess.run([sys.executable, "-m", "qubithub_lite", *args], capture_output=True, text=True,
                           env=full_env, timeout=300)
     if ok:
@@ -93,6 +102,7 @@ def object_hashes(data_dir) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (data_dir / "blobs" / "objects").glob("*/*/*")}
 
 
+@SQLITE_BACKUP
 def test_backup_while_serving_then_restore_loses_nothing(tmp_path):
     server = start_server(tmp_path / "live")
     try:
@@ -143,6 +153,7 @@ def test_backup_while_serving_then_restore_loses_nothing(tmp_path):
         again.stop()
 
 
+@SQLITE_BACKUP
 def test_backup_is_consistent_under_concurrent_writes(tmp_path):
     server = start_server(tmp_path / "live")
     stop = threading.Event()
@@ -233,6 +244,7 @@ def test_restore_needs_an_empty_data_dir_and_backup_an_existing_one(tmp_path):
     assert proc.returncode != 0 and "no data dir" in proc.stderr and not (tmp_path / "nothing-here").exists()
 
 
+@SQLITE_BACKUP
 def test_include_secret(tmp_path):
     server = start_server(tmp_path / "live")
     try:

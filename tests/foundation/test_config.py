@@ -69,8 +69,10 @@ def test_example_config_documents_every_setting_and_loads():
 
 
 async def test_first_start_creates_data_dir_db_and_private_secret(client, settings, caplog):
+    from tests.conftest import ON_POSTGRES
+
     data = settings.data_dir
-    assert (data / "qubithub.db").exists()
+    assert (data / "qubithub.db").exists() is not ON_POSTGRES  # on PostgreSQL no SQLite file appears
     secret = data / "secret.key"
     assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
     assert len(secret.read_bytes().strip()) >= 64

@@ -1,0 +1,107 @@
+"""The test suite on PostgreSQL: one fresh database per test data dir.
+
+``QUBITHUB_LITE_TEST_DATABASE=postgresql://user:pass@host:port/db`` (an existing database to
+connect to for ``CREATE DATABASE``; the role needs ``CREATEDB``). Unset: everything stays on
+SQLite and nothing here connects anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+from urllib.parse import urlparse
+
+TEST_DATABASE: str | None = os.environ.get("QUBITHUB_LITE_TEST_DATABASE") or None
+if TEST_DATABASE is not None and urlparse(TEST_DATABASE).scheme not in ("postgres", "postgresql"):
+    raise RuntimeError("QUBITHUB_LITE_TEST_DATABASE must be a postgresql:// URL")
+
+_lock = threading.Lock()
+_created: list[str] = []
+_known: set[str] = set()
+
+
+def _in_thread(coro_fn, *args):
+    """Run an asyncpg coroutine from sync code that may itself be inside an event loop."""
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro_fn(*args))
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+async def _admin(sql_statements: list[str]) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(TEST_DATABASE)
+    try:
+        for sql in sql_statements:
+            await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def url_of(name: str) -> str:
+    return urlparse(TEST_DATABASE)._replace(path="/" + name).geturl()
+
+
+def database_for(data_dir) -> str:
+    """The URL of the database that belongs to ``data_dir`` (created on first use)."""
+    name = "qh_" + hashlib.sha256(os.path.abspath(os.fspath(data_dir)).encode()).hexdigest()[:24]
+    with _lock:
+        if name not in _known:
+            _in_thread(_admin, [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'])
+            _known.add(name)
+            _created.append(name)
+    return url_of(name)
+
+
+def created_mark() -> int:
+    return len(_created)
+
+
+def drop_created_since(mark: int) -> None:
+    with _lock:
+        names = _created[mark:]
+        del _created[mark:]
+        _known.difference_update(names)
+    if names:
+        _in_thread(_admin, [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in names])
+
+
+def cli_env(data_dir) -> dict[str, str]:
+    """Environment for a CLI command or process on ``data_dir``: its database URL on PostgreSQL."""
+    return {"QUBITHUB_LITE_DATABASE_URL": database_for(data_dir)} if TEST_DATABASE is not None else {}
+
+
+async def _fetch(url: str, sql: str, params) -> list[tuple]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return [tuple(r) for r in await conn.fetch(sql, *params)]
+    finally:
+        await conn.close()
+
+
+def rows(data_dir, sql: str, params=()) -> list[tuple]:
+    """A read straight from the database of ``data_dir`` (``?`` placeholders), outside the app:
+    the SQLite file ``<data_dir>/qubithub.db``, or that data dir's PostgreSQL database."""
+    if TEST_DATABASE is None:
+        import sqlite3
+
+        with sqlite3.connect(os.path.join(os.fspath(data_dir), "qubithub.db")) as conn:
+            return conn.execute(sql, tuple(params)).fetchall()
+    counter = iter(range(1, 1000))
+    pg_sql = "".join(f"${next(counter)}" if ch == "?" else ch for ch in sql)
+    return _in_thread(_fetch, database_for(data_dir), pg_sql, tuple(params))
