@@ -7,7 +7,6 @@ import io
 import json
 import sqlite3
 import subprocess
-import sys
 import tarfile
 import threading
 import time
@@ -15,7 +14,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import PASSWORD, start_server
+from tests.conftest import CLI_CMD, PASSWORD, start_server
 from tests.runs.helpers import QASM3, manifest
 
 CLI_ENV_DROP = ("QUBITHUB_LITE_",)
@@ -26,7 +25,7 @@ def cli(*args, env=None, ok=True):
 
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(CLI_ENV_DROP)}
     full_env.update({"QUBITHUB_LITE_LOGGING_LEVEL": "error"}, **(env or {}))
-    proc = subprocess.run([sys.executable, "-m", "qubithub_lite", *args], capture_output=True, text=True,
+    proc = subprocess.run([*CLI_CMD, *args], capture_output=True, text=True,
                           env=full_env, timeout=300)
     if ok:
         assert proc.returncode == 0, proc.stdout + proc.stderr
