@@ -55,6 +55,13 @@ def circuit():
     qml.CNOT(wires=[0, 1])
     return qml.counts()
 '''
+QASM3 = '''OPENQASM 3.0;
+include "stdgates.inc";
+qubit[2] q;
+bit[2] c;
+x q[0];
+c = measure q;
+'''
 FRAMEWORKS = ("qiskit", "qiskit_aer", "cirq", "pennylane")
 
 
@@ -107,7 +114,7 @@ class Api:
 
     def circuit(self, name: str, framework: str, source: str) -> str:
         circuit = self.ok("POST", "/circuits", {"name": name, "title": name, "framework": framework, "qubits": 2})
-        self.upload(circuit["id"], "circuit.py", source)
+        self.upload(circuit["id"], "circuit.qasm" if framework == "openqasm3" else "circuit.py", source)
         return circuit["id"]
 
     def run(self, circuit_id: str, timeout: float = 600) -> dict:
@@ -221,7 +228,8 @@ def main() -> None:
             counts = (bell.get("results") or {}).get("counts") or {}
             if bell["status"] != "completed" or set(counts) != {"00", "11"} or sum(counts.values()) != 256:
                 fail(f"Bell run did not complete as expected: {bell}")
-            for name, framework, src in (("cirq-x", "cirq", CIRQ), ("pl-bell", "pennylane", PENNYLANE)):
+            for name, framework, src in (("cirq-x", "cirq", CIRQ), ("pl-bell", "pennylane", PENNYLANE),
+                                         ("qasm3-x", "openqasm3", QASM3)):
                 t0 = time.monotonic()
                 result = api.run(api.circuit(name, framework, src))
                 step(f"{framework} run: {result['status']} in {time.monotonic() - t0:.1f} s, "
@@ -252,7 +260,9 @@ def main() -> None:
                 fail(f"fake_manila run did not complete: {emu}")
 
         space = api.ok("POST", "/spaces", {"name": "smoke", "title": "smoke", "sdk": "qiskit"})
-        for code, expect in (("print(1)", "1"),
+        child = "import subprocess, sys; print(subprocess.run([sys.executable, '-c', 'print(6 * 7)'], " \
+                "capture_output=True, text=True).stdout.strip())"
+        for code, expect in (("print(1)", "1"), (child, "42"),
                              ("import qiskit, sys; print(qiskit.__version__ if True else '', sys.platform)", None)):
             t0 = time.monotonic()
             out = api.ok("POST", f"/spaces/{space['id']}/execute", {"code": code, "timeout": 120})

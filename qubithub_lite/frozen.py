@@ -220,16 +220,11 @@ def run_python(argv: list[str]) -> int:
         import traceback
 
         tb = exc.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename in (__file__, _runpy_file()):
+        # (a frozen module's co_filename is relative, so frames are told by their module name)
+        while tb is not None and tb.tb_frame.f_globals.get("__name__") in (__name__, "runpy"):
             tb = tb.tb_next
         traceback.print_exception(type(exc), exc, tb)
         return 130 if isinstance(exc, KeyboardInterrupt) else 1
-
-
-def _runpy_file() -> str:
-    import runpy
-
-    return runpy.__file__ or "runpy"
 
 
 def entry(argv: list[str] | None = None) -> None:

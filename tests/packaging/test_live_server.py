@@ -72,7 +72,7 @@ def test_a_run_in_every_framework(server, sandbox_driver, framework, files, back
                         json={"circuit_id": cid, "backend_name": backend, "shots": 64})
     assert sub.status_code == 201, sub.text
     run = _wait(server, sub.json()["id"])
-    assert run["status"] == "completed", run
+    assert run["status"] == "completed", (run.get("error_class"), run.get("error_message"))
     counts = run["results"]["counts"]
     assert set(counts) <= states and sum(counts.values()) == 64, counts
 
