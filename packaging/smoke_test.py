@@ -92,12 +92,18 @@ class Api:
             data = json.dumps(body).encode()
         if data is not None:
             headers["Content-Type"] = content_type
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
+        for _ in range(5):
+            req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=timeout) as resp:
+                    return resp.status, json.loads(resp.read() or b"null")
+            except urllib.error.HTTPError as exc:
+                payload = json.loads(exc.read() or b"null")
+                if exc.code != 429:
+                    return exc.code, payload
+                # the server's rate limit (60/min by default): polling runs can reach it
+                time.sleep(min(float(exc.headers.get("Retry-After") or 5), 60))
+        return exc.code, payload
 
     def ok(self, method: str, path: str, body=None, **kw):
         status, payload = self.call(method, path, body, **kw)
@@ -124,7 +130,7 @@ class Api:
             run = self.ok("GET", f"/runs/{run['id']}")
             if run["status"] in ("completed", "failed", "cancelled"):
                 return run
-            time.sleep(0.5)
+            time.sleep(1.0)
         fail(f"run {run['id']} still {run['status']} after {timeout} s")
         raise AssertionError
 
