@@ -3,14 +3,21 @@
 The server starts helper Python processes with ``sys.executable``: simulator workers
 (``-m qubithub_lite.jobs.simworker``), calibration (``-m qubithub_lite.backends.calibration``)
 and, inside the sandbox, the warm runner (``-I -B -c SOURCE``) and probes. In a frozen binary
-``sys.executable`` is the binary itself, which runs the CLI, so those commands go through a
-hidden mode of the binary instead::
+``sys.executable`` is the binary itself, so the binary also behaves as a Python interpreter:
+when its first argument is not a CLI command or option, it runs it the way ``python`` would::
 
-    qubithub-lite python-compat [-I] [-B] ... (-c CODE | -m MODULE | SCRIPT) [ARGS ...]
+    qubithub-lite [-I] [-B] [-u] ... (-c CODE | -m MODULE | SCRIPT | -) [ARGS ...]
+    qubithub-lite --multiprocessing-fork KEY=VALUE ...    # multiprocessing's spawn children
+    qubithub-lite python-compat ...                        # the same, explicitly
 
-:func:`python_command` builds the right argv in both cases. :func:`entry` is what
-``python -m qubithub_lite`` and the binary run: it handles ``python-compat`` before the CLI
-(and its imports) is loaded.
+so that user code in a space that starts ``sys.executable -c …`` (subprocess, multiprocessing
+with the spawn or forkserver start method, its resource tracker) gets a Python, not the CLI.
+The CLI has no single-dash option at the top level, so a first argument that starts with one
+dash is always Python's; a first argument that names a file is a script unless it is a CLI
+command. :func:`python_argv` decides; :func:`entry` is what ``python -m qubithub_lite`` and
+the binary run: it dispatches before the CLI (and its imports) is loaded.
+:func:`python_command` builds the server's own helper commands (``python-compat`` first when
+frozen, which keeps them unambiguous).
 """
 
 from __future__ import annotations
@@ -73,30 +80,42 @@ def child_env() -> dict[str, str]:
 # --- the ``python-compat`` mode ----------------------------------------------------------
 
 _FLAGS_WITH_VALUE = "XWQ"
-_IGNORED_FLAGS = "IEsSPqOdRv"
+_IGNORED_FLAGS = "IEsSPqOdRvb"
+
+
+def _usage(message: str) -> SystemExit:
+    print(f"{message}\nusage: qubithub-lite [-I] [-B] [-u] (-c CODE | -m MODULE | SCRIPT | -) [ARGS ...]",
+          file=sys.stderr)
+    return SystemExit(2)
 
 
 def python_compat(argv: list[str]) -> int:
     """Run ``argv`` (without the interpreter) the way ``python`` would: ``-c CODE``,
-    ``-m MODULE`` or ``SCRIPT``, each with its arguments. Supports the flags the server
-    uses (``-I``, ``-B``, ``-u``); other single-letter flags are accepted and ignored."""
+    ``-m MODULE``, ``SCRIPT`` or ``-`` (stdin), each with its arguments. Supports the flags
+    the server and multiprocessing use (``-I``, ``-B``, ``-u``; ``-W``/``-X`` take a value),
+    also combined (``-IBc CODE``); other single-letter flags are accepted and ignored."""
     import runpy
 
     i = 0
     isolated = False
-    while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-", "--"):
-        arg = argv[i]
-        if arg[:2] in ("-c", "-m"):
-            break
-        flags = arg[1:]
+    mode = None  # ("c" | "m", value) once found
+    while mode is None and i < len(argv) and argv[i].startswith("-") and argv[i] != "-" and not argv[i].startswith("--"):
+        flags = argv[i][1:]
         i += 1
         for pos, flag in enumerate(flags):
+            if flag in "cm":
+                value = flags[pos + 1:]
+                if not value:
+                    if i >= len(argv):
+                        raise _usage(f"Argument expected for the -{flag} option")
+                    value = argv[i]
+                    i += 1
+                mode = (flag, value)
+                break
             if flag in _FLAGS_WITH_VALUE:
                 if pos == len(flags) - 1:
                     i += 1  # value is the next argument
                 break
-            if flag in "cm":
-                raise SystemExit(f"{PYTHON_COMPAT}: -{flag} must be a separate argument")
             if flag == "B":
                 sys.dont_write_bytecode = True
             elif flag == "u":
@@ -105,42 +124,117 @@ def python_compat(argv: list[str]) -> int:
             elif flag == "I":
                 isolated = True
             elif flag not in _IGNORED_FLAGS:
-                raise SystemExit(f"{PYTHON_COMPAT}: unsupported option -{flag}")
-    if i < len(argv) and argv[i] == "--":
+                raise _usage(f"Unknown option: -{flag}")
+    if mode is None and i < len(argv) and argv[i] == "--":
         i += 1
-    if i >= len(argv):
-        raise SystemExit(f"usage: {PYTHON_COMPAT} [-I] [-B] [-u] (-c CODE | -m MODULE | SCRIPT) [ARGS ...]")
-    arg = argv[i]
-    if arg.startswith("-c"):
-        code, rest = (arg[2:], argv[i + 1:]) if len(arg) > 2 else (argv[i + 1], argv[i + 2:])
+    rest = argv[i:]
+    if mode is None and not rest:
+        raise _usage("no interactive interpreter in the binary: give -c, -m, a script or -")
+    if mode is not None and mode[0] == "m":
+        sys.argv = [mode[1], *rest]  # runpy replaces argv[0] with the module's file
+        if not isolated:
+            sys.path.insert(0, os.getcwd())
+        runpy.run_module(mode[1], run_name="__main__", alter_sys=True)
+        return 0
+    if mode is not None or rest[0] == "-":
         import types
 
+        if mode is not None:
+            code, name, sys.argv = mode[1], "<string>", ["-c", *rest]
+        else:
+            code, name, sys.argv = sys.stdin.read(), "<stdin>", ["-", *rest[1:]]
         main = types.ModuleType("__main__")
         main.__dict__["__builtins__"] = __builtins__
         sys.modules["__main__"] = main
-        sys.argv = ["-c", *rest]
         if not isolated:
             sys.path.insert(0, "")
-        exec(compile(code, "<string>", "exec"), main.__dict__)
-    elif arg.startswith("-m"):
-        module, rest = (arg[2:], argv[i + 1:]) if len(arg) > 2 else (argv[i + 1], argv[i + 2:])
-        sys.argv = [module, *rest]  # runpy replaces argv[0] with the module's file
-        if not isolated:
-            sys.path.insert(0, os.getcwd())
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
-    else:
-        sys.argv = [arg, *argv[i + 1:]]
-        if not isolated:
-            sys.path.insert(0, os.path.dirname(os.path.abspath(arg)))
-        runpy.run_path(arg, run_name="__main__")
+        exec(compile(code, name, "exec"), main.__dict__)
+        return 0
+    script = rest[0]
+    if not os.path.exists(script):
+        print(f"qubithub-lite: can't open file {os.path.abspath(script)!r}: [Errno 2] No such file or directory",
+              file=sys.stderr)
+        return 2
+    sys.argv = list(rest)
+    if not isolated:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    runpy.run_path(script, run_name="__main__")
     return 0
 
 
+#: The option multiprocessing's spawn start method gives a frozen executable
+#: (``multiprocessing.spawn.get_command_line`` when ``sys.frozen`` is set).
+MULTIPROCESSING_FORK = "--multiprocessing-fork"
+
+_SCRIPT_SUFFIXES = (".py", ".pyc", ".pyw", ".pyz", ".zip")
+
+
+def _cli_commands() -> set[str]:
+    from .cli import main
+
+    return set(main.commands)  # type: ignore[attr-defined]
+
+
+def python_argv(argv: list[str]) -> list[str] | None:
+    """The interpreter arguments when ``argv`` (the binary's arguments) asks for Python
+    rather than the CLI, else None. ``python-compat`` forces Python; multiprocessing's
+    ``--multiprocessing-fork`` is passed through as it is."""
+    if not argv:
+        return None
+    first = argv[0]
+    if first == PYTHON_COMPAT:
+        return argv[1:]
+    if first == MULTIPROCESSING_FORK:
+        return argv
+    if first == "-" or (first.startswith("-") and not first.startswith("--")):
+        return argv  # -c, -m, -I, -B, -u, -W…, -X…: the CLI has no short options here
+    if first.endswith(_SCRIPT_SUFFIXES) or os.sep in first:
+        return argv if os.path.exists(first) else None
+    if os.path.isfile(first) and first not in _cli_commands():
+        return argv
+    return None
+
+
+def _multiprocessing_child(argv: list[str]) -> int:
+    """A child of multiprocessing's spawn start method (what ``freeze_support`` does)."""
+    import multiprocessing.spawn
+
+    kwds: dict[str, int | None] = {}
+    for arg in argv[1:]:
+        name, _, value = arg.partition("=")
+        kwds[name] = None if value == "None" else int(value)
+    multiprocessing.spawn.spawn_main(**kwds)  # exits
+    return 0
+
+
+def run_python(argv: list[str]) -> int:
+    """Run interpreter arguments (see :func:`python_argv`); uncaught exceptions are printed
+    like Python prints them, without this module's frames, and give exit status 1."""
+    if argv[:1] == [MULTIPROCESSING_FORK]:
+        return _multiprocessing_child(argv)
+    try:
+        return python_compat(argv)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 (the interpreter's own top level)
+        import traceback
+
+        tb = exc.__traceback__
+        # (a frozen module's co_filename is relative, so frames are told by their module name)
+        while tb is not None and tb.tb_frame.f_globals.get("__name__") in (__name__, "runpy"):
+            tb = tb.tb_next
+        traceback.print_exception(type(exc), exc, tb)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+
+
 def entry(argv: list[str] | None = None) -> None:
-    """``python -m qubithub_lite`` and the frozen binary: the CLI, or ``python-compat``."""
+    """``python -m qubithub_lite`` and the frozen binary: the CLI, or Python (frozen, or
+    with ``python-compat``)."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == [PYTHON_COMPAT]:
-        sys.exit(python_compat(argv[1:]))
+    if argv[:1] == [PYTHON_COMPAT] or is_frozen():
+        interpreter = python_argv(argv)
+        if interpreter is not None:
+            sys.exit(run_python(interpreter))
     from .cli import main
 
     main(args=argv, prog_name="qubithub-lite")

@@ -125,11 +125,17 @@ async def bob(make_user) -> TestUser:
 
 # A real server process (for the official client and restart tests) -------------------
 import os
+import shlex
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+
+
+#: The qubithub-lite command that live-server tests start: ``python -m qubithub_lite``, or
+#: e.g. the one-file binary (packaging/ci-binary.sh sets it to dist/qubithub-lite).
+CLI_CMD = shlex.split(os.environ.get("QUBITHUB_LITE_TEST_SERVER_CMD", "")) or [sys.executable, "-m", "qubithub_lite"]
 
 
 def free_port() -> int:
@@ -174,7 +180,7 @@ def start_server(data_dir, extra_env: dict[str, str] | None = None, port: int | 
         env["QUBITHUB_LITE_DATABASE_URL"] = pgtest.database_for(data_dir)
     env.update(extra_env or {})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "qubithub_lite", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        [*CLI_CMD, "serve", "--port", str(port), "--data-dir", str(data_dir)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

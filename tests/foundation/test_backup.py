@@ -7,7 +7,6 @@ import io
 import json
 import sqlite3
 import subprocess
-import sys
 import tarfile
 import threading
 import time
@@ -15,7 +14,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import PASSWORD, start_server
+from tests.conftest import CLI_CMD, PASSWORD, start_server
 from tests.pg import pgtest
 from tests.runs.helpers import QASM3, manifest
 
@@ -35,7 +34,7 @@ def cli(*args, env=None, ok=True):
     if "--data-dir" in args and args[0] not in SQLITE_FILE_COMMANDS:  # PostgreSQL: the data dir's database
         full_env.update(pgtest.cli_env(args[list(args).index("--data-dir") + 1]))
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable, "-m", "qubithub_lite", *args], capture_output=True, text=True,
+    proc = subprocess.run([*CLI_CMD, *args], capture_output=True, text=True,
                           env=full_env, timeout=300)
     if ok:
         assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -104,6 +104,12 @@ def test_spec_collects_what_the_frozen_app_discovers():
     datas = {Path(dest, Path(src).name).as_posix()
              for src, dest in hooks.collect_data_files("qubithub_lite", include_py_files=True)}
     assert {"qubithub_lite/backends/export_circuit.py", "qubithub_lite/sandbox/_runner.py"} <= datas
+    package = ROOT / "qubithub_lite"
+    for tree in ("examples", "services/benchmarks/data", "web"):  # web/: once the web UI is merged
+        files = {f.relative_to(ROOT).as_posix() for f in (package / tree).rglob("*")
+                 if f.is_file() and "__pycache__" not in f.parts}
+        assert files <= datas, sorted(files - datas)[:5]
+        assert files or tree == "web", tree
     spec = SPEC.read_text()
     assert 'collect_submodules("qubithub_lite")' in spec
     assert 'collect_data_files("qubithub_lite", include_py_files=True' in spec
@@ -140,3 +146,39 @@ def test_bwrap_binds_the_bundle_after_tmp(fake_frozen, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
     with pytest.raises(base.SandboxUnavailable, match="refusing to expose"):
         BwrapSandbox(SandboxConfig(work_root=str(tmp_path / "work2")), protected_paths=[tmp_path / "data"])
+
+
+def test_python_argv_tells_python_from_the_cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "serve").write_text("print('a file named like a command')\n")
+    (tmp_path / "prog").write_text("print(1)\n")
+    (tmp_path / "s.py").write_text("print(1)\n")
+    for cli_args in ([], ["serve", "--port", "1"], ["--version"], ["--data-dir", "d", "users", "list"],
+                     ["missing.py"], ["serve"]):
+        assert frozen.python_argv(cli_args) is None, cli_args
+    for py_args in (["-c", "pass"], ["-I", "-B", "-c", "pass"], ["-m", "json.tool"], ["-"], ["s.py", "x"],
+                    [str(tmp_path / "prog")], ["prog"], ["-W", "ignore", "s.py"],
+                    ["--multiprocessing-fork", "tracker_fd=5", "pipe_handle=7"]):
+        assert frozen.python_argv(py_args) == py_args, py_args
+    assert frozen.python_argv([frozen.PYTHON_COMPAT, "-c", "pass"]) == ["-c", "pass"]
+
+
+def _compat(*argv, **kw):
+    return subprocess.run([sys.executable, "-m", "qubithub_lite", frozen.PYTHON_COMPAT, *argv],
+                          capture_output=True, text=True, timeout=60, **kw)
+
+
+def test_python_compat_like_python(tmp_path):
+    combined = _compat("-IBc", "import sys; print(sys.dont_write_bytecode, sys.argv)", "a")
+    assert combined.stdout.strip() == "True ['-c', 'a']", combined.stderr
+    stdin = _compat("-", "b", input="import sys; print(6 * 7, sys.argv)")
+    assert stdin.stdout.strip() == "42 ['-', 'b']", stdin.stderr
+    raised = _compat("-c", "def f():\n    raise ValueError('boom')\nf()")
+    assert raised.returncode == 1 and raised.stderr.strip().endswith("ValueError: boom")
+    assert "frozen.py" not in raised.stderr and 'File "<string>", line 2, in f' in raised.stderr
+    missing = _compat(str(tmp_path / "nope.py"))
+    assert missing.returncode == 2 and "can't open file" in missing.stderr
+    no_code = _compat("-c")
+    assert no_code.returncode == 2 and "Argument expected for the -c option" in no_code.stderr
+    status = _compat("-c", "import sys; sys.exit(4)")
+    assert status.returncode == 4
