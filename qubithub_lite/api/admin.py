@@ -24,7 +24,7 @@ def _admin(ctx: Ctx):
     return user_admin(ctx.hub), actor
 
 
-@router.get("/admin/users", query=AdminUserListQuery, response=AdminUserList, auth="user", errors=(401, 403))
+@router.get("/admin/users", query=AdminUserListQuery, response=AdminUserList, auth="user", errors=(401, 403, 404))
 async def list_users(ctx: Ctx):
     """Every account (filter by text, status, site role)."""
     admin, _ = _admin(ctx)
@@ -79,7 +79,7 @@ async def delete_user(ctx: Ctx):
 
 
 @router.post("/admin/users/import", body=AdminImportRequest, response=AdminImportResponse, auth="user",
-             errors=(401, 403, 409))
+             errors=(401, 403, 404, 409))
 async def import_users(ctx: Ctx):
     """Create a class: every row checked first, then one transaction (all or nothing).
     Rows without a password get a generated one, returned once in ``credentials``."""
@@ -107,7 +107,7 @@ async def import_users(ctx: Ctx):
     return {**result, "credentials": credentials}
 
 
-@router.get("/metrics", raw_response="text/plain", auth="user", errors=(401, 403))
+@router.get("/metrics", raw_response="text/plain", auth="user", errors=(401, 403, 404))
 async def metrics(ctx: Ctx):
     """Prometheus metrics (text format): site administrators, with a session or an API key."""
     from aiohttp import web
