@@ -11,7 +11,7 @@ import requests
 
 from tests.conftest import start_server
 
-from .browser import Watchdog, launch, needs_chromium
+from .browser import Watchdog, needs_chromium
 from .seed import BELL_QASM, MANIFEST, PASSWORD, Seeder
 
 BELL_PY = """from qiskit import QuantumCircuit
@@ -36,16 +36,6 @@ def server(tmp_path_factory):
     srv.dataset = seed.dataset(teacher)
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import start_server
 from tests.foundation.test_backup import cli
 
-from .browser import Watchdog, launch, needs_chromium
+from .browser import Watchdog, needs_chromium
 from .seed import PASSWORD, Seeder
 
 pytestmark = [needs_chromium, pytest.mark.slow]
@@ -32,16 +32,6 @@ def server(tmp_path_factory):
     time.sleep(Accounts.USER_CACHE_SECONDS + 0.2)  # the server's short cache of active users
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture
