@@ -715,3 +715,25 @@ async def test_org_key_cannot_delete_creators_runs_of_public_personal_circuits(c
     assert (await client.get(f"/runs/{run['id']}", headers=h)).status == 200  # public circuit: anyone sees it
     assert (await client.delete(f"/runs/{run['id']}", headers=h)).status == 403
     assert (await client.delete(f"/runs/{run['id']}", headers=alice.headers)).status == 204
+
+
+async def test_org_key_sees_only_public_things_in_other_organizations_lists(client, alice):
+    """The organization lists and profile counts (``/orgs/{slug}/…``) decide visibility like every
+    other list: an organization key of the lab does not see its creator's private personal things
+    there, though her own session does."""
+    lab = await make_org(client, alice, "lab")
+    key = await make_key(client, alice, org_id=lab["id"], scopes=["circuit:read", "dataset:read", "space:read", "org:read"])
+    for path, body in (("/circuits", {"name": "diary", "title": "Diary", "framework": "qiskit"}),
+                       ("/datasets", {"name": "grades", "title": "Grades", "format": "csv"}),
+                       ("/spaces", {"name": "notes", "title": "Notes"})):
+        resp = await client.post(path, json={**body, "is_public": False}, headers=alice.headers)
+        assert resp.status == 201, await resp.text()
+    for kind in ("circuits", "datasets", "spaces"):
+        mine = await (await client.get(f"/orgs/alice/{kind}", headers=alice.headers)).json()
+        assert mine["total"] == 1, (kind, mine)
+        through_key = await client.get(f"/orgs/alice/{kind}", headers=key_headers(key["key"]))
+        assert through_key.status == 200 and (await through_key.json())["total"] == 0, kind
+    profile = await (await client.get("/orgs/alice/profile", headers=key_headers(key["key"]))).json()
+    assert profile["circuit_count"] == profile["dataset_count"] == profile["space_count"] == 0
+    own = await (await client.get("/orgs/alice/profile", headers=alice.headers)).json()
+    assert own["circuit_count"] == own["dataset_count"] == own["space_count"] == 1
