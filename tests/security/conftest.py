@@ -8,7 +8,6 @@ appended to the file named by ``QUBITHUB_SECURITY_FIGURES`` when that is set.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,16 +18,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.conftest import PASSWORD, free_port
+
 from .latency import AttackReport, watch
 
-PASSWORD = "Qu4ntum!Leap#42"
 _REPORTS: list[str] = []
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -41,7 +35,7 @@ class Server:
 
 
 def _start(data_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUBITHUB_LITE_")}
     env.update({
         "QUBITHUB_LITE_AUTH_BCRYPT_ROUNDS": "4",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .browser import launch
+from .browser import Watchdog, launch
 
 
 @pytest.fixture(scope="module")
@@ -16,3 +16,17 @@ def browser():
         b = launch(p)
         yield b
         b.close()
+
+
+@pytest.fixture
+def web(server, browser):
+    """A fresh page of the module's ``server`` under a watchdog that fails the test on any
+    console error, 4xx/5xx answer or request to another host."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    dog = Watchdog(server.url)
+    dog.attach(context)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page, dog
+    context.close()
+    dog.check()

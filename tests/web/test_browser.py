@@ -38,18 +38,6 @@ def server(tmp_path_factory):
     srv.stop()
 
 
-@pytest.fixture
-def web(server, browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    dog = Watchdog(server.url)
-    dog.attach(context)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    yield page, dog
-    context.close()
-    dog.check()
-
-
 def register(page, base: str, username: str) -> None:
     page.goto(base + "/register")
     page.get_by_label("Username", exact=True).fill(username)

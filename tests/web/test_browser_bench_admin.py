@@ -34,18 +34,6 @@ def server(tmp_path_factory):
     srv.stop()
 
 
-@pytest.fixture
-def web(server, browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    dog = Watchdog(server.url)
-    dog.attach(context)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    yield page, dog
-    context.close()
-    dog.check()
-
-
 def sign_in(page, base: str, username: str, password: str = PASSWORD) -> None:
     page.goto(base + "/login")
     page.get_by_label("Email or username").fill(username)
