@@ -14,21 +14,30 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 from .cgroup import JobCgroup
 from .disk import remove_tree_async
 from .errors import SandboxUnavailable
 from .process import kill_process_group
 
-if TYPE_CHECKING:
-    from .base import Sandbox
-
 logger = logging.getLogger(__name__)
 
 RUNNER_SOURCE = (Path(__file__).with_name("_runner.py")).read_text()
 #: How long a warm interpreter may take to import its preload modules.
 READY_TIMEOUT_SECONDS = 120.0
+
+
+class Launcher(Protocol):
+    """What the warm pool needs from a sandbox: how to run Python in it and how to start
+    one sandboxed process (``Sandbox`` provides both; this module never imports it)."""
+
+    def python_argv(self, *args: str) -> list[str]: ...
+
+    async def launch(
+        self, command: Sequence[str], *, pass_fds: Sequence[int] = (), stdin_pipe: bool = False
+    ) -> tuple[asyncio.subprocess.Process, Path, JobCgroup | None]: ...
 
 
 @dataclass
@@ -71,7 +80,7 @@ class WarmProcess:
         await remove_tree_async(self.workdir)
 
 
-async def start_warm(sandbox: Sandbox, preload: tuple[str, ...]) -> WarmProcess:
+async def start_warm(sandbox: Launcher, preload: tuple[str, ...]) -> WarmProcess:
     """Start one sandboxed runner and wait until its preload imports are done."""
     read_fd, write_fd = os.pipe()
     os.set_inheritable(write_fd, True)
@@ -112,7 +121,7 @@ async def start_warm(sandbox: Sandbox, preload: tuple[str, ...]) -> WarmProcess:
 class WarmPool:
     """Keeps ``size`` ready :class:`WarmProcess` es for one preload set."""
 
-    def __init__(self, sandbox: Sandbox, preload: tuple[str, ...], size: int) -> None:
+    def __init__(self, sandbox: Launcher, preload: tuple[str, ...], size: int) -> None:
         self.sandbox = sandbox
         self.preload = preload
         self.size = size
