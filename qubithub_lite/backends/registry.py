@@ -15,6 +15,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from .base import BackendDriver, BackendError
+from .frameworks import DEFAULT_BACKENDS  # noqa: F401  (default backend per framework)
 
 log = logging.getLogger(__name__)
 GROUP = "qubithub_lite.backends"
@@ -28,13 +29,6 @@ BUILTINS: dict[str, str] = {
     "pennylane_lightning": "qubithub_lite.backends.pennylane_sim:PennyLaneLightningBackend",
 }
 
-#: Default backend per framework (platform-notes §6).
-DEFAULT_BACKENDS = {
-    "qiskit": "qiskit_aer",
-    "openqasm3": "qiskit_aer",
-    "cirq": "cirq_simulator",
-    "pennylane": "pennylane_default",
-}
 
 _lock = threading.Lock()
 _registry: dict[str, BackendDriver] | None = None

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..backends.frameworks import SIMWORKER_PRELOAD
 from .workers import LaunchedWorker, PlainLauncher, WorkerLauncher
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,7 @@ class LocalProcessExecutor(Executor):
     def __init__(
         self,
         workers: int = 2,
-        preload: tuple[str, ...] = ("qiskit", "qiskit_aer"),
+        preload: tuple[str, ...] = SIMWORKER_PRELOAD,
         default_timeout: float | None = 300.0,
         max_timeout: float | None = 3600.0,
         python: str = sys.executable,

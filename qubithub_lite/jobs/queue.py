@@ -23,11 +23,11 @@ from typing import Any
 from ..db.circuits import Circuit, CircuitVersion
 from ..db.runs import Run
 from ..logs import fields
+from ..backends.frameworks import PENNYLANE_DEVICES
 from .compile import SANDBOX_KIND, Compiler, RunFailure, entry_of
 from .executor import Executor, SimTask
 
 log = logging.getLogger(__name__)
-PENNYLANE_DEVICES = {"pennylane_default": "default.qubit", "pennylane_lightning": "lightning.qubit"}
 
 
 class RunQueue:

@@ -24,6 +24,8 @@ import sys
 import time
 from typing import Any, BinaryIO
 
+from qubithub_lite.backends.frameworks import SIMWORKER_PRELOAD
+
 HEADER = struct.Struct(">I")
 
 
@@ -113,7 +115,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--preload", default="qiskit,qiskit_aer", help="comma-separated modules to import at start")
+    parser.add_argument("--preload", default=",".join(SIMWORKER_PRELOAD), help="comma-separated modules to import at start")
     args = parser.parse_args(argv)
     # Keep the protocol channel private: anything printed to fd 1 goes to stderr instead.
     proto_out = os.fdopen(os.dup(1), "wb")

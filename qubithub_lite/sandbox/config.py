@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..backends.frameworks import DEFAULT_WARM_PRELOAD
+
 KIB = 1024
 MIB = 1024 * KIB
 GIB = 1024 * MIB
@@ -129,7 +131,7 @@ class SandboxConfig(BaseModel):
         ),
     )
     warm_preload: list[str] = Field(
-        default_factory=lambda: ["qiskit"],
+        default_factory=lambda: list(DEFAULT_WARM_PRELOAD),
         description="Modules the default warm interpreters import before waiting for a job.",
     )
     python: str = Field(
