@@ -18,32 +18,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import pickle
-import struct
 import sys
 import time
-from typing import Any, BinaryIO
+from typing import Any
 
 from qubithub_lite.backends.frameworks import SIMWORKER_PRELOAD
+from qubithub_lite.jobs.wire import read_frame, write_frame
 
-HEADER = struct.Struct(">I")
-
-
-def read_frame(stream: BinaryIO) -> Any | None:
-    header = stream.read(HEADER.size)
-    if len(header) < HEADER.size:
-        return None
-    (size,) = HEADER.unpack(header)
-    payload = stream.read(size)
-    if len(payload) < size:
-        return None
-    return pickle.loads(payload)
-
-
-def write_frame(stream: BinaryIO, message: Any) -> None:
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(HEADER.pack(len(payload)) + payload)
-    stream.flush()
 
 
 def warm_up(preload: list[str]) -> None:
