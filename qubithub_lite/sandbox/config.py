@@ -130,6 +130,14 @@ class SandboxConfig(BaseModel):
             "job and is then replaced. 0 disables the warm pool."
         ),
     )
+    warm_idle_seconds: float = Field(
+        600,
+        ge=0,
+        description=(
+            "A warm pool unused for this many seconds stops its interpreters until its next "
+            "job (0: never)."
+        ),
+    )
     warm_preload: list[str] = Field(
         default_factory=lambda: list(DEFAULT_WARM_PRELOAD),
         description="Modules the default warm interpreters import before waiting for a job.",

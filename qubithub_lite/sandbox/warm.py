@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Sequence
@@ -119,14 +120,22 @@ async def start_warm(sandbox: Launcher, preload: tuple[str, ...]) -> WarmProcess
 
 
 class WarmPool:
-    """Keeps ``size`` ready :class:`WarmProcess` es for one preload set."""
+    """Keeps ``size`` ready :class:`WarmProcess` es for one preload set.
 
-    def __init__(self, sandbox: Launcher, preload: tuple[str, ...], size: int) -> None:
+    With ``idle_seconds``, a pool nobody used for that long stops its ready interpreters
+    (their memory goes back) and starts new ones only at its next use.
+    """
+
+    def __init__(self, sandbox: Launcher, preload: tuple[str, ...], size: int,
+                 idle_seconds: float | None = None) -> None:
         self.sandbox = sandbox
         self.preload = preload
         self.size = size
+        self.idle_seconds = idle_seconds if idle_seconds else None
+        self.last_used = time.monotonic()
         self._ready: list[WarmProcess] = []
         self._filler: asyncio.Task[None] | None = None
+        self._expiry: asyncio.Task[None] | None = None
         self._closed = False
         self.full = asyncio.Event()
 
@@ -147,11 +156,33 @@ class WarmPool:
 
     def refill(self) -> None:
         """Start topping the pool up in the background (one interpreter at a time)."""
+        self.last_used = time.monotonic()
         if self._closed or self.size == 0:
             return
         if self._filler is None or self._filler.done():
             self.full.clear()
             self._filler = asyncio.ensure_future(self._fill())
+        if self.idle_seconds is not None and (self._expiry is None or self._expiry.done()):
+            self._expiry = asyncio.ensure_future(self._expire())
+
+    async def _expire(self) -> None:
+        """Stop the ready interpreters once the pool was unused for ``idle_seconds``."""
+        assert self.idle_seconds is not None
+        while not self._closed:
+            left = self.last_used + self.idle_seconds - time.monotonic()
+            if left > 0:
+                await asyncio.sleep(left)
+                continue
+            if self._filler is not None and not self._filler.done():
+                self._filler.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._filler
+            ready, self._ready = self._ready, []
+            self.full.clear()
+            if ready:
+                logger.info("stopping idle warm sandboxes", extra={"preload": self.preload, "count": len(ready)})
+            await asyncio.gather(*(warm.discard() for warm in ready), return_exceptions=True)
+            return
 
     async def _fill(self) -> None:
         failures = 0
@@ -170,9 +201,10 @@ class WarmPool:
 
     async def close(self) -> None:
         self._closed = True
-        if self._filler is not None:
-            self._filler.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._filler
+        for task in (self._filler, self._expiry):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         ready, self._ready = self._ready, []
         await asyncio.gather(*(warm.discard() for warm in ready), return_exceptions=True)
