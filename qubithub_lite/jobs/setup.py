@@ -27,7 +27,9 @@ async def attach_runs(hub) -> None:
     compiler = Compiler(hub.db, hub.blobs, sandbox, config.compile_timeout_seconds)
     launcher = launcher_for(hub.settings, hub.sandbox, hub.sandbox_error)
     executor = LocalProcessExecutor(workers=config.workers, default_timeout=config.default_timeout_seconds,
-                                    max_timeout=config.max_timeout_seconds, launcher=launcher)
+                                    max_timeout=config.max_timeout_seconds, launcher=launcher,
+                                    max_idle_workers=config.max_idle_workers, idle_seconds=config.worker_idle_seconds,
+                                    memory_budget_bytes=config.worker_memory_budget_mib << 20)
     if launcher.isolated:
         # Hardware backends reach their provider with credentials from our environment:
         # their tasks go to one plain worker, started only if such a run ever comes.

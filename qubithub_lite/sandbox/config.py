@@ -130,6 +130,14 @@ class SandboxConfig(BaseModel):
             "job and is then replaced. 0 disables the warm pool."
         ),
     )
+    warm_extra_pool_size: int = Field(
+        1,
+        ge=0,
+        description=(
+            "Ready interpreters kept for each preload set other than warm_preload (another "
+            "SDK's execute, a visualize call); at most warm_pool_size."
+        ),
+    )
     warm_idle_seconds: float = Field(
         600,
         ge=0,
