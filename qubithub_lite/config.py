@@ -124,7 +124,7 @@ class RunsConfig(Section):
         600, ge=0, description="An idle simulator worker exits after this many seconds without a run (0: never); the next run starts one."
     )
     worker_memory_budget_mib: int = Field(
-        512, ge=0,
+        384, ge=0,
         description="After a run, while the simulator workers' PSS exceeds this, the least recently used idle one exits (0: no budget).",
     )
     prestart_workers: bool = Field(True, description="Start (warm) the simulator workers at server start, not at the first run.")
