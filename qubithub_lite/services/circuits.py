@@ -197,10 +197,7 @@ class Circuits(CircuitListing, ResourceService):
 
     # Create / update / delete ------------------------------------------------------------
     async def create(self, user: User, body: CircuitCreate) -> dict[str, Any]:
-        org = await access.organization_for_create(self.db, user, body.organization_name)
-        namespace = org.id if org else user.id
-        if await self._name_taken(namespace, body.name):
-            raise BadRequest(f"circuit name '{body.name}' already exists for this {'organization' if org else 'user'}")
+        org, namespace, taken = await self._create_target(user, body)
         now = utcnow()
         try:
             async with self._changing():
@@ -212,7 +209,7 @@ class Circuits(CircuitListing, ResourceService):
                 )
                 await self._set_tags(circuit.id, body.tags, replace=False)
         except IntegrityError:
-            raise BadRequest(f"circuit name '{body.name}' already exists for this {'organization' if org else 'user'}") from None
+            raise taken from None
         log.info("circuit.created", extra=fields(circuit_id=circuit.id, user_id=user.id))
         return await self.detail(await self._load(circuit.id), user.id)
 
@@ -242,43 +239,36 @@ class Circuits(CircuitListing, ResourceService):
         src, name, taken = await self._fork_source(user, circuit_id, name)
         now = utcnow()
         new_id_ = new_id()
-        try:
-            async with self._changing():
-                versions = await self.db.list(
-                    CircuitVersion.select().where(CircuitVersion.circuit == src.id).order_by(CircuitVersion.version_number)
+        async with self._forking(user, src, new_id_, taken):
+            versions = await self.db.list(
+                CircuitVersion.select().where(CircuitVersion.circuit == src.id).order_by(CircuitVersion.version_number)
+            )
+            files = await self.db.list(
+                CircuitFile.select().join(CircuitVersion).where(CircuitVersion.circuit == src.id)
+            )
+            await self.accounts.charge(owner_key(user.id), src.storage_bytes)
+            await Circuit.acreate(
+                id=new_id_, name=name, namespace_id=user.id, owner=user.id, organization=None,
+                title=src.title, description=src.description, framework=src.framework, tags=src.tags,
+                qubits=src.qubits, gates=src.gates, depth=src.depth, category=src.category,
+                difficulty=src.difficulty, is_public=src.is_public, extra_metadata=src.extra_metadata,
+                manifest=src.manifest, forked_from=src.id, storage_bytes=src.storage_bytes,
+                created_at=now, updated_at=now,
+            )
+            await self._set_tags(new_id_, src.tags or [], replace=False)
+            id_map: dict[str, str] = {}
+            for v in versions:
+                id_map[v.id] = new_id()
+                await CircuitVersion.acreate(
+                    id=id_map[v.id], circuit=new_id_, version_number=v.version_number, commit_hash=v.commit_hash,
+                    parent_hash=v.parent_hash, tree_hash=v.tree_hash, commit_message=v.commit_message,
+                    file_path=storage_path(new_id_, v.version_number, v.file_path.split("/", 3)[3]),
+                    file_size=v.file_size, created_by=v.created_by_id, created_at=v.created_at,
+                    git_commit=v.git_commit, git_objects=v.git_objects,
                 )
-                files = await self.db.list(
-                    CircuitFile.select().join(CircuitVersion).where(CircuitVersion.circuit == src.id)
-                )
-                await self.accounts.charge(owner_key(user.id), src.storage_bytes)
-                await Circuit.acreate(
-                    id=new_id_, name=name, namespace_id=user.id, owner=user.id, organization=None,
-                    title=src.title, description=src.description, framework=src.framework, tags=src.tags,
-                    qubits=src.qubits, gates=src.gates, depth=src.depth, category=src.category,
-                    difficulty=src.difficulty, is_public=src.is_public, extra_metadata=src.extra_metadata,
-                    manifest=src.manifest, forked_from=src.id, storage_bytes=src.storage_bytes,
-                    created_at=now, updated_at=now,
-                )
-                await self._set_tags(new_id_, src.tags or [], replace=False)
-                id_map: dict[str, str] = {}
-                for v in versions:
-                    id_map[v.id] = new_id()
-                    await CircuitVersion.acreate(
-                        id=id_map[v.id], circuit=new_id_, version_number=v.version_number, commit_hash=v.commit_hash,
-                        parent_hash=v.parent_hash, tree_hash=v.tree_hash, commit_message=v.commit_message,
-                        file_path=storage_path(new_id_, v.version_number, v.file_path.split("/", 3)[3]),
-                        file_size=v.file_size, created_by=v.created_by_id, created_at=v.created_at,
-                        git_commit=v.git_commit, git_objects=v.git_objects,
-                    )
-                rows = [{"version": id_map[f.version_id], "path": f.path, "sha256": f.sha256, "size": f.size,
-                         "kind": f.kind} for f in files]
-                for i in range(0, len(rows), 200):
-                    await self.db.execute(CircuitFile.insert_many(rows[i:i + 200]))
-                await self.blobs.add_refs(Counter(f.sha256 for f in files))
-                await social.bump_counter(self.db, Circuit, src.id, "forks_count", 1)
-        except IntegrityError:
-            raise taken from None
-        log.info("circuit.forked", extra=fields(circuit_id=new_id_, source_id=src.id, user_id=user.id))
+            rows = [{"version": id_map[f.version_id], "path": f.path, "sha256": f.sha256, "size": f.size,
+                     "kind": f.kind} for f in files]
+            await self._copy_file_rows(CircuitFile, rows, (f.sha256 for f in files))
         return await self.detail(await self._load(new_id_), user.id)
 
     # Versions and files ------------------------------------------------------------------

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterable
@@ -224,11 +223,7 @@ class Datasets(ResourceService):
 
     # Create / update / delete ------------------------------------------------------------
     async def create(self, user: User, body: DatasetCreate) -> dict[str, Any]:
-        org = await access.organization_for_create(self.db, user, body.organization_name)
-        namespace = org.id if org else user.id
-        taken = BadRequest(f"dataset name '{body.name}' already exists for this {'organization' if org else 'user'}")
-        if await self._name_taken(namespace, body.name):
-            raise taken
+        org, namespace, taken = await self._create_target(user, body)
         now = utcnow()
         try:
             async with self.db.tx():
@@ -279,37 +274,30 @@ class Datasets(ResourceService):
         src, name, taken = await self._fork_source(user, dataset_id, name)
         now = utcnow()
         fork_id = new_id()
-        try:
-            async with self.db.tx():
-                src_now = await Dataset.aget_or_none(Dataset.id == src.id)
-                if src_now is None:
-                    raise NotFound("dataset not found")
-                versions = await self._versions(src.id)
-                await self.accounts.charge(owner_key(user.id), src_now.storage_bytes)
-                await Dataset.acreate(
-                    id=fork_id, name=name, namespace_id=user.id, owner=user.id, organization=None,
-                    title=src_now.title, description=src_now.description, format=src_now.format, tags=src_now.tags,
-                    task_categories=src_now.task_categories, license=src_now.license, citation=src_now.citation,
-                    is_public=src_now.is_public, forked_from=src.id,
-                    forked_from_version=versions[-1].id if versions else None,
-                    storage_bytes=src_now.storage_bytes, latest_version_number=src_now.latest_version_number,
-                    size_bytes=src_now.size_bytes, created_at=now, updated_at=now,
-                )
-                await self._set_labels(fork_id, src_now.tags or [], src_now.task_categories or [], replace=False)
-                rows = [{
-                    "id": new_id(), "dataset": fork_id, "version_number": v.version_number,
-                    "commit_hash": v.commit_hash, "parent_hash": v.parent_hash, "commit_message": v.commit_message,
-                    "file_name": v.file_name, "sha256": v.sha256, "file_size": v.file_size,
-                    "total_rows": v.total_rows, "downloads_count": 0, "created_by": v.created_by_id,
-                    "created_at": v.created_at,
-                } for v in versions]
-                for i in range(0, len(rows), 200):
-                    await self.db.execute(DatasetVersion.insert_many(rows[i:i + 200]))
-                await self.blobs.add_refs(Counter(v.sha256 for v in versions))
-                await social.bump_counter(self.db, Dataset, src.id, "forks_count", 1)
-        except IntegrityError:
-            raise taken from None
-        log.info("dataset.forked", extra=fields(dataset_id=fork_id, source_id=src.id, user_id=user.id))
+        async with self._forking(user, src, fork_id, taken):
+            src_now = await Dataset.aget_or_none(Dataset.id == src.id)
+            if src_now is None:
+                raise NotFound("dataset not found")
+            versions = await self._versions(src.id)
+            await self.accounts.charge(owner_key(user.id), src_now.storage_bytes)
+            await Dataset.acreate(
+                id=fork_id, name=name, namespace_id=user.id, owner=user.id, organization=None,
+                title=src_now.title, description=src_now.description, format=src_now.format, tags=src_now.tags,
+                task_categories=src_now.task_categories, license=src_now.license, citation=src_now.citation,
+                is_public=src_now.is_public, forked_from=src.id,
+                forked_from_version=versions[-1].id if versions else None,
+                storage_bytes=src_now.storage_bytes, latest_version_number=src_now.latest_version_number,
+                size_bytes=src_now.size_bytes, created_at=now, updated_at=now,
+            )
+            await self._set_labels(fork_id, src_now.tags or [], src_now.task_categories or [], replace=False)
+            rows = [{
+                "id": new_id(), "dataset": fork_id, "version_number": v.version_number,
+                "commit_hash": v.commit_hash, "parent_hash": v.parent_hash, "commit_message": v.commit_message,
+                "file_name": v.file_name, "sha256": v.sha256, "file_size": v.file_size,
+                "total_rows": v.total_rows, "downloads_count": 0, "created_by": v.created_by_id,
+                "created_at": v.created_at,
+            } for v in versions]
+            await self._copy_file_rows(DatasetVersion, rows, (v.sha256 for v in versions))
         return await self.detail(await self._load(fork_id), user.id)
 
     # Versions ------------------------------------------------------------------------

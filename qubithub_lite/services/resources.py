@@ -6,13 +6,17 @@ its own. The statements live in :mod:`..db.resources`; the rules in :mod:`.permi
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any, AsyncIterable, ClassVar, Protocol
+from collections import Counter
+from typing import Any, AsyncIterable, AsyncIterator, ClassVar, Iterable, Protocol
+
+from peewee import IntegrityError
 
 from ..db import resources as queries
 from ..db.core import Db
 from ..db.models import User
-from ..errors import Conflict
+from ..errors import BadRequest, Conflict
 from ..logs import fields
 from ..storage import BlobStore, StorageAccounts, owner_key
 from . import permissions as perms
@@ -136,6 +140,36 @@ class ResourceService:
         if await self._name_taken(user.id, name):
             raise taken
         return src, name, taken
+
+    async def _create_target(self, user: User, body: Any) -> tuple[Any, str, BadRequest]:
+        """Where ``body`` (``name``, ``organization_name``) creates a resource: the organization
+        (None: personal), the namespace id, and the 400 for a name already used there (raised
+        now if it is)."""
+        org = await perms.organization_for_create(self.db, user, body.organization_name)
+        namespace = org.id if org else user.id
+        taken = BadRequest(f"{self.noun} name '{body.name}' already exists for this {'organization' if org else 'user'}")
+        if await self._name_taken(namespace, body.name):
+            raise taken
+        return org, namespace, taken
+
+    @contextlib.asynccontextmanager
+    async def _forking(self, user: User, src: Any, fork_id: str, taken: Conflict) -> AsyncIterator[None]:
+        """The write transaction of a fork (the body creates the row ``fork_id`` and copies its
+        files): the source's fork count goes up; a name taken meanwhile is the 409 ``taken``."""
+        try:
+            async with self._changing():
+                yield
+                await social.bump_counter(self.db, self.model, src.id, "forks_count", 1)
+        except IntegrityError:
+            raise taken from None
+        logging.getLogger(type(self).__module__).info(
+            f"{self.noun}.forked", extra=fields(**{f"{self.noun}_id": fork_id, "source_id": src.id, "user_id": user.id}))
+
+    async def _copy_file_rows(self, file_model: Any, rows: list[dict[str, Any]], shas: Iterable[str]) -> None:
+        """Insert a fork's file rows (in chunks) and add one blob reference per row."""
+        for i in range(0, len(rows), 200):
+            await self.db.execute(file_model.insert_many(rows[i:i + 200]))
+        await self.blobs.add_refs(Counter(shas))
 
     def _changing(self):
         """The write transaction of a change to these resources (circuits also drop list caches)."""

@@ -213,11 +213,7 @@ class Spaces(ResourceService):
 
     # Create / update / delete ----------------------------------------------------------------
     async def create(self, user: User, body: SpaceCreate) -> dict[str, Any]:
-        org = await access.organization_for_create(self.db, user, body.organization_name)
-        namespace = org.id if org else user.id
-        taken = BadRequest(f"space name '{body.name}' already exists for this {'organization' if org else 'user'}")
-        if await self._name_taken(namespace, body.name):
-            raise taken
+        org, namespace, taken = await self._create_target(user, body)
         now = utcnow()
         try:
             async with self.db.tx():
@@ -249,25 +245,18 @@ class Spaces(ResourceService):
         src, name, taken = await self._fork_source(user, space_id, name)
         now = utcnow()
         fork_id = new_id()
-        try:
-            async with self.db.tx():
-                files = await self._files(src.id)
-                size = sum(f.size for f in files)
-                await self.accounts.charge(owner_key(user.id), size)
-                await Space.acreate(
-                    id=fork_id, name=name, namespace_id=user.id, owner=user.id, organization=None, title=src.title,
-                    description=src.description, sdk=src.sdk, space_type=src.space_type, is_public=src.is_public,
-                    forked_from=src.id, storage_bytes=size, created_at=now, updated_at=now,
-                )
-                rows = [{"id": new_id(), "space": fork_id, "path": f.path, "sha256": f.sha256, "size": f.size,
-                         "created_at": now, "updated_at": now} for f in files]
-                for i in range(0, len(rows), 200):
-                    await self.db.execute(SpaceFile.insert_many(rows[i:i + 200]))
-                await self.blobs.add_refs(Counter(f.sha256 for f in files))
-                await social.bump_counter(self.db, Space, src.id, "forks_count", 1)
-        except IntegrityError:
-            raise taken from None
-        log.info("space.forked", extra=fields(space_id=fork_id, source_id=src.id, user_id=user.id))
+        async with self._forking(user, src, fork_id, taken):
+            files = await self._files(src.id)
+            size = sum(f.size for f in files)
+            await self.accounts.charge(owner_key(user.id), size)
+            await Space.acreate(
+                id=fork_id, name=name, namespace_id=user.id, owner=user.id, organization=None, title=src.title,
+                description=src.description, sdk=src.sdk, space_type=src.space_type, is_public=src.is_public,
+                forked_from=src.id, storage_bytes=size, created_at=now, updated_at=now,
+            )
+            rows = [{"id": new_id(), "space": fork_id, "path": f.path, "sha256": f.sha256, "size": f.size,
+                     "created_at": now, "updated_at": now} for f in files]
+            await self._copy_file_rows(SpaceFile, rows, (f.sha256 for f in files))
         return await self.detail(await self._load(fork_id), user.id)
 
     # Files ------------------------------------------------------------------------------------
