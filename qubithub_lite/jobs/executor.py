@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..run_status import RunStatus
 from .workers import LaunchedWorker, PlainLauncher, WorkerLauncher
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class SimResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "completed"
+        return self.status == RunStatus.COMPLETED
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -406,9 +407,9 @@ class LocalProcessExecutor(Executor):
                 raise
             result.metrics.setdefault("queue_wait_ms", round((started - enqueued) * 1000, 3))
             result.metrics["executor_time_ms"] = round((time.perf_counter() - started) * 1000, 3)
-            if result.status == "completed":
+            if result.status == RunStatus.COMPLETED:
                 self.completed += 1
-            elif result.status == "cancelled":
+            elif result.status == RunStatus.CANCELLED:
                 self.cancelled += 1
             else:
                 self.failed += 1
