@@ -786,13 +786,3 @@ _LIST_CONVERTED = tuple(
     i for i, f in enumerate(Circuits._LIST_COLUMNS)
     if not (isinstance(f, (CharField, IntegerField, ForeignKeyField)) or type(f) is TextField)
 )
-
-
-async def attach_storage_and_circuits(hub) -> None:
-    """Called from ``Hub.start()``: ``hub.blobs``, ``hub.storage_accounts``, ``hub.circuits``."""
-    settings = hub.settings
-    hub.blobs = BlobStore(settings.data_dir / "blobs", hub.db)
-    await hub.blobs.start()
-    hub.storage_accounts = StorageAccounts(hub.db, settings.storage.user_quota_bytes)
-    hub.circuits = Circuits(hub.db, hub.blobs, hub.storage_accounts, settings.storage)
-    hub.orgs.resource_models["circuit"] = Circuit
