@@ -20,7 +20,9 @@ from .db.datasets import Dataset
 from .db.spaces import Space
 from .jobs.events import RunEvents
 from .services.accounts import Accounts
+from .services.admin import UserAdmin
 from .services.api_keys import ApiKeys
+from .services.bundles import Bundles
 from .services.circuits import Circuits
 from .services.datasets import Datasets
 from .services.orgs import Orgs
@@ -63,6 +65,8 @@ class Hub:
         self.circuits: Circuits
         self.datasets: Datasets
         self.spaces: Spaces
+        self.bundles: Bundles
+        self._user_admin: UserAdmin  # services.admin.user_admin(hub)
         self.run_events: RunEvents
         self.runs: Runs
         # A server hub's only (see _wire(jobs=True)):
@@ -70,6 +74,8 @@ class Hub:
         self.hf: HfCompat
         self.benchmarks: Benchmarks
         self.run_queue: RunQueue | None = None
+        self._metrics: Any = None  # metrics.metrics_of(app): made on first use (the HTTP layer's)
+        self._websockets: Any = None  # api.lifecycle.open_websockets(hub): the same
         self.limiter = RateLimiter(settings.rate_limits)
         self.health_checks: dict[str, HealthCheck] = {}
         self.sandbox: Sandbox | None = None
@@ -112,6 +118,8 @@ class Hub:
         self.datasets = Datasets(db, self.blobs, self.storage_accounts, settings.storage, settings.datasets)
         self.spaces = Spaces(db, self.blobs, self.storage_accounts, settings.storage, settings.spaces,
                              self.require_sandbox)
+        self.bundles = Bundles(db, self.blobs, self.circuits, self.datasets, self.spaces)
+        self._user_admin = UserAdmin(self)
         self.run_events = RunEvents()
         from .backends.registry import registry
 
