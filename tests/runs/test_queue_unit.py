@@ -6,6 +6,7 @@ restart, the graceful drain — without a server, a sandbox or a simulator."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
 from types import SimpleNamespace
@@ -131,6 +132,23 @@ def _queue(store, executor, **config):
     return RunQueue(store, board, FakeCompiler(), executor, _config(**config)), board
 
 
+def _one_run():
+    """A store holding one queued run ``a0`` of alice, and a one-slot queue over it."""
+    store, executor = FakeStore(), FakeExecutor()
+    store.add("a0", "alice")
+    queue, board = _queue(store, executor)
+    return store, executor, queue, board
+
+
+@contextlib.asynccontextmanager
+async def serving(queue):
+    await queue.start()
+    try:
+        yield queue
+    finally:
+        await queue.close()
+
+
 async def _until(predicate, timeout=5.0):
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
@@ -145,14 +163,11 @@ async def test_fair_order_serves_each_user_in_turn():
     store.add("b0", "bob")
     store.add("c0", "carol")
     queue, _ = _queue(store, executor)
-    await queue.start()
-    try:
+    async with serving(queue):
         for expected in ("a0", "b0", "c0", "a1", "a2"):
             await _until(lambda: expected in executor.order)
             executor.finish(expected)
         await _until(lambda: all(r.status == RunStatus.COMPLETED for r in store.runs.values()))
-    finally:
-        await queue.close()
     assert executor.order == ["a0", "b0", "c0", "a1", "a2"]
     assert executor.started
     assert store.runs["a0"].metrics["compile_cache"] == "miss" and store.runs["a0"].results["counts"] == {"0": 10}
@@ -163,8 +178,7 @@ async def test_per_user_cap_holds_with_free_slots():
     store.add("a0", "alice")
     store.add("a1", "alice")
     queue, board = _queue(store, executor, workers=2, per_user_concurrency=1)
-    await queue.start()
-    try:
+    async with serving(queue):
         await _until(lambda: "a0" in executor.order)
         await asyncio.sleep(0.2)
         assert executor.order == ["a0"] and store.runs["a1"].status == RunStatus.QUEUED
@@ -173,39 +187,27 @@ async def test_per_user_cap_holds_with_free_slots():
         await _until(lambda: "a1" in executor.order)
         executor.finish("a1")
         await _until(lambda: store.runs["a1"].status == RunStatus.COMPLETED)
-    finally:
-        await queue.close()
     assert board.active_users == {} and board.active == {}
 
 
 async def test_board_cancel_stops_the_running_task():
-    store, executor = FakeStore(), FakeExecutor()
-    store.add("a0", "alice")
-    queue, board = _queue(store, executor)
-    await queue.start()
-    try:
+    store, executor, queue, board = _one_run()
+    async with serving(queue):
         await _until(lambda: "a0" in executor.order)
         await store.transition("a0", RunStatus.CANCELLED)  # the service's half of a cancel
         await board.cancel("a0")
         await _until(lambda: "a0" not in board.active)
-    finally:
-        await queue.close()
     assert executor.cancelled == ["a0"]
     assert store.runs["a0"].status == RunStatus.CANCELLED
     assert store.transitions == [("a0", "running"), ("a0", "cancelled")]
 
 
 async def test_failures_are_reported_as_failed_transitions():
-    store, executor = FakeStore(), FakeExecutor()
-    store.add("a0", "alice")
-    queue, _ = _queue(store, executor)
-    await queue.start()
-    try:
+    store, executor, queue, _ = _one_run()
+    async with serving(queue):
         await _until(lambda: "a0" in executor.order)
         executor.finish("a0", RunStatus.FAILED.value, error_class="quota_exceeded", error_message="too big")
         await _until(lambda: store.runs["a0"].status == RunStatus.FAILED)
-    finally:
-        await queue.close()
     assert store.runs["a0"].error_class == "quota_exceeded" and store.runs["a0"].error_message == "too big"
 
 
@@ -218,11 +220,8 @@ async def test_compile_failure_fails_the_run_without_executing():
     store.add("a0", "alice")
     board = SlotBoard(executor)
     queue = RunQueue(store, board, Refusing(), executor, _config())
-    await queue.start()
-    try:
+    async with serving(queue):
         await _until(lambda: store.runs["a0"].status == RunStatus.FAILED)
-    finally:
-        await queue.close()
     assert executor.order == [] and store.runs["a0"].error_class == "parse_error"
 
 
@@ -240,15 +239,10 @@ async def test_recovery_queues_pending_retries_running_once_and_fails_the_rest()
 
 
 async def test_drain_requeues_what_did_not_finish():
-    store, executor = FakeStore(), FakeExecutor()
-    store.add("a0", "alice")
-    queue, _ = _queue(store, executor)
-    await queue.start()
-    try:
+    store, executor, queue, _ = _one_run()
+    async with serving(queue):
         await _until(lambda: "a0" in executor.order)
         finished, requeued = await queue.drain(timeout=0.1)
-    finally:
-        await queue.close()
     assert (finished, requeued) == (0, 1)
     assert store.runs["a0"].status == RunStatus.QUEUED and store.runs["a0"].attempts == 0
 
@@ -256,12 +250,9 @@ async def test_drain_requeues_what_did_not_finish():
 async def test_an_idle_slot_woken_through_the_board_claims_the_new_run():
     store, executor = FakeStore(), FakeExecutor()
     queue, board = _queue(store, executor)
-    await queue.start()
-    try:
+    async with serving(queue):
         await _until(lambda: store.released > 0)  # the slot found nothing and waits for a wake
         store.add("a0", "alice")
         board.wake()
         await asyncio.wait_for(executor.submitted.wait(), timeout=30)
-    finally:
-        await queue.close()
     assert executor.order == ["a0"] and board.service_order() == {"alice": 1}
