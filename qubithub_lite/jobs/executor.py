@@ -30,6 +30,7 @@ from typing import Any
 
 from ..backends.frameworks import SIMWORKER_PRELOAD
 from ..logs import fields
+from ..run_status import RunStatus
 from .wire import HEADER, MAX_REPLY_BYTES, MAX_TASK_TIMEOUT_SECONDS, encode
 from .workers import LaunchedWorker, PlainLauncher, WorkerLauncher
 
@@ -87,7 +88,7 @@ class SimResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "completed"
+        return self.status == RunStatus.COMPLETED
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -378,9 +379,9 @@ class LocalProcessExecutor(Executor):
                 self._capacity.release()
             result.metrics.setdefault("queue_wait_ms", round((started - enqueued) * 1000, 3))
             result.metrics["executor_time_ms"] = round((time.perf_counter() - started) * 1000, 3)
-            if result.status == "completed":
+            if result.status == RunStatus.COMPLETED:
                 self.completed += 1
-            elif result.status == "cancelled":
+            elif result.status == RunStatus.CANCELLED:
                 self.cancelled += 1
             else:
                 self.failed += 1

@@ -507,13 +507,3 @@ class Circuits(CircuitListing, ResourceService):
         circuit = await self.db.first(self._query().where((Circuit.namespace_id == namespace) & (Circuit.name == name)))
         await permissions.ensure_readable(self.db, who, circuit, "circuit")
         return circuit
-
-
-async def attach_storage_and_circuits(hub) -> None:
-    """Called from ``Hub.start()``: ``hub.blobs``, ``hub.storage_accounts``, ``hub.circuits``."""
-    settings = hub.settings
-    hub.blobs = BlobStore(settings.data_dir / "blobs", hub.db)
-    await hub.blobs.start()
-    hub.storage_accounts = StorageAccounts(hub.db, settings.storage.user_quota_bytes)
-    hub.circuits = Circuits(hub.db, hub.blobs, hub.storage_accounts, settings.storage)
-    hub.orgs.resource_models["circuit"] = Circuit

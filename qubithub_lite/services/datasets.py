@@ -468,10 +468,3 @@ class Datasets(ResourceService):
                                   .where(Dataset.id == dataset_id))
             await self.db.execute(DatasetVersion.update(downloads_count=DatasetVersion.downloads_count + 1)
                                   .where(DatasetVersion.id == version_id))
-
-
-async def attach_datasets(hub) -> None:
-    """Called from ``Hub.start()`` after the blob store exists: ``hub.datasets``."""
-    settings = hub.settings
-    hub.datasets = Datasets(hub.db, hub.blobs, hub.storage_accounts, settings.storage, settings.datasets)
-    hub.orgs.resource_models["dataset"] = Dataset

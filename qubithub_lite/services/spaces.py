@@ -506,13 +506,3 @@ def visualize_response(result: SandboxResult, framework: str, timeout: float, ma
         return out
     out.update(status="success", diagram=base64.b64encode(svg).decode("ascii"))
     return out
-
-
-def attach_spaces(hub) -> Spaces:
-    """Called from ``Hub.start()`` after storage exists: ``hub.spaces`` (code runs on ``hub.require_sandbox()``)."""
-    settings = hub.settings
-    spaces = Spaces(hub.db, hub.blobs, hub.storage_accounts, settings.storage, settings.spaces,
-                    hub.require_sandbox)
-    hub.spaces = spaces
-    hub.orgs.resource_models["space"] = Space
-    return spaces
