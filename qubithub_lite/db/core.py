@@ -21,24 +21,14 @@ from typing import Any, AsyncIterator, Callable, TypeVar
 from urllib.parse import urlparse
 
 from peewee import DatabaseProxy, Query
-from playhouse.pwasyncio import (
-    AsyncDatabaseMixin, AsyncPostgresqlDatabase, AsyncSqliteConnection, AsyncSqliteDatabase, AsyncSqlitePool,
-    CursorAdapter, ImproperlyConfigured, aiosqlite,
-)
+from playhouse.pwasyncio import AsyncDatabaseMixin, AsyncPostgresqlDatabase, AsyncSqliteDatabase
+
+from .pwasyncio_patches import OneHopSqliteConnection, OneHopSqliteDatabase
 
 T = TypeVar("T")
 
 #: Every model binds to this proxy; :func:`open_database` points it at the real database.
 database_proxy = DatabaseProxy()
-
-
-def _run_statement(conn, sql: str, params) -> tuple[list, int | None, int, Any]:
-    """On aiosqlite's worker thread: execute, fetch every row, read the cursor's metadata."""
-    cursor = conn.execute(sql, params)
-    try:
-        return cursor.fetchall(), cursor.lastrowid, cursor.rowcount, cursor.description
-    finally:
-        cursor.close()
 
 
 class Rollback(Exception):
@@ -73,85 +63,6 @@ def _call_in_transaction(conn, fn: Callable[..., T], args: tuple, nested: bool) 
         raise
     conn.execute("RELEASE qh_fn" if nested else "COMMIT")
     return result
-
-
-class _OneHopSqliteConnection(AsyncSqliteConnection):
-    """pwasyncio's SQLite connection makes three trips to aiosqlite's worker thread per
-    statement (execute, fetchall, close). Each trip is a queue put, a thread wake-up and
-    a call back into the event loop, and under load each costs far more than the query.
-    This does the same work in one trip (aiosqlite's ``_execute`` queues a callable on its
-    thread, as pwasyncio itself does for aggregates and collations)."""
-
-    #: Shared by every connection of a pool; see :class:`_OneHopSqlitePool`.
-    read_gate: asyncio.Semaphore | None = None
-
-    async def _execute(self, sql, params=None):
-        gate = self.read_gate if sql[:6].upper() == "SELECT" else None
-        if gate is not None:
-            await gate.acquire()
-        try:
-            rows, lastrowid, rowcount, description = await self.conn._execute(
-                _run_statement, self.conn._conn, sql, params or ()
-            )
-        finally:
-            if gate is not None:
-                gate.release()
-        return CursorAdapter(rows, lastrowid=lastrowid, rowcount=rowcount, description=description)
-
-    async def call_in_transaction(self, fn, args: tuple, nested: bool):
-        await self._acquire_lock()
-        try:
-            return await self.conn._execute(_call_in_transaction, self.conn._conn, fn, args, nested)
-        finally:
-            self._lock.release()
-
-
-class _OneHopSqlitePool(AsyncSqlitePool):
-    """Each pooled connection has its own thread. SELECTs from all of them share a gate of
-    ``read_concurrency`` places: Python's sqlite3 takes the GIL back for every fetched row,
-    so many connection threads reading at once mostly wait for the GIL and each other (16
-    concurrent list queries: ~18 ms each instead of ~0.3 ms, and fewer per second than one
-    at a time). A read waits for nothing but SQLite's own work, so the gate cannot deadlock;
-    writes are not gated (they are serialised by the writer lock)."""
-
-    def __init__(self, *args, read_concurrency: int = 4, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.read_gate = asyncio.Semaphore(read_concurrency) if read_concurrency > 0 else None
-
-    async def _create_connection(self):
-        wrapper = await super()._create_connection()
-        conn = _OneHopSqliteConnection(wrapper.conn)
-        conn.read_gate = self.read_gate
-        return conn
-
-
-class _SqliteDatabase(AsyncSqliteDatabase):
-    """AsyncSqliteDatabase whose pooled connections run each statement in one thread hop."""
-
-    read_concurrency = 4
-
-    async def _acquire_conn_async(self):
-        """Take an idle pooled connection at once. pwasyncio's own path wraps both the pool
-        check and the queue get in ``wait_for`` (two tasks per request in Python 3.11);
-        it still handles creating the pool and waiting for a busy one."""
-        pool = self._pool
-        if pool is not None and not self._closing:
-            try:
-                conn = pool._queue.get_nowait()
-            except (asyncio.QueueEmpty, AttributeError):
-                pass
-            else:
-                conn._pool = pool
-                return conn
-        return await super()._acquire_conn_async()
-
-    async def _create_pool_async(self):
-        if aiosqlite is None:
-            raise ImproperlyConfigured("aiosqlite is not installed")
-        pool_size = 1 if self.database == ":memory:" else self._pool_size
-        pool = _OneHopSqlitePool(self.database, pool_size=pool_size, on_connect=self._add_conn_hooks,
-                                 read_concurrency=self.read_concurrency, timeout=self._timeout, **self.connect_params)
-        return await pool.initialize()
 
 
 class _PostgresqlDatabase(AsyncPostgresqlDatabase):
@@ -320,10 +231,10 @@ class Db:
         event loop or shared mutable state (on SQLite it runs on another thread). Raising
         :class:`Rollback` undoes its writes and makes ``value`` the answer."""
         conn = await self.engine.aconnect()
-        if isinstance(conn, _OneHopSqliteConnection):
+        if isinstance(conn, OneHopSqliteConnection):
             await self._write_lock.acquire()
             try:
-                return await conn.call_in_transaction(fn, args, self.engine.in_transaction())
+                return await conn.call_on_thread(_call_in_transaction, fn, args, self.engine.in_transaction())
             finally:
                 self._write_lock.release()
         return await self._bridged_transaction(fn, *args)
@@ -410,7 +321,7 @@ def open_database(url: str, *, pool_size: int = 8, busy_timeout_ms: int = 10_000
         path = _sqlite_path(url)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = _SqliteDatabase(
+        engine = OneHopSqliteDatabase(
             path,
             pool_size=pool_size,
             timeout=busy_timeout_ms / 1000,
