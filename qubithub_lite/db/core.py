@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, TypeVar
+from typing import Any, AsyncIterator, Callable, Iterator, TypeVar
 from urllib.parse import urlparse
 
-from peewee import DatabaseProxy, Query
+from peewee import DatabaseProxy, OperationalError, Query
 from playhouse.pwasyncio import AsyncDatabaseMixin, AsyncPostgresqlDatabase, AsyncSqliteDatabase
 
 from .pwasyncio_patches import OneHopSqliteConnection, OneHopSqliteDatabase
@@ -29,6 +31,38 @@ T = TypeVar("T")
 
 #: Every model binds to this proxy; :func:`open_database` points it at the real database.
 database_proxy = DatabaseProxy()
+
+
+class DatabaseBusy(Exception):
+    """The database cannot serve this now: every pooled connection stayed taken for the
+    acquire timeout, or the SQLite file stayed locked for the busy timeout. Retrying shortly
+    may succeed (the HTTP layer answers 503 with ``Retry-After``). Other database errors
+    propagate as they are."""
+
+
+@contextlib.contextmanager
+def _busy_as_ours() -> Iterator[None]:
+    """peewee's busy errors (the pool's acquire timeout, ``database is locked``) as
+    :class:`DatabaseBusy`, so no layer above needs to know peewee's exception types. The
+    one-trip transactions (:meth:`Db.transaction`) raise sqlite3's own error, also mapped."""
+    try:
+        yield
+    except (OperationalError, sqlite3.OperationalError) as exc:
+        text = str(exc)
+        if "acquiring connection" in text or "locked" in text:
+            raise DatabaseBusy(text) from exc
+        raise
+
+
+def _busy_translated(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A coroutine method of :class:`Db` that raises :class:`DatabaseBusy` for peewee's busy errors."""
+
+    @functools.wraps(method)
+    async def translated(*args: Any, **kwargs: Any) -> Any:
+        with _busy_as_ours():
+            return await method(*args, **kwargs)
+
+    return translated
 
 
 class Rollback(Exception):
@@ -177,50 +211,70 @@ class Db:
         Lock order: this task's pooled connection first, then the writer lock. The other
         order deadlocks when every pooled connection belongs to a task queued on the lock
         while the lock holder waits for a connection."""
-        await self.engine.aconnect()
-        if self._write_lock is not None:
-            await self._write_lock.acquire()
-        try:
-            # atomic() begins a transaction at depth 0 and a savepoint when nested;
-            # the lock type only applies to the outermost BEGIN.
-            async with self.engine.atomic("IMMEDIATE") if self.is_sqlite else self.engine.atomic():
-                yield
-        finally:
+        with _busy_as_ours():
+            await self.engine.aconnect()
             if self._write_lock is not None:
-                self._write_lock.release()
+                await self._write_lock.acquire()
+            try:
+                # atomic() begins a transaction at depth 0 and a savepoint when nested;
+                # the lock type only applies to the outermost BEGIN.
+                async with self.engine.atomic("IMMEDIATE") if self.is_sqlite else self.engine.atomic():
+                    yield
+            finally:
+                if self._write_lock is not None:
+                    self._write_lock.release()
+
+    @contextlib.asynccontextmanager
+    async def idle(self) -> AsyncIterator[None]:
+        """A block in which this task waits for something else (a WebSocket, a long job)
+        without holding a pooled connection: pwasyncio binds a connection to each task until
+        the task ends, so a few long waits would otherwise hold the whole pool. A query
+        inside the block takes a connection again."""
+        await self.release()
+        yield
 
     # Reads and single statements -------------------------------------------------
+    @_busy_translated
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run synchronous peewee code (queries, lazy relations) on the async bridge."""
         return await self.engine.run(fn, *args, **kwargs)
 
+    @_busy_translated
     async def list(self, query: Query) -> list:
         return await self.engine.list(query)
 
+    @_busy_translated
     async def first(self, query: Query) -> Any:
         rows = await self.engine.list(query.limit(1))
         return rows[0] if rows else None
 
+    @_busy_translated
     async def count(self, query: Query) -> int:
         return await self.engine.count(query)
 
+    @_busy_translated
     async def scalar(self, query: Query) -> Any:
         return await self.engine.scalar(query)
 
+    @_busy_translated
     async def exists(self, query: Query) -> bool:
         return await self.engine.exists(query)
 
+    @_busy_translated
     async def models(self, model: type[T], sql: str, params: tuple | list = ()) -> list[T]:
         """Instances of ``model`` from a prepared SELECT, in one trip and without the query builder."""
         cursor = await self.engine.aexecute_sql(sql, params)
         return to_models(model, cursor.description, cursor.fetchall())
 
+    @_busy_translated
     async def execute(self, query: Query) -> Any:
         return await self.engine.aexecute(query)
 
+    @_busy_translated
     async def execute_sql(self, sql: str, params: tuple | list = ()) -> Any:
         return await self.engine.aexecute_sql(sql, params)
 
+    @_busy_translated
     async def transaction(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(execute, *args)`` as one write transaction, next to the database: on
         SQLite in one trip to the connection's thread (a transaction of N statements made
@@ -264,6 +318,7 @@ class Db:
         key = None if self.is_sqlite else serialize_on
         return await self.transaction(_write_statements, statements, guard, key)
 
+    @_busy_translated
     async def serialize(self, key: str) -> None:
         """Inside :meth:`tx`: make transactions that call this with the same ``key`` run one
         after the other (until commit). For rules checked by reading rows that concurrent
@@ -273,6 +328,7 @@ class Db:
         if not self.is_sqlite:
             await self.engine.aexecute_sql(_PG_XACT_LOCK, [key])
 
+    @_busy_translated
     async def release(self) -> None:
         """Give this task's pooled connection back. pwasyncio binds a connection to each task
         until the task ends; long-lived tasks (WebSockets, queue loops) call this before they
