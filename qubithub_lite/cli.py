@@ -11,23 +11,10 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import ConfigError, Settings, load_settings
-from .cli_options import data_options
+from .cli_options import cli_settings as _settings, data_options
 from .logs import fields, setup_logging
 
 log = logging.getLogger("qubithub_lite")
-
-
-def _settings(ctx_obj: dict[str, Any], **server: Any) -> Settings:
-    overrides = {"server": {k: v for k, v in server.items() if v is not None}}
-    if ctx_obj.get("data_dir") is not None:
-        overrides["server"]["data_dir"] = ctx_obj["data_dir"]
-    try:
-        settings = load_settings(ctx_obj.get("config"), overrides)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    setup_logging(settings.logging.level, settings.logging.format)
-    return settings
 
 
 @click.group()

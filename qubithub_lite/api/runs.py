@@ -96,27 +96,27 @@ async def _run_socket(ctx: Ctx):
         last_status = run.status
         if RunStatus(run.status).is_terminal:
             return ws
-        await ctx.hub.db.release()  # the socket may stay open for minutes: don't hold a pool slot
-        reader = asyncio.create_task(ws.receive())
-        while True:
-            getter = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                getter.cancel()
-                msg = reader.result()
-                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+        async with ctx.hub.db.idle():  # the socket may stay open for minutes: no pooled connection meanwhile
+            reader = asyncio.create_task(ws.receive())
+            while True:
+                getter = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if reader in done:
+                    getter.cancel()
+                    msg = reader.result()
+                    if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                        break
+                    reader = asyncio.create_task(ws.receive())
+                    continue
+                message = getter.result()
+                status = json.loads(message)["status"]
+                if STAGE[status] <= STAGE[last_status]:
+                    continue  # committed before the first message was read: already covered by it
+                last_status = status
+                await ws.send_str(message)
+                if RunStatus(status).is_terminal:
+                    reader.cancel()
                     break
-                reader = asyncio.create_task(ws.receive())
-                continue
-            message = getter.result()
-            status = json.loads(message)["status"]
-            if STAGE[status] <= STAGE[last_status]:
-                continue  # committed before the first message was read: already covered by it
-            last_status = status
-            await ws.send_str(message)
-            if RunStatus(status).is_terminal:
-                reader.cancel()
-                break
     finally:
         events.unsubscribe(run_id, queue)
         with contextlib.suppress(Exception):

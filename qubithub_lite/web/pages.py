@@ -789,7 +789,7 @@ async def _read_part(part: BodyPartReader, cap: int, what: str) -> bytes:
 async def _read_upload(request: web.Request, *, stream: bool) -> tuple[dict[str, str], list[Any]]:
     """The form's fields and files. With ``stream`` it stops at the first file, which is
     returned unread (its chunks come straight from the request); fields after it are not read."""
-    from ..storage.http import IncomingFile, _part_chunks
+    from ..api.uploads import IncomingFile, _part_chunks
 
     fields: dict[str, str] = {}
     files: list[Any] = []
