@@ -21,7 +21,8 @@ from ..errors import ApiError, BadRequest, Forbidden, NotFound, PayloadTooLarge
 from ..hub import Hub
 from ..run_status import RunStatus
 from ..schemas.api_keys import SCOPES
-from . import STATE_KEY, SECURITY_HEADERS, STATIC_DIR, render, session as sess, web_key
+from . import render, session as sess
+from .common import SECURITY_HEADERS, STATE_KEY, STATIC_DIR, web_key
 
 PAGES_KEY = web.AppKey("web_pages", web.UrlDispatcher)
 PageHandler = Callable[["View"], Awaitable[web.StreamResponse]]

@@ -16,13 +16,7 @@ PACKAGE = "qubithub_lite"
 ROOT = Path(__file__).resolve().parents[2] / PACKAGE
 
 #: Import edges (importer, imported) that are known and being removed elsewhere.
-KNOWN = {
-    ("qubithub_lite.sandbox.base", "qubithub_lite.sandbox.warm"),  # removed by a-exec
-    # The web package's face (``web/__init__.py``: setup() and the pages middleware) loads its
-    # page module inside functions, and ``web/pages.py`` takes the face's constants
-    # (STATE_KEY, SECURITY_HEADERS, STATIC_DIR, web_key). Known, not yet split.
-    ("qubithub_lite.web", "qubithub_lite.web.pages"),
-}
+KNOWN: set[tuple[str, str]] = set()
 
 
 def module_names() -> dict[str, Path]:
