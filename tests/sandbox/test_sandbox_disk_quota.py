@@ -52,14 +52,20 @@ def quota_watchers() -> list[asyncio.Task]:
 
 
 def many_files(marker: str, then: str) -> str:
-    """64 files of 256 KiB (16 MiB in all, each far under the per-file cap), then ``then``."""
+    """64 files of 256 KiB (16 MiB in all, each far under the per-file cap), then ``then``.
+    ``wrote`` is printed after the first 15 files (3.75 MiB, still under the quota), so the job
+    has always printed it before it can be stopped, however slowly a loaded machine writes."""
     return (
         "import os, time\n"
         f"os.mkdir({marker!r})\n"
-        "for i in range(64):\n"
+        "def write(i):\n"
         f"    with open(os.path.join({marker!r}, f'f{{i}}'), 'wb') as f:\n"
         "        f.write(b'x' * (256 << 10))\n"
+        "for i in range(15):\n"
+        "    write(i)\n"
         "print('wrote', flush=True)\n"
+        "for i in range(15, 64):\n"
+        "    write(i)\n"
         f"{then}\n"
     )
 
