@@ -137,10 +137,11 @@ async def test_websocket_first_message_then_transitions(client, alice):
 
 
 async def test_hundreds_of_subscribers_get_every_transition(client, hub, alice):
-    circuit = await sleepy_circuit(client, alice, seconds=2)
+    # Long enough that all 300 are subscribed before it ends, even on a loaded machine.
+    circuit = await sleepy_circuit(client, alice, seconds=8)
     run = await submit(client, alice, circuit["id"])
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))  # the test client caps at 100
-    sockets = [await session.ws_connect(client.make_url(f"/ws/runs/{run['id']}")) for _ in range(300)]
+    sockets = await asyncio.gather(*(session.ws_connect(client.make_url(f"/ws/runs/{run['id']}")) for _ in range(300)))
     for ws in sockets:
         assert json.loads((await ws.receive()).data)["id"] == run["id"]
     assert hub.run_events.subscriber_count() >= 290
