@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+import weakref
 from typing import Any
 
 from ..frozen import python_command
@@ -16,6 +17,28 @@ from .base import BackendError
 #: seconds a computed calibration is reused (fake-device snapshots never change).
 CACHE_TTL = float(os.environ.get("QUBITHUB_CALIBRATION_TTL", "3600"))
 _cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+#: calibration processes running at once.
+MAX_CONCURRENT = 2
+
+
+class _LoopState:
+    """Per event loop (an app has one; a test suite starts many): the computations in flight
+    by backend name, and the slots that bound how many run at once."""
+
+    def __init__(self) -> None:
+        self.inflight: dict[str, asyncio.Future] = {}
+        self.slots = asyncio.Semaphore(MAX_CONCURRENT)
+
+
+_loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+
+
+def _state() -> _LoopState:
+    loop = asyncio.get_running_loop()
+    state = _loops.get(loop)
+    if state is None:
+        state = _loops[loop] = _LoopState()
+    return state
 
 
 async def fetch_calibration(name: str, timeout: float = 120.0) -> dict[str, Any] | None:
@@ -30,6 +53,22 @@ async def fetch_calibration(name: str, timeout: float = 120.0) -> dict[str, Any]
     hit = _cache.get(name)
     if hit is not None and time.monotonic() - hit[0] < CACHE_TTL:
         return hit[1]
+    # One computation per backend at a time, and few at once: each is a Python importing qiskit,
+    # so a burst of requests must not start a process each.
+    state = _state()
+    pending = state.inflight.get(name)
+    if pending is None:
+        pending = state.inflight[name] = asyncio.ensure_future(_compute(state, name, timeout))
+        pending.add_done_callback(lambda _f: state.inflight.pop(name, None))
+    return await asyncio.shield(pending)
+
+
+async def _compute(state: _LoopState, name: str, timeout: float) -> dict[str, Any] | None:
+    async with state.slots:
+        return await _compute_now(name, timeout)
+
+
+async def _compute_now(name: str, timeout: float) -> dict[str, Any] | None:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)

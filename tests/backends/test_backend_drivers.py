@@ -342,3 +342,24 @@ def test_expected_output_range_applies_to_each_dominant_state() -> None:
     # The published example: ["0011", "1100"] with [0.35, 0.65].
     example = check_expected_output({"0011": 4900, "1100": 5100}, ["0011", "1100"], [0.35, 0.65])
     assert example["passed"]
+
+
+async def test_a_burst_of_calibration_requests_starts_one_process(monkeypatch) -> None:
+    """Twenty students asking for an uncached device's calibration at once: one Python is
+    started (each imports qiskit), and all twenty get its answer."""
+    import asyncio
+
+    from qubithub_lite.backends import calibration
+
+    monkeypatch.setattr(calibration, "_cache", {})
+    started = []
+    real = asyncio.create_subprocess_exec
+
+    async def counting(*args, **kw):
+        started.append(args)
+        return await real(*args, **kw)
+
+    monkeypatch.setattr(calibration.asyncio, "create_subprocess_exec", counting)
+    answers = await asyncio.gather(*(calibration.fetch_calibration("fake_lima") for _ in range(20)))
+    assert len(started) == 1
+    assert all(a == answers[0] for a in answers) and answers[0]["backend"] == "fake_lima"
