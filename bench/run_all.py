@@ -33,6 +33,8 @@ BENCHES: dict[str, tuple[list[str], int]] = {
     "lists": (["--quick"], 300),
     "circuits": (["--seconds", "3", "--file-mib", "256"], 240),
     "runs": (["--samples", "30", "--queued", "300"], 300),
+    "class": (["--quick"], 240),
+    "fanout": (["--quick"], 240),
     "simulators": (["--n", "100", "--queued", "300"], 180),
     "benchmarks": (["--passes", "2"], 240),
     "sandbox": (["--repeat", "5"], 180),
