@@ -35,6 +35,7 @@ BENCHES: dict[str, tuple[list[str], int]] = {
     "runs": (["--samples", "30", "--queued", "300"], 300),
     "class": (["--quick"], 240),
     "fanout": (["--quick"], 240),
+    "growth": (["--samples", "20"], 240),
     "simulators": (["--n", "100", "--queued", "300"], 180),
     "benchmarks": (["--passes", "2"], 240),
     "sandbox": (["--repeat", "5"], 180),
