@@ -143,6 +143,9 @@ class _CompiledList:
     page_params: tuple
     convert: tuple
     total_at: int
+    total_sql: str = ""  # the total alone
+    total_params: tuple = ()
+    separate_total: bool = False  # never in the page's statement (a broad SQLite search)
 
 
 def _fast_converter(field):
@@ -186,6 +189,13 @@ class Circuits(access.OwnedResources):
     #: this service drop them all at once; this only bounds changes made elsewhere (another
     #: process, direct SQL, cascades, counters kept by other services).
     TOTAL_CACHE_SECONDS = 1.0
+    #: A total that took t seconds to count is kept t × this much longer (at most a minute
+    #: for a 3 s count): a broad search over 100,000 circuits does not count them every second.
+    TOTAL_COST_FACTOR = 20.0
+    #: A full-text search matching at most this many circuits is driven by the FTS index (it
+    #: reads only the matches); a broader one walks the list's sort indexes and tests each
+    #: circuit against the matches (it stops after one page).
+    NARROW_SEARCH_MATCHES = 5000
 
     @contextlib.asynccontextmanager
     async def _changing(self) -> AsyncIterator[None]:
@@ -260,7 +270,7 @@ class Circuits(access.OwnedResources):
         (stars, views, runs) show within that bound too."""
         user_id = permissions.user_id_of(who)
         vis = await permissions.visibility(self.db, who)
-        compiled = self._list_sql(vis, q)
+        compiled = self._list_sql(vis, q, narrow=await self._narrow_search(q))
         generation, now = self._generation, self._clock()
         if user_id is None:
             page = self._pages.get(compiled.key)
@@ -271,16 +281,23 @@ class Circuits(access.OwnedResources):
             total = cached[2]
             rows = (await self.db.execute_sql(compiled.page_sql, compiled.page_params)).fetchall()
         else:
-            rows = (await self.db.execute_sql(compiled.sql, compiled.params)).fetchall()
-            if rows:
-                total = int(rows[0][compiled.total_at] or 0)
-            elif q.offset == 0:
-                total = 0  # an empty first page: nothing matches
-            else:  # past the last page: count on its own
-                total = int(await self.db.scalar(self._list_queries(vis, q)[1]) or 0)
+            lifetime = self.TOTAL_CACHE_SECONDS
+            if compiled.separate_total:  # a broad search: the page walks indexes, the count cannot
+                rows = (await self.db.execute_sql(compiled.page_sql, compiled.page_params)).fetchall()
+                started = self._clock()
+                total = int((await self.db.execute_sql(compiled.total_sql, compiled.total_params)).fetchone()[0] or 0)
+                lifetime += self.TOTAL_COST_FACTOR * (self._clock() - started)  # dearer totals live longer
+            else:
+                rows = (await self.db.execute_sql(compiled.sql, compiled.params)).fetchall()
+                if rows:
+                    total = int(rows[0][compiled.total_at] or 0)
+                elif q.offset == 0:
+                    total = 0  # an empty first page: nothing matches
+                else:  # past the last page: count on its own
+                    total = int((await self.db.execute_sql(compiled.total_sql, compiled.total_params)).fetchone()[0] or 0)
             if len(self._totals) >= self._LIST_SQL_CACHE_SIZE:
                 self._totals.clear()
-            self._totals[compiled.total_key] = (generation, now + self.TOTAL_CACHE_SECONDS, total)
+            self._totals[compiled.total_key] = (generation, now + lifetime, total)
         cards = [self._card_from_row(compiled.convert, row) for row in rows]
         if user_id is not None:
             starred = await social.starred_ids(self.db, TARGET, [c["id"] for c in cards], user_id)
@@ -317,53 +334,80 @@ class Circuits(access.OwnedResources):
 
     #: Columns of a list row: the card's circuit columns, the owner's, the organization's.
     _LIST_COLUMNS = tuple(
-        [getattr(Circuit, n) for n in Circuit._meta.sorted_field_names if n not in ("manifest", "extra_metadata", "gates")]
+        [getattr(Circuit, n) for n in Circuit._meta.sorted_field_names if n not in ("manifest", "extra_metadata", "gates", "search_rowid")]
         + [User.id, User.username, User.name, User.avatar, Organization.id, Organization.name, Organization.slug]
     )
     _LIST_SQL_CACHE_SIZE = 256
 
-    def _list_sql(self, vis: permissions.Visibility, q: CircuitListQuery) -> _CompiledList:
+    async def _narrow_search(self, q: CircuitListQuery) -> bool:
+        """Whether a SQLite full-text search matches few circuits (see :data:`NARROW_SEARCH_MATCHES`):
+        counting at most that many FTS rows costs about as much as reading them."""
+        if not (q.q and q.q.strip()) or not self.db.is_sqlite:
+            return False
+        match = _fts_query(q.q)
+        if match is None:
+            return True
+        cursor = await self.db.execute_sql(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM circuit_fts WHERE circuit_fts MATCH ? LIMIT ?)",
+            (match, self.NARROW_SEARCH_MATCHES + 1))
+        return int(cursor.fetchone()[0]) <= self.NARROW_SEARCH_MATCHES
+
+    def _list_sql(self, vis: permissions.Visibility, q: CircuitListQuery, narrow: bool = False) -> _CompiledList:
         """The list statements for a request, compiled by peewee (so they stay portable) and
         memoised by everything they depend on: the caller's visibility (see
         :func:`permissions.visibility`) and the query. Only SQL text is cached here (pages: see
         :meth:`list`)."""
         total_key = (vis.key, q.framework, tuple(q.tags), q.qubits_min, q.qubits_max, q.owner, q.q)
-        key = (total_key, q.sort, q.order, q.page, q.limit)
+        key = (total_key, q.sort, q.order, q.page, q.limit, narrow)
         hit = self._list_sql_cache.get(key)
         if hit is None:
-            page, count_query = self._list_queries(vis, q)
+            page, count_query = self._list_queries(vis, q, narrow=narrow)
             page.bind(self.db.engine)
+            count_query.bind(self.db.engine)
             page_sql, page_params = page.sql()
+            total_sql, total_params = count_query.sql()
             sql, params = page.select_extend(count_query.alias("total")).sql()
             convert = tuple(_fast_converter(f) for f in self._LIST_COLUMNS)
-            hit = _CompiledList(key, total_key, sql, tuple(params), page_sql, tuple(page_params), convert, len(convert))
+            separate = bool(q.q and q.q.strip()) and self.db.is_sqlite and not narrow
+            hit = _CompiledList(key, total_key, sql, tuple(params), page_sql, tuple(page_params), convert, len(convert),
+                                total_sql, tuple(total_params), separate)
             if len(self._list_sql_cache) >= self._LIST_SQL_CACHE_SIZE:
                 self._list_sql_cache.pop(next(iter(self._list_sql_cache)))
             self._list_sql_cache[key] = hit
         return hit
 
-    def _list_queries(self, vis: permissions.Visibility, q: CircuitListQuery):
+    def _list_queries(self, vis: permissions.Visibility, q: CircuitListQuery, narrow: bool = False):
         """The page query (the :data:`_LIST_COLUMNS`) and the matching ``COUNT(*)`` query.
 
         A caller who sees more than public rows (signed in) gets the page as a UNION of
         index scans, one per :meth:`permissions.Visibility.branches` branch: each takes its
         first ``offset + limit`` ids in sort order, and only those are merged and joined
-        (an OR of the branches would sort every visible row). Full-text searches keep the
-        single statement."""
+        (an OR of the branches would sort every visible row). On SQLite a broad full-text
+        search does the same, each branch testing its circuits against the (integer) rowids
+        of the matches; a ``narrow`` one (few matches, see :meth:`_narrow_search`) starts from
+        the FTS matches instead and reaches each circuit through ``search_rowid``. PostgreSQL
+        searches keep the single statement (the tsvector filter of m0015)."""
         where = vis.where(Circuit)
         filters = None
         conds = []
+        searching = bool(q.q and q.q.strip())
+        sqlite_search = searching and self.db.is_sqlite
         if q.framework:
             conds.append(Circuit.framework == q.framework)
         for tag in q.tags:
-            conds.append(Circuit.id.in_(CircuitTag.select(CircuitTag.circuit).where(CircuitTag.tag == tag)))
+            if sqlite_search:  # tested per circuit (an index probe), not collected
+                conds.append(fn.EXISTS(CircuitTag.select(SQL("1")).where(
+                    (CircuitTag.circuit == Circuit.id) & (CircuitTag.tag == tag))))
+            else:
+                conds.append(Circuit.id.in_(CircuitTag.select(CircuitTag.circuit).where(CircuitTag.tag == tag)))
         if q.qubits_min is not None:
             conds.append(Circuit.qubits >= q.qubits_min)
         if q.qubits_max is not None:
             conds.append(Circuit.qubits <= q.qubits_max)
         if q.owner:
             conds.append((User.username == q.owner.lower()) | (Organization.slug == q.owner.lower()))
-        if q.q and q.q.strip():
+        match = _fts_query(q.q) if sqlite_search else None
+        if searching and match is None:
             conds.append(self._text_filter(q.q))
         for cond in conds:
             where &= cond
@@ -381,13 +425,35 @@ class Circuits(access.OwnedResources):
         order = (column.desc(), Circuit.id.desc()) if descending else (column.asc(), Circuit.id.asc())
 
         count_query = Circuit.select(fn.COUNT(SQL("*")))  # COUNT(*): covered by the (is_public, …) indexes
-        if q.owner:
+        if match is not None:  # SQLite FTS: count from the matches, each circuit by its search_rowid
+            matches = SQL('(SELECT rowid AS "r" FROM circuit_fts WHERE circuit_fts MATCH ?) AS "m"', (match,))
+            on = Circuit.search_rowid == SQL('"m"."r"')
+            # CROSS JOIN: SQLite keeps the left side (the matches) as the outer loop.
+            count_query = count_query.from_(matches).join(Circuit, JOIN.CROSS)
+            if q.owner:
+                count_query = count_query.join(User, on=(Circuit.owner == User.id)).switch(Circuit).join(
+                    Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
+            count_query = count_query.where(on & where)
+            if narrow:  # the page from the matches, too
+                page = (
+                    Circuit.select(*self._LIST_COLUMNS).from_(matches).join(Circuit, JOIN.CROSS)
+                    .join(User, on=(Circuit.owner == User.id))
+                    .switch(Circuit)
+                    .join(Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
+                    .where(on & where).order_by(*order).offset(q.offset).limit(q.limit)
+                )
+                return page, count_query
+            # broad: the UNION of branch walks below, each testing the matches' rowids
+            text = self._text_filter(q.q)
+            where &= text
+            filters = text if filters is None else filters & text
+        elif q.owner:
             count_query = count_query.join(User, on=(Circuit.owner == User.id)).switch(Circuit).join(
                 Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
         branches = vis.branches(Circuit)
-        # A full-text filter collects every match first (FTS5 has no index on circuit ids): once
-        # in a single statement, where each branch of a UNION would collect them again.
-        if len(branches) == 1 or (q.q and q.q.strip()):
+        # PostgreSQL: a full-text filter in a single statement (each branch of a UNION would
+        # evaluate the tsvector match again).
+        if len(branches) == 1 or (searching and not self.db.is_sqlite):
             page = (
                 Circuit.select(*self._LIST_COLUMNS)
                 .join(User, on=(Circuit.owner == User.id))
@@ -395,7 +461,7 @@ class Circuits(access.OwnedResources):
                 .join(Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
                 .where(where).order_by(*order).offset(q.offset).limit(q.limit)
             )
-            return page, count_query.where(where)
+            return page, count_query if match is not None else count_query.where(where)
         union = None
         for i, branch in enumerate(branches):
             ids = Circuit.select(Circuit.id)
@@ -415,7 +481,7 @@ class Circuits(access.OwnedResources):
             .join(Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
             .order_by(*order).offset(q.offset).limit(q.limit)
         )
-        return page, count_query.where(where)
+        return page, count_query if match is not None else count_query.where(where)
 
     def _card_from_row(self, convert, row) -> dict[str, Any]:
         """A list row (the :data:`_LIST_COLUMNS`, then the total) as :meth:`card` renders it."""
@@ -441,7 +507,8 @@ class Circuits(access.OwnedResources):
             match = _fts_query(text)
             if match is None:
                 return SQL("1 = 0")
-            return Circuit.id.in_(SQL("(SELECT circuit_id FROM circuit_fts WHERE circuit_fts MATCH ?)", (match,)))
+            # Integers (the FTS rowids), tested against the indexed circuit.search_rowid (m0017).
+            return Circuit.search_rowid.in_(SQL("(SELECT rowid FROM circuit_fts WHERE circuit_fts MATCH ?)", (match,)))
         # PostgreSQL: the generated tsvector of m0015 (GIN index), each word a prefix term.
         terms = [f"{t}:*" for t in re.findall(r"\w+", text.lower())[:10]]
         if not terms:
