@@ -36,6 +36,7 @@ BENCHES: dict[str, tuple[list[str], int]] = {
     "class": (["--quick"], 240),
     "fanout": (["--quick"], 240),
     "growth": (["--samples", "20"], 240),
+    "bigcircuits": (["--quick", "--qubits", "20"], 300),
     "simulators": (["--n", "100", "--queued", "300"], 180),
     "benchmarks": (["--passes", "2"], 240),
     "sandbox": (["--repeat", "5"], 180),
