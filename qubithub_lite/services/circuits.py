@@ -181,6 +181,8 @@ class Circuits(access.OwnedResources):
         #: Anonymous list pages: list key → (generation, expiry, page); see :meth:`list`.
         self._pages: dict[tuple, tuple[int, float, dict[str, Any]]] = {}
         self._generation = 0
+        #: Totals being counted: filter key → (generation, future of the total); see :meth:`list`.
+        self._counting: dict[tuple, tuple[int, asyncio.Future[int]]] = {}
         self._clock = time.monotonic
         #: Each version's git commit (built once; see ``git_objects``).
         self.git = GitObjects(db, blobs)
@@ -189,8 +191,8 @@ class Circuits(access.OwnedResources):
     #: this service drop them all at once; this only bounds changes made elsewhere (another
     #: process, direct SQL, cascades, counters kept by other services).
     TOTAL_CACHE_SECONDS = 1.0
-    #: A total that took t seconds to count is kept t × this much longer (at most a minute
-    #: for a 3 s count): a broad search over 100,000 circuits does not count them every second.
+    #: A total that took t seconds to count is kept t × this much longer (a 50 ms count: one
+    #: more second): a list or a broad search over 100,000 circuits is not counted every second.
     TOTAL_COST_FACTOR = 20.0
     #: A full-text search matching at most this many circuits is driven by the FTS index (it
     #: reads only the matches); a broader one walks the list's sort indexes and tests each
@@ -263,7 +265,10 @@ class Circuits(access.OwnedResources):
         building for a shape seen before (see :meth:`_list_sql`). The total comes from the same
         statement (an uncorrelated scalar subquery, evaluated once) unless a recent total for
         the same filters is cached: totals are dropped by every change made through this
-        service and otherwise reused for at most :data:`TOTAL_CACHE_SECONDS`.
+        service and otherwise reused for at most :data:`TOTAL_CACHE_SECONDS` (plus
+        :data:`TOTAL_COST_FACTOR` times what counting took). Requests that need a total another
+        request is counting read their page and wait for that count (one count, not one per
+        caller, when a class opens the list at once).
 
         Anonymous pages (public circuits only, the same for every visitor: a class opening the
         explore page at once) are reused under the same rule; counters changed elsewhere
@@ -277,24 +282,42 @@ class Circuits(access.OwnedResources):
             if page is not None and page[0] == generation and page[1] > now:
                 return page[2]
         cached = self._totals.get(compiled.total_key)
+        counting = self._counting.get(compiled.total_key)
         if cached is not None and cached[0] == generation and cached[1] > now:
             total = cached[2]
             rows = (await self.db.execute_sql(compiled.page_sql, compiled.page_params)).fetchall()
-        else:
-            lifetime = self.TOTAL_CACHE_SECONDS
-            if compiled.separate_total:  # a broad search: the page walks indexes, the count cannot
-                rows = (await self.db.execute_sql(compiled.page_sql, compiled.page_params)).fetchall()
-                started = self._clock()
+        elif counting is not None and counting[0] == generation:
+            # Another request is counting the same rows right now: read the page, share its total
+            # (a class opening the list at once counts once, not once per student).
+            rows = (await self.db.execute_sql(compiled.page_sql, compiled.page_params)).fetchall()
+            total = await asyncio.shield(counting[1])
+            if total is None:  # that request failed or went away: count on our own
                 total = int((await self.db.execute_sql(compiled.total_sql, compiled.total_params)).fetchone()[0] or 0)
-                lifetime += self.TOTAL_COST_FACTOR * (self._clock() - started)  # dearer totals live longer
-            else:
-                rows = (await self.db.execute_sql(compiled.sql, compiled.params)).fetchall()
-                if rows:
-                    total = int(rows[0][compiled.total_at] or 0)
-                elif q.offset == 0:
-                    total = 0  # an empty first page: nothing matches
-                else:  # past the last page: count on its own
+        else:
+            counted: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+            self._counting[compiled.total_key] = (generation, counted)
+            try:
+                started = self._clock()
+                if compiled.separate_total:  # a broad search: the page walks indexes, the count cannot
+                    rows = (await self.db.execute_sql(compiled.page_sql, compiled.page_params)).fetchall()
+                    started = self._clock()
                     total = int((await self.db.execute_sql(compiled.total_sql, compiled.total_params)).fetchone()[0] or 0)
+                else:
+                    rows = (await self.db.execute_sql(compiled.sql, compiled.params)).fetchall()
+                    if rows:
+                        total = int(rows[0][compiled.total_at] or 0)
+                    elif q.offset == 0:
+                        total = 0  # an empty first page: nothing matches
+                    else:  # past the last page: count on its own
+                        total = int((await self.db.execute_sql(compiled.total_sql, compiled.total_params)).fetchone()[0] or 0)
+                counted.set_result(total)
+            except BaseException:
+                counted.set_result(None)  # the requests waiting for it count on their own
+                raise
+            finally:
+                if self._counting.get(compiled.total_key, (None, None))[1] is counted:
+                    del self._counting[compiled.total_key]
+            lifetime = self.TOTAL_CACHE_SECONDS + self.TOTAL_COST_FACTOR * (self._clock() - started)
             if len(self._totals) >= self._LIST_SQL_CACHE_SIZE:
                 self._totals.clear()
             self._totals[compiled.total_key] = (generation, now + lifetime, total)
