@@ -17,6 +17,7 @@ from typing import Any
 from .circuits import Circuit, CircuitVersion
 from .fields import new_id, utcnow
 from .models import AuditLog
+from ..run_status import ACTIVE, WAITING, RunStatus
 from .runs import Run, RunStats
 
 Statement = tuple[str, list[Any]]
@@ -24,7 +25,6 @@ Statement = tuple[str, list[Any]]
 #: The maintained aggregates of RunStats, in the column order of :meth:`RunStatements.bump_stats`.
 STAT_FIELDS = ("total_runs", "pending_runs", "queued_runs", "running_runs", "completed_runs", "failed_runs",
                "cancelled_runs", "total_shots", "total_execution_time")
-WAITING = ("pending", "queued")
 
 
 def _q(name: str) -> str:
@@ -42,7 +42,7 @@ class RunStatements:
         self._run_fields = tuple(Run._meta.sorted_fields)
         cols = ", ".join(_q(f.column_name) for f in self._run_fields)
         user, status, created = _col(Run, "user"), _col(Run, "status"), _col(Run, "created_at")
-        active = ", ".join(f"'{s}'" for s in ("pending", "queued", "running"))
+        active = ", ".join(f"'{s}'" for s in ACTIVE)
         waiting = ", ".join(f"'{s}'" for s in WAITING)
         self._insert_run = (
             f"INSERT INTO {run} ({cols}) SELECT {', '.join([p] * len(self._run_fields))} "
@@ -75,15 +75,16 @@ class RunStatements:
         # Each user with queued runs, found by hopping from one user to the next in the
         # (status, user_id, created_at, id) index of m0006 (a skip scan: one index seek per
         # user, not one step per queued run), with that user's oldest queued run.
+        queued = f"'{RunStatus.QUEUED}'"
         self.queued_heads = (
             f"WITH RECURSIVE heads(u) AS ("
-            f"SELECT (SELECT {user} FROM {run} WHERE {status} = 'queued' ORDER BY {user} LIMIT 1) "
-            f"UNION ALL SELECT (SELECT {user} FROM {run} WHERE {status} = 'queued' AND {user} > heads.u "
+            f"SELECT (SELECT {user} FROM {run} WHERE {status} = {queued} ORDER BY {user} LIMIT 1) "
+            f"UNION ALL SELECT (SELECT {user} FROM {run} WHERE {status} = {queued} AND {user} > heads.u "
             f"ORDER BY {user} LIMIT 1) FROM heads WHERE heads.u IS NOT NULL) "
-            f"SELECT u, (SELECT MIN({created}) FROM {run} WHERE {status} = 'queued' AND {user} = heads.u) "
+            f"SELECT u, (SELECT MIN({created}) FROM {run} WHERE {status} = {queued} AND {user} = heads.u) "
             f"FROM heads WHERE u IS NOT NULL"
         )
-        self.next_queued = (f"SELECT * FROM {run} WHERE {user} = {p} AND {status} = 'queued' "
+        self.next_queued = (f"SELECT * FROM {run} WHERE {user} = {p} AND {status} = '{RunStatus.QUEUED}' "
                             f"ORDER BY {created}, {_col(Run, 'id')} LIMIT 1")
         # queue_position: per user, how many runs wait and how many of them are older than ours.
         self.waiting_by_user = (
