@@ -85,6 +85,7 @@ async def claim_times(db_url: str, claims: int) -> list[float]:
     from qubithub_lite.config import Settings
     from qubithub_lite.db.core import open_database
     from qubithub_lite.jobs.events import RunEvents
+    from qubithub_lite.jobs.scheduler import Fairness
     from qubithub_lite.services.runs import Runs
 
     db = open_database(db_url, pool_size=1)
@@ -94,8 +95,7 @@ async def claim_times(db_url: str, claims: int) -> list[float]:
         times = []
         for k in range(claims):
             t0 = time.perf_counter()
-            run = await runs.claim_next(eligible=lambda user_id: True,
-                                        order=lambda user_id, oldest: (served.get(user_id, 0), oldest))
+            run = await runs.claim_next(Fairness(served=dict(served), cap=10**9))
             times.append(time.perf_counter() - t0)
             assert run is not None
             served[run.user_id] = k + 1
