@@ -69,11 +69,17 @@ def bare(suite_name: str, passes: int) -> tuple[float, float]:
     return statistics.median(run_only), statistics.median(with_score)
 
 
-async def hub_pass(session: aiohttp.ClientSession, url: str, token: str, suite: str, problems: int) -> tuple[float, list[float]]:
+#: Stages a completed run's metrics time (ms), printed as medians: where a run's time goes.
+STAGES = ("queue_time_ms", "executor_time_ms", "worker_time_ms", "transpilation_time_ms", "execution_time_ms")
+
+
+async def hub_pass(session: aiohttp.ClientSession, url: str, token: str, suite: str, problems: int,
+                   stages: dict[str, list[float]] | None = None) -> tuple[float, list[float]]:
     headers = {"Authorization": f"Bearer {token}"}
     t = time.perf_counter()
 
     async def one(index: int) -> float:
+        started = time.perf_counter()
         async with session.post(f"{url}/benchmarks/run", params={"suite_name": suite, "problem_idx": index,
                                                                  "backend": "qiskit_aer"}, headers=headers) as resp:
             body = await resp.json()
@@ -84,6 +90,11 @@ async def hub_pass(session: aiohttp.ClientSession, url: str, token: str, suite: 
                 data = msg.json()
                 if data["status"] in ("completed", "failed", "cancelled"):
                     assert data["status"] == "completed" and data["benchmark"], data
+                    if stages is not None:
+                        stages.setdefault("POST -> completed seen", []).append((time.perf_counter() - started) * 1000)
+                        for key in STAGES:
+                            if isinstance((data.get("metrics") or {}).get(key), (int, float)):
+                                stages.setdefault(key, []).append(data["metrics"][key])
                     return data["benchmark"]["score"]
         raise AssertionError("socket closed early")
 
@@ -99,8 +110,9 @@ async def measure(url: str, suite: str, passes: int) -> dict:
         async with session.get(f"{url}/benchmarks/suites/{suite}") as resp:
             problems = len((await resp.json())["problems"])
         cold, scores = await hub_pass(session, url, token, suite, problems)
-        warm = [(await hub_pass(session, url, token, suite, problems))[0] for _ in range(passes)]
-    return {"cold": cold, "warm": statistics.median(warm), "problems": problems, "scores": scores}
+        stages: dict[str, list[float]] = {}
+        warm = [(await hub_pass(session, url, token, suite, problems, stages))[0] for _ in range(passes)]
+    return {"cold": cold, "warm": statistics.median(warm), "problems": problems, "scores": scores, "stages": stages}
 
 
 def main() -> None:
@@ -124,6 +136,9 @@ def main() -> None:
     emit("benchmarks", [("scored suite vs bare run-only", got["warm"] / run_only, "<=", 2),
                         ("scored suite vs bare run+scoring", got["warm"] / with_score, "<=", None)])
     print(f"hub, first pass (cold)         {got['cold'] * 1000:8.1f} ms per suite (creates the suite circuits)")
+    print("where a warm run's time goes (medians over the warm passes' runs; the runs of a pass overlap):")
+    for key, values in got["stages"].items():
+        print(f"  {key:26} {statistics.median(values):8.1f} ms")
 
 
 if __name__ == "__main__":

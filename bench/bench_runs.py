@@ -2,7 +2,7 @@
 
 Prints, in one run:
 - p50/p99 of POST /runs -> ``completed`` seen on the WebSocket, already-compiled circuit
-  (goal p50 <= 10x bare);
+  (goals: p50 <= 4x, p99 <= 8x the bare p50);
 - sustained throughput with 1,000 queued Bell runs (goal >= 1/6 of the bare loop);
 - the first run of a new version (sandboxed export + run) vs a bare
   ``python -c`` that imports qiskit and builds the circuit (goal <= 1.5x).
@@ -141,7 +141,7 @@ def main() -> None:
     b50, p50, p99 = statistics.median(bare_lat), pct(got["latencies"], 0.5), pct(got["latencies"], 0.99)
     print(f"bare AerSimulator().run()   p50 {b50 * 1000:8.2f} ms   loop {bare_tp:8.1f} runs/s")
     print(f"POST /runs -> WS completed  p50 {p50 * 1000:8.2f} ms   p99 {p99 * 1000:8.2f} ms   "
-          f"p50 ratio {p50 / b50:6.1f}x (goal <= 10x)")
+          f"p50 ratio {p50 / b50:6.1f}x (goal <= 4x)  p99 ratio {p99 / b50:6.1f}x (goal <= 8x)")
     print(f"{args.queued} runs, submit to done  {got['throughput']:8.1f} runs/s   ratio {got['throughput'] / bare_tp:6.3f} "
           f"of bare (16 clients submitting took {got['submit_s']:.1f} s); failed {got['failed']}")
     print(f"queue drain ({got['backlog']} waiting) {got['drain']:8.1f} runs/s   ratio {got['drain'] / bare_tp:6.3f} "
@@ -149,7 +149,7 @@ def main() -> None:
     first, bare = statistics.median(got["firsts"]), statistics.median(bare_build)
     print(f"first run of a new version  {first * 1000:8.1f} ms vs bare python -c import qiskit {bare * 1000:8.1f} ms  "
           f"ratio {first / bare:5.2f}x (goal <= 1.5x)")
-    emit("runs", [("cached Bell p50 vs bare Aer", p50 / b50, "<=", 10), ("queued runs throughput vs bare loop",
+    emit("runs", [("cached Bell p50 vs bare Aer", p50 / b50, "<=", 4), ("cached Bell p99 vs bare Aer p50", p99 / b50, "<=", 8), ("queued runs throughput vs bare loop",
                    got["throughput"] / bare_tp, ">=", None), ("queue drain vs bare loop", got["drain"] / bare_tp, ">=", 1 / 6),
                   ("first run of a new version vs bare import", first / bare, "<=", 1.5)])
 

@@ -3,6 +3,7 @@ ratio, goal and verdict; the table is also written as JSON.
 
     python bench/run_all.py [--full] [--only lists,runs] [--json bench/results.json] [--timeout 600]
     python bench/run_all.py --table     # print the table of the last results.json
+    python bench/run_all.py --no-readme # do not rewrite README.md's table
 
 ``--only`` reruns some benches and updates their rows in an existing results file.
 
@@ -33,6 +34,10 @@ BENCHES: dict[str, tuple[list[str], int]] = {
     "lists": (["--quick"], 300),
     "circuits": (["--seconds", "3", "--file-mib", "256"], 240),
     "runs": (["--samples", "30", "--queued", "300"], 300),
+    "class": (["--quick"], 240),
+    "fanout": (["--quick"], 240),
+    "growth": (["--samples", "20"], 240),
+    "bigcircuits": (["--quick", "--qubits", "20"], 300),
     "simulators": (["--n", "100", "--queued", "300"], 180),
     "benchmarks": (["--passes", "2"], 240),
     "sandbox": (["--repeat", "5"], 180),
@@ -86,6 +91,20 @@ def table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_readme_table(readme: Path, text: str) -> bool:
+    """Replace the bench table in ``readme`` (the lines from its ``| bench`` header to the
+    first line that is not a table row) with ``text``; False if it has none."""
+    lines = readme.read_text().splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith("| bench ")), None)
+    if start is None:
+        return False
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    readme.write_text("".join(lines[:start]) + text + "\n" + "".join(lines[end:]))
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--full", action="store_true", help="each bench's own (long) defaults")
@@ -93,6 +112,7 @@ def main() -> None:
     parser.add_argument("--json", default=str(HERE / "results.json"))
     parser.add_argument("--timeout", type=float, default=None, help="seconds per bench (default: per bench)")
     parser.add_argument("--table", action="store_true", help="print the table of --json and exit")
+    parser.add_argument("--no-readme", action="store_true", help="leave README.md's bench table alone")
     args = parser.parse_args()
     if args.table:
         print(table(json.loads(Path(args.json).read_text())["runs"]))
@@ -117,6 +137,8 @@ def main() -> None:
     Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
     print(table(runs))
     print(f"written: {args.json}")
+    if not args.no_readme and write_readme_table(HERE.parent / "README.md", table(runs)):
+        print("written: README.md (bench table)")
 
 
 if __name__ == "__main__":

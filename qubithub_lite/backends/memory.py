@@ -33,12 +33,35 @@ def available_memory() -> int:
         return DEFAULT_CAP
 
 
-def memory_cap() -> int:
-    raw = os.environ.get(MEMORY_CAP_ENV, "")
+def memory_cap_setting(environ: dict[str, str] | None = None) -> int:
+    """The configured cap itself (``QUBITHUB_SIM_MEMORY_CAP_BYTES``, default 8 GiB)."""
+    raw = (os.environ if environ is None else environ).get(MEMORY_CAP_ENV, "")
     try:
         return int(float(raw)) if raw else DEFAULT_CAP
     except ValueError:
         return DEFAULT_CAP
+
+
+def memory_cap() -> int:
+    """The budget of this process (a sandboxed worker gets its memory limit here), less what
+    it already holds resident."""
+    raw = os.environ.get(MEMORY_CAP_ENV, "")
+    try:
+        cap = int(float(raw)) if raw else DEFAULT_CAP
+    except ValueError:
+        return DEFAULT_CAP
+    return max(0, cap - resident_bytes()) if raw else cap
+
+
+def resident_bytes() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _fmt(n: float) -> str:

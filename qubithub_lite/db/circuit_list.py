@@ -9,16 +9,21 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import SQL, CharField, DateTimeField, ForeignKeyField, IntegerField, Select, TextField, fn
+from peewee import JOIN, SQL, CharField, DateTimeField, ForeignKeyField, IntegerField, Select, TextField, fn
 
-from .circuits import Circuit, CircuitTag
+from .circuits import Circuit, CircuitTag, Star
 from .core import Db
 from .models import Organization, User
-from .resources import join_namespace, owned_select, owner_is, text_filter
+from .resources import fts_query, join_namespace, owned_select, owner_is, text_filter
+
+#: A SQLite full-text search matching at most this many circuits is driven by the FTS index
+#: (it reads only the matches); a broader one walks the list's sort indexes and tests each
+#: circuit against the matches' rowids (it stops after one page).
+NARROW_SEARCH_MATCHES = 5000
 
 #: Columns of a list row: the card's circuit columns, the owner's, the organization's.
 LIST_COLUMNS = tuple(
-    [getattr(Circuit, n) for n in Circuit._meta.sorted_field_names if n not in ("manifest", "extra_metadata", "gates")]
+    [getattr(Circuit, n) for n in Circuit._meta.sorted_field_names if n not in ("manifest", "extra_metadata", "gates", "search_rowid")]
     + [User.id, User.username, User.name, User.avatar, Organization.id, Organization.name, Organization.slug]
 )
 #: Keys of a list row, and which columns need converting (JSON, booleans, timestamps);
@@ -43,6 +48,9 @@ class CompiledList:
     page_params: tuple
     convert: tuple
     total_at: int
+    total_sql: str = ""  # the total alone
+    total_params: tuple = ()
+    separate_total: bool = False  # never in the page's statement (a broad SQLite search)
 
 
 def fast_converter(field):
@@ -66,41 +74,88 @@ def converters() -> tuple:
     return tuple(fast_converter(f) for f in LIST_COLUMNS)
 
 
-def list_queries(db: Db, where: Any, branches: list, order: tuple, q: Any):
+async def is_narrow_search(db: Db, q: Any, limit: int = NARROW_SEARCH_MATCHES) -> bool:
+    """Whether a SQLite full-text search matches at most ``limit`` circuits (counting at most
+    that many FTS rows costs about as much as reading them)."""
+    if not (q.q and q.q.strip()) or not db.is_sqlite:
+        return False
+    match = fts_query(q.q)
+    if match is None:
+        return True
+    cursor = await db.execute_sql(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM circuit_fts WHERE circuit_fts MATCH ? LIMIT ?)", (match, limit + 1))
+    return int(cursor.fetchone()[0]) <= limit
+
+
+def _matched_rowids(match: str):
+    """Circuits whose FTS row matches: integers (the FTS rowids) against the indexed
+    ``circuit.search_rowid`` (m0017), not text ids collected into a temporary index."""
+    return Circuit.search_rowid.in_(SQL("(SELECT rowid FROM circuit_fts WHERE circuit_fts MATCH ?)", (match,)))
+
+
+def list_queries(db: Db, where: Any, branches: list, order: tuple, q: Any, narrow: bool = False):
     """The page query (the :data:`LIST_COLUMNS`) and the matching ``COUNT(*)`` query.
 
     ``where`` is the caller's visibility, ``branches`` its parts (see
     :meth:`..services.permissions.Visibility.branches`). A caller who sees more than public
     rows (signed in) gets the page as a UNION of index scans, one per branch: each takes its
     first ``offset + limit`` ids in sort order, and only those are merged and joined (an OR
-    of the branches would sort every visible row). Full-text searches keep the single
-    statement."""
+    of the branches would sort every visible row).
+
+    On SQLite a full-text search is counted from its FTS matches, each reaching its circuit
+    through ``search_rowid``; its page is the same UNION of branch walks, each testing its
+    circuits against the matches' rowids (a broad search: the walks stop after one page), or,
+    for a ``narrow`` one (few matches, see :func:`is_narrow_search`), read from the matches
+    too. Tags are then tested per circuit (an index probe) instead of collected. PostgreSQL
+    searches keep the single statement (the tsvector filter of m0015)."""
     filters = None
     conds = []
+    searching = bool(q.q and q.q.strip())
+    match = fts_query(q.q) if searching and db.is_sqlite else None
     if q.framework:
         conds.append(Circuit.framework == q.framework)
     for tag in q.tags:
-        conds.append(Circuit.id.in_(CircuitTag.select(CircuitTag.circuit).where(CircuitTag.tag == tag)))
+        if match is not None:
+            conds.append(fn.EXISTS(CircuitTag.select(SQL("1")).where(
+                (CircuitTag.circuit == Circuit.id) & (CircuitTag.tag == tag))))
+        else:
+            conds.append(Circuit.id.in_(CircuitTag.select(CircuitTag.circuit).where(CircuitTag.tag == tag)))
     if q.qubits_min is not None:
         conds.append(Circuit.qubits >= q.qubits_min)
     if q.qubits_max is not None:
         conds.append(Circuit.qubits <= q.qubits_max)
     if q.owner:
         conds.append(owner_is(q.owner))
-    if q.q and q.q.strip():
+    if searching and match is None:
         conds.append(text_filter(db, Circuit, q.q))
     for cond in conds:
         where &= cond
         filters = cond if filters is None else filters & cond
 
     count_query = Circuit.select(fn.COUNT(SQL("*")))  # COUNT(*): covered by the (is_public, …) indexes
-    if q.owner:
-        count_query = join_namespace(count_query, Circuit)
-    # A full-text filter collects every match first (FTS5 has no index on circuit ids): once
-    # in a single statement, where each branch of a UNION would collect them again.
-    if len(branches) == 1 or (q.q and q.q.strip()):
+    if match is not None:
+        matches = SQL('(SELECT rowid AS "r" FROM circuit_fts WHERE circuit_fts MATCH ?) AS "m"', (match,))
+        on = Circuit.search_rowid == SQL('"m"."r"')
+        # CROSS JOIN: SQLite keeps the left side (the matches) as the outer loop.
+        count_query = count_query.from_(matches).join(Circuit, JOIN.CROSS)
+        if q.owner:
+            count_query = join_namespace(count_query, Circuit)
+        count_query = count_query.where(on & where)
+        if narrow:
+            page = join_namespace(Circuit.select(*LIST_COLUMNS).from_(matches).join(Circuit, JOIN.CROSS), Circuit)
+            return page.where(on & where).order_by(*order).offset(q.offset).limit(q.limit), count_query
+        text = _matched_rowids(match)
+        where &= text
+        filters = text if filters is None else filters & text
+    else:
+        if q.owner:
+            count_query = join_namespace(count_query, Circuit)
+        count_query = count_query.where(where)
+    # PostgreSQL: a full-text filter in a single statement (each branch of a UNION would
+    # evaluate the tsvector match again).
+    if len(branches) == 1 or (searching and match is None):
         page = owned_select(Circuit, *LIST_COLUMNS[:-7]).where(where).order_by(*order).offset(q.offset).limit(q.limit)
-        return page, count_query.where(where)
+        return page, count_query
     union = None
     for i, branch in enumerate(branches):
         ids = Circuit.select(Circuit.id)
@@ -113,16 +168,27 @@ def list_queries(db: Db, where: Any, branches: list, order: tuple, q: Any):
     page = join_namespace(
         Circuit.select(*LIST_COLUMNS).from_(picked).join(Circuit, on=(Circuit.id == picked.c.id)), Circuit
     ).order_by(*order).offset(q.offset).limit(q.limit)
-    return page, count_query.where(where)
+    return page, count_query
 
 
-def compile_list(db: Db, key: tuple, total_key: tuple, page: Any, count_query: Any) -> CompiledList:
-    """The page's SQL alone and with the total as its last column."""
+def compile_list(db: Db, key: tuple, total_key: tuple, page: Any, count_query: Any, *,
+                 starred_by: str | None = None, separate_total: bool = False) -> CompiledList:
+    """The page's SQL alone and with the total as its last column, and the total alone.
+    ``starred_by``: the page also says, per circuit, whether that user starred it (an EXISTS
+    on the star index, the column before the total)."""
+    extra = 0
+    if starred_by is not None:
+        page = page.select_extend(fn.EXISTS(Star.select(SQL("1")).where(
+            (Star.target_type == "circuit") & (Star.target_id == Circuit.id) & (Star.user == starred_by))))
+        extra = 1
     page.bind(db.engine)
+    count_query.bind(db.engine)
     page_sql, page_params = page.sql()
+    total_sql, total_params = count_query.sql()
     sql, params = page.select_extend(count_query.alias("total")).sql()
     convert = converters()
-    return CompiledList(key, total_key, sql, tuple(params), page_sql, tuple(page_params), convert, len(convert))
+    return CompiledList(key, total_key, sql, tuple(params), page_sql, tuple(page_params), convert, len(convert) + extra,
+                        total_sql, tuple(total_params), separate_total)
 
 
 async def rows(db: Db, sql: str, params: tuple) -> list[tuple]:

@@ -76,6 +76,8 @@ class Circuit(BaseModel):
     storage_bytes = BigIntegerField(default=0)
     created_at = DateTimeField(default=utcnow, index=True)
     updated_at = DateTimeField(default=utcnow, index=True)
+    #: SQLite: the rowid of this circuit's ``circuit_fts`` row (numbered by a trigger; m0017).
+    search_rowid = BigIntegerField(null=True, unique=True)
 
     class Meta:
         indexes = ((("namespace_id", "name"), True), (("name",), False)) + tuple(

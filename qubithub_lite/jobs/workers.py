@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..backends.memory import MEMORY_CAP_ENV, memory_cap_setting
 from ..frozen import is_frozen, python_command
 from ..logs import fields
 from ..plugin_loader import plugin_modules
@@ -159,6 +160,10 @@ class SandboxLauncher(WorkerLauncher):
         # A worker is one long-lived process: its memory cap is the per-process one.
         limits = limits.with_(job_memory_bytes=max(limits.job_memory_bytes, limits.memory_bytes))
         env = {"PYTHONPATH": os.pathsep.join(_import_roots())} if not is_frozen() else {}
+        # Its simulations check the state's size against this budget first (backends.memory):
+        # a too-wide circuit fails at once with a clear message instead of being killed. An
+        # operator's QUBITHUB_SIM_MEMORY_CAP_BYTES (our environment) lowers it further.
+        env[MEMORY_CAP_ENV] = str(min(limits.job_memory_bytes, memory_cap_setting()))
         proc, workdir, cgroup = await box.launch(
             box.python_argv("-m", "qubithub_lite.jobs.simworker", *args),
             env=env, stdin_pipe=True, limits=limits,

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -30,6 +31,11 @@ class CircuitListing:
     #: this service drop them all at once; this only bounds changes made elsewhere (another
     #: process, direct SQL, cascades, counters kept by other services).
     TOTAL_CACHE_SECONDS = 1.0
+    #: A total that took t seconds to count is kept t × this much longer (a 50 ms count: one
+    #: more second): a list or a broad search over 100,000 circuits is not counted every second.
+    TOTAL_COST_FACTOR = 20.0
+    #: See :data:`..db.circuit_list.NARROW_SEARCH_MATCHES`.
+    NARROW_SEARCH_MATCHES = statements.NARROW_SEARCH_MATCHES
     _LIST_SQL_CACHE_SIZE = 256
     _LIST_COLUMNS = statements.LIST_COLUMNS
 
@@ -40,6 +46,8 @@ class CircuitListing:
         #: Anonymous list pages: list key → (generation, expiry, page); see :meth:`list`.
         self._pages: dict[tuple, tuple[int, float, dict[str, Any]]] = {}
         self._generation = 0
+        #: Totals being counted: filter key → (generation, future of the total); see :meth:`list`.
+        self._counting: dict[tuple, tuple[int, asyncio.Future[int | None]]] = {}
         self._clock = time.monotonic
 
     async def list(self, who: Any, q: CircuitListQuery) -> dict[str, Any]:
@@ -47,35 +55,66 @@ class CircuitListing:
         building for a shape seen before (see :meth:`_list_sql`). The total comes from the same
         statement (an uncorrelated scalar subquery, evaluated once) unless a recent total for
         the same filters is cached: totals are dropped by every change made through this
-        service and otherwise reused for at most :data:`TOTAL_CACHE_SECONDS`.
+        service and otherwise reused for at most :data:`TOTAL_CACHE_SECONDS` (plus
+        :data:`TOTAL_COST_FACTOR` times what counting took). Requests that need a total another
+        request is counting read their page and wait for that count (one count, not one per
+        caller, when a class opens the list at once). A signed-in caller's ``is_starred`` comes
+        with the page (no second query).
 
         Anonymous pages (public circuits only, the same for every visitor: a class opening the
         explore page at once) are reused under the same rule; counters changed elsewhere
         (stars, views, runs) show within that bound too."""
         user_id = permissions.user_id_of(who)
         vis = await permissions.visibility(self.db, who)
-        compiled = self._list_sql(vis, q)
+        narrow = await statements.is_narrow_search(self.db, q, self.NARROW_SEARCH_MATCHES)
+        compiled = self._list_sql(vis, q, narrow=narrow, starred_by=user_id)
         generation, now = self._generation, self._clock()
         if user_id is None:
             page = self._pages.get(compiled.key)
             if page is not None and page[0] == generation and page[1] > now:
                 return page[2]
         cached = self._totals.get(compiled.total_key)
+        counting = self._counting.get(compiled.total_key)
         if cached is not None and cached[0] == generation and cached[1] > now:
             total = cached[2]
             rows = await statements.rows(self.db, compiled.page_sql, compiled.page_params)
+        elif counting is not None and counting[0] == generation:
+            # Another request is counting the same rows right now: read the page, share its total.
+            rows = await statements.rows(self.db, compiled.page_sql, compiled.page_params)
+            total = await asyncio.shield(counting[1])
+            if total is None:  # that request failed or went away: count on our own
+                total = int((await statements.rows(self.db, compiled.total_sql, compiled.total_params))[0][0] or 0)
         else:
-            rows = await statements.rows(self.db, compiled.sql, compiled.params)
-            if rows:
-                total = int(rows[0][compiled.total_at] or 0)
-            elif q.offset == 0:
-                total = 0  # an empty first page: nothing matches
-            else:  # past the last page: count on its own
-                total = int(await self.db.scalar(self._list_queries(vis, q)[1]) or 0)
+            counted: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+            self._counting[compiled.total_key] = (generation, counted)
+            try:
+                started = self._clock()
+                if compiled.separate_total:  # a broad search: the page walks indexes, the count cannot
+                    rows = await statements.rows(self.db, compiled.page_sql, compiled.page_params)
+                    started = self._clock()
+                    total = int((await statements.rows(self.db, compiled.total_sql, compiled.total_params))[0][0] or 0)
+                else:
+                    rows = await statements.rows(self.db, compiled.sql, compiled.params)
+                    if rows:
+                        total = int(rows[0][compiled.total_at] or 0)
+                    elif q.offset == 0:
+                        total = 0  # an empty first page: nothing matches
+                    else:  # past the last page: count on its own
+                        total = int((await statements.rows(self.db, compiled.total_sql, compiled.total_params))[0][0]
+                                    or 0)
+                counted.set_result(total)
+            except BaseException:
+                counted.set_result(None)  # the requests waiting for it count on their own
+                raise
+            finally:
+                if self._counting.get(compiled.total_key, (None, None))[1] is counted:
+                    del self._counting[compiled.total_key]
+            lifetime = self.TOTAL_CACHE_SECONDS + self.TOTAL_COST_FACTOR * (self._clock() - started)
             if len(self._totals) >= self._LIST_SQL_CACHE_SIZE:
                 self._totals.clear()
-            self._totals[compiled.total_key] = (generation, now + self.TOTAL_CACHE_SECONDS, total)
-        result = {"circuits": await self._cards(compiled.convert, rows, user_id), **page_counts(total, q)}
+            self._totals[compiled.total_key] = (generation, now + lifetime, total)
+        result = {"circuits": await self._cards(compiled.convert, rows, user_id, compiled.total_at - 1),
+                  **page_counts(total, q)}
         if user_id is None:
             if len(self._pages) >= self._LIST_SQL_CACHE_SIZE:
                 self._pages.clear()
@@ -96,33 +135,40 @@ class CircuitListing:
         rows = await statements.query_rows(self.db, page.where(scope))
         return {"circuits": await self._cards(statements.converters(), rows, user_id), **page_counts(total, q)}
 
-    async def _cards(self, convert: tuple, rows: list[tuple], user_id: str | None) -> list[dict[str, Any]]:
+    async def _cards(self, convert: tuple, rows: list[tuple], user_id: str | None,
+                     starred_at: int | None = None) -> list[dict[str, Any]]:
         cards = [self._card_from_row(convert, row) for row in rows]
-        if user_id is not None:
+        if user_id is not None and starred_at is not None:  # the page's own column (see _list_sql)
+            for c, row in zip(cards, rows):
+                c["is_starred"] = bool(row[starred_at])
+        elif user_id is not None:
             starred = await social.starred_ids(self.db, TARGET, [c["id"] for c in cards], user_id)
             for c in cards:
                 c["is_starred"] = c["id"] in starred
         return cards
 
-    def _list_sql(self, vis: permissions.Visibility, q: CircuitListQuery) -> statements.CompiledList:
+    def _list_sql(self, vis: permissions.Visibility, q: CircuitListQuery, narrow: bool = False,
+                  starred_by: str | None = None) -> statements.CompiledList:
         """The list statements for a request, compiled by peewee (so they stay portable) and
         memoised by everything they depend on: the caller's visibility (see
         :func:`permissions.visibility`) and the query. Only SQL text is cached here (pages: see
         :meth:`list`)."""
         total_key = (vis.key, q.framework, tuple(q.tags), q.qubits_min, q.qubits_max, q.owner, q.q)
-        key = (total_key, q.sort, q.order, q.page, q.limit)
+        key = (total_key, q.sort, q.order, q.page, q.limit, narrow, starred_by)
         hit = self._list_sql_cache.get(key)
         if hit is None:
-            hit = statements.compile_list(self.db, key, total_key, *self._list_queries(vis, q))
+            separate = bool(q.q and q.q.strip()) and self.db.is_sqlite and not narrow
+            hit = statements.compile_list(self.db, key, total_key, *self._list_queries(vis, q, narrow),
+                                          starred_by=starred_by, separate_total=separate)
             if len(self._list_sql_cache) >= self._LIST_SQL_CACHE_SIZE:
                 self._list_sql_cache.pop(next(iter(self._list_sql_cache)))
             self._list_sql_cache[key] = hit
         return hit
 
-    def _list_queries(self, vis: permissions.Visibility, q: CircuitListQuery):
+    def _list_queries(self, vis: permissions.Visibility, q: CircuitListQuery, narrow: bool = False):
         """The page query and the matching ``COUNT(*)`` query (see :func:`..db.circuit_list.list_queries`)."""
         order = sort_order(Circuit, q.sort, q.order, SORT_FIELDS)
-        return statements.list_queries(self.db, vis.where(Circuit), vis.branches(Circuit), order, q)
+        return statements.list_queries(self.db, vis.where(Circuit), vis.branches(Circuit), order, q, narrow)
 
     @staticmethod
     def _card_from_row(convert, row) -> dict[str, Any]:

@@ -1,0 +1,157 @@
+"""Flat run costs as the hub grows (goal 6 of issue 16): claiming the next run with 10 vs
+10,000 runs queued, and run statistics / the run list with few vs many runs stored.
+
+    python bench/bench_growth.py [--small 10] [--large 10000] [--stored-small 100] [--stored-large 10000] [--users 30]
+
+1. A real ``qubithub-lite serve``: ``--users`` users, a Bell circuit compiled by one run. Runs
+   (copies of that completed run) go straight into its database through the db layer. The
+   median latency of ``GET /runs/users/me/stats`` and ``GET /runs?limit=20`` with
+   ``--stored-small`` and then ``--stored-large`` runs of the caller stored: large / small
+   (stats goal ≤ 1.2×; the list: info).
+2. The server stopped, the same database opened in this process: ``Runs.claim_next`` (the fair
+   claim the queue's slots call, one transaction) with ``--small`` and then ``--large`` runs
+   queued across the users: median claim time large / small (goal ≤ 1.5×).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT.parent))
+from _harness import emit, qubithub_server  # noqa: E402
+from bench_class import register  # noqa: E402
+from bench_runs import BELL, run_to_completion, upload  # noqa: E402
+
+
+async def setup(url: str, users: int) -> dict:
+    async with aiohttp.ClientSession() as session:
+        heads = [await register(session, url, f"user{i:02d}") for i in range(users)]
+        cid = await upload(session, url, heads[0], "bell", BELL)
+        await run_to_completion(session, url, heads[0], cid)
+        async with session.get(f"{url}/runs?limit=1", headers=heads[0]) as r:
+            run_id = (await r.json())["runs"][0]["id"]
+        user_ids = []
+        for h in heads:
+            async with session.get(f"{url}/auth/me", headers=h) as r:
+                user_ids.append((await r.json())["id"])
+    return {"headers": heads, "circuit": cid, "run": run_id, "users": user_ids}
+
+
+async def insert_runs(db_url: str, template_id: str, user_ids: list[str], n: int, status: str) -> None:
+    """``n`` copies of the template run, spread over ``user_ids``, with status ``status``."""
+    from qubithub_lite.db.core import open_database
+    from qubithub_lite.db.fields import new_id, utcnow
+    from qubithub_lite.db.runs import Run
+
+    db = open_database(db_url, pool_size=1)
+    try:
+        template = (await db.list(Run.select().where(Run.id == template_id)))[0]
+        data = dict(template.__data__)  # raw column values (foreign keys as ids)
+        async with db.tx():
+            for base in range(0, n, 1000):
+                rows = []
+                for i in range(base, min(n, base + 1000)):
+                    row = {**data, "id": new_id(), "user": user_ids[i % len(user_ids)], "status": status,
+                           "created_at": utcnow()}
+                    if status != "completed":
+                        row.update(results=None, metrics=None, started_at=None, completed_at=None, attempts=0)
+                    rows.append(row)
+                await db.execute(Run.insert_many(rows))
+    finally:
+        await db.close()
+
+
+def median_latency(url: str, headers: dict, n: int) -> float:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        urllib.request.urlopen(urllib.request.Request(url, headers=headers)).read()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+async def claim_times(db_url: str, claims: int) -> list[float]:
+    from qubithub_lite.config import Settings
+    from qubithub_lite.db.core import open_database
+    from qubithub_lite.jobs.events import RunEvents
+    from qubithub_lite.jobs.scheduler import Fairness
+    from qubithub_lite.services.runs import Runs
+
+    db = open_database(db_url, pool_size=1)
+    try:
+        runs = Runs(db, RunEvents(), Settings(), lambda: {})
+        served: dict[str, int] = {}
+        times = []
+        for k in range(claims):
+            t0 = time.perf_counter()
+            run = await runs.claim_next(Fairness(served=dict(served), cap=10**9))
+            times.append(time.perf_counter() - t0)
+            assert run is not None
+            served[run.user_id] = k + 1
+        return times
+    finally:
+        await db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--small", type=int, default=10)
+    parser.add_argument("--large", type=int, default=10_000)
+    parser.add_argument("--stored-small", type=int, default=100)
+    parser.add_argument("--stored-large", type=int, default=10_000)
+    parser.add_argument("--users", type=int, default=30)
+    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--claims", type=int, default=8)
+    args = parser.parse_args()
+    env = {"QUBITHUB_LITE_RUNS_MAX_QUEUED_PER_USER": str(args.large + 10)}
+    tmp = tempfile.TemporaryDirectory(prefix="qh-bench-growth-")
+    data_dir = Path(tmp.name) / "data"
+    with qubithub_server(env, data_dir=data_dir) as (url, _proc, _):
+        db_url = f"sqlite:///{data_dir / 'qubithub.db'}"
+        s = asyncio.run(setup(url, args.users))
+        me = s["headers"][0]
+        lat: dict[str, dict[int, float]] = {"stats": {}, "list": {}}
+        have = 1
+        for stored in (args.stored_small, args.stored_large):
+            asyncio.run(insert_runs(db_url, s["run"], s["users"][:1], stored - have, "completed"))
+            have = stored
+            lat["stats"][stored] = median_latency(url + "/runs/users/me/stats", me, args.samples)
+            lat["list"][stored] = median_latency(url + "/runs?limit=20", me, args.samples)
+            print(f"  {stored} runs stored: stats {lat['stats'][stored] * 1e3:.2f} ms, list {lat['list'][stored] * 1e3:.2f} ms",
+                  flush=True)
+        # Nothing queued yet while the server runs (it would claim them): stop it first.
+    claim: dict[int, float] = {}
+    have = 0
+    for queued in (args.small, args.large):
+        asyncio.run(insert_runs(db_url, s["run"], s["users"], queued + args.claims - have, "queued"))
+        times = asyncio.run(claim_times(db_url, args.claims))
+        have = queued  # the claimed ones are running now
+        claim[queued] = statistics.median(times)
+        print(f"  {queued} queued: claim median {claim[queued] * 1e3:.2f} ms", flush=True)
+    stats_ratio = lat["stats"][args.stored_large] / lat["stats"][args.stored_small]
+    list_ratio = lat["list"][args.stored_large] / lat["list"][args.stored_small]
+    claim_ratio = claim[args.large] / claim[args.small]
+    tmp.cleanup()
+    print(f"run stats {args.stored_large} / {args.stored_small} runs: {stats_ratio:.2f} (goal <= 1.2)")
+    print(f"run list  {args.stored_large} / {args.stored_small} runs: {list_ratio:.2f}")
+    print(f"claim     {args.large} / {args.small} queued: {claim_ratio:.2f} (goal <= 1.5)")
+    emit("growth", [
+        (f"claim next run {args.large} / {args.small} queued", claim_ratio, "<=", 1.5),
+        (f"run stats {args.stored_large} / {args.stored_small} runs", stats_ratio, "<=", 1.2),
+        (f"run list {args.stored_large} / {args.stored_small} runs", list_ratio, "<=", None),
+    ])
+
+
+if __name__ == "__main__":
+    main()
