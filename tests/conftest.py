@@ -33,6 +33,28 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=f"only on {where}: {reason}"))
 
 
+def pytest_sessionfinish(session):
+    if ON_POSTGRES:
+        pgtest.drop_template()
+
+
+#: one-line attack summaries of tests/security (``watch_attack``), from each test's report:
+#: under pytest-xdist the reports reach the controller, which prints them.
+_ATTACK_REPORTS: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _ATTACK_REPORTS.extend(value for key, value in report.user_properties if key == "attack_report")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _ATTACK_REPORTS:
+        terminalreporter.section("attacks: /health latency and server memory")
+        for line in _ATTACK_REPORTS:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_test_databases():
     """On PostgreSQL: drop the databases this test created."""

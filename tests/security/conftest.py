@@ -19,10 +19,9 @@ import pytest
 import requests
 
 from tests.conftest import PASSWORD, free_port
+from tests.pg import pgtest
 
 from .latency import AttackReport, watch
-
-_REPORTS: list[str] = []
 
 
 @dataclass
@@ -44,6 +43,7 @@ def _start(data_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
         "QUBITHUB_LITE_RUNS_PRESTART_WORKERS": "false",
         "QUBITHUB_LITE_SANDBOX_WARM_POOL_SIZE": "0",
     })
+    env.update(pgtest.cli_env(data_dir))  # PostgreSQL: the data dir's database
     env.update(extra_env or {})
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir.parent / "server.log"
@@ -113,7 +113,9 @@ def watch_attack(server, request):
 
     def run(attack, *, name: str | None = None, **kwargs) -> AttackReport:
         report = watch(server.url, server.pid, attack, name=name or request.node.name, **kwargs)
-        _REPORTS.append(report.summary())
+        # printed at the end by tests/conftest.py (through the test report, which also
+        # reaches pytest-xdist's controller process)
+        request.node.user_properties.append(("attack_report", report.summary()))
         figures = os.environ.get("QUBITHUB_SECURITY_FIGURES")
         if figures:
             with open(figures, "a", encoding="utf-8") as fh:
@@ -123,8 +125,3 @@ def watch_attack(server, request):
     return run
 
 
-def pytest_terminal_summary(terminalreporter):
-    if _REPORTS:
-        terminalreporter.section("attacks: /health latency and server memory")
-        for line in _REPORTS:
-            terminalreporter.write_line(line)
