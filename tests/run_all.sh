@@ -18,7 +18,7 @@ summary=()
 run() {  # run LABEL: the suite (on PostgreSQL if QUBITHUB_LITE_TEST_DATABASE is set)
   local label=$1 start rc
   start=$(date +%s)
-  echo "=== test suite on $label: $python -m pytest ${pytest_args[*]}"
+  echo "=== $(date -u +%H:%M:%S) test suite on $label: $python -m pytest ${pytest_args[*]}"
   if [ "$label" = SQLite ]; then
     env -u QUBITHUB_LITE_TEST_DATABASE "$python" -m pytest "${pytest_args[@]}"
   else
