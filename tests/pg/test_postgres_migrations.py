@@ -45,8 +45,10 @@ async def test_database_newer_than_code_is_refused_on_postgresql(tmp_path):
         await db.execute_sql("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 'x')")
         with pytest.raises(migrate.MigrationError, match="newer"):
             await migrate.upgrade(db)
-        # the advisory lock was released although the upgrade failed
-        assert await _scalar(db, "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
+        # the advisory lock was released although the upgrade failed (this database's locks:
+        # pg_locks is server-wide, and other tests' databases share the server)
+        assert await _scalar(db, "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND database ="
+                                 " (SELECT oid FROM pg_database WHERE datname = current_database())") == 0
     finally:
         await db.close()
 
