@@ -24,8 +24,13 @@ TEST_DATABASE = pgtest.TEST_DATABASE
 ON_POSTGRES = TEST_DATABASE is not None
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if "watch_attack" in getattr(item, "fixturenames", ()):
+            # the attack suite's latency probes: one attack at a time (--dist loadgroup), so two
+            # attacks never starve each other's /health probes
+            item.add_marker(pytest.mark.xdist_group("latency"))
         mark = item.get_closest_marker("sqlite_only" if ON_POSTGRES else "postgres_only")
         if mark is not None:
             reason = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "")
