@@ -24,13 +24,40 @@ TEST_DATABASE = pgtest.TEST_DATABASE
 ON_POSTGRES = TEST_DATABASE is not None
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if "watch_attack" in getattr(item, "fixturenames", ()):
+            # the attack suite's latency probes: one attack at a time (--dist loadgroup), so two
+            # attacks never starve each other's /health probes
+            item.add_marker(pytest.mark.xdist_group("latency"))
         mark = item.get_closest_marker("sqlite_only" if ON_POSTGRES else "postgres_only")
         if mark is not None:
             reason = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "")
             where = "SQLite" if ON_POSTGRES else "PostgreSQL (QUBITHUB_LITE_TEST_DATABASE)"
             item.add_marker(pytest.mark.skip(reason=f"only on {where}: {reason}"))
+
+
+def pytest_sessionfinish(session):
+    if ON_POSTGRES:
+        pgtest.drop_template()
+
+
+#: one-line attack summaries of tests/security (``watch_attack``), from each test's report:
+#: under pytest-xdist the reports reach the controller, which prints them.
+_ATTACK_REPORTS: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _ATTACK_REPORTS.extend(value for key, value in report.user_properties if key == "attack_report")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _ATTACK_REPORTS:
+        terminalreporter.section("attacks: /health latency and server memory")
+        for line in _ATTACK_REPORTS:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(autouse=True)

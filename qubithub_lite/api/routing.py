@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable, Literal
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from ..errors import BadRequest, Unauthorized
+from ..errors import BadRequest, NotFound, Unauthorized
 from ..hub import Hub
 from ..services import permissions
 from ..services.permissions import Actor
@@ -188,6 +188,9 @@ def _parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
                 data[key] = values
         elif key in request.query:
             data[key] = request.query[key]
+    for key, value in request.query.items():
+        if "\x00" in value:  # PostgreSQL cannot even compare one
+            raise BadRequest(f"query.{key[:60]}: must not contain NUL characters")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -256,6 +259,8 @@ def make_handler(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.Strea
             principal.require_scope(spec.scope)
             if spec.action:
                 hub.limiter.hit(spec.action, principal.user_id, hub.limiter.action_limit(spec.action))
+        if any("\x00" in value for value in request.match_info.values()):
+            raise NotFound()  # no name or id holds a NUL character (PostgreSQL cannot even compare one)
         ctx = Ctx(request, hub, principal)
         if spec.query is not None:
             ctx.query = parse_query(spec.query, request)

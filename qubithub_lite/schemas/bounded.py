@@ -37,6 +37,8 @@ INT_LIMIT = 2**63
 MAX_NUMBER_CHARS = 400
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+#: ``\u0000`` in a JSON text (a NUL character, or text that spells it: the exact walk decides).
+_NUL_ESCAPE = b"\\u0000"
 
 
 class JsonInputError(ValueError):
@@ -92,7 +94,8 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _check_text(value: Any) -> None:
-    """Refuse lone surrogates (``"\\ud800"``): they cannot be stored or sent as UTF-8."""
+    """Refuse lone surrogates (``"\\ud800"``): they cannot be stored or sent as UTF-8; and NUL
+    characters (``"\\u0000"``): PostgreSQL cannot store them in text or JSON."""
     stack = [value]
     while stack:
         node = stack.pop()
@@ -101,6 +104,8 @@ def _check_text(value: Any) -> None:
                 node.encode("utf-8")
             except UnicodeEncodeError:
                 raise JsonInputError("strings must not contain unpaired surrogates") from None
+            if "\x00" in node:
+                raise JsonInputError("strings must not contain NUL characters (\\u0000)")
         elif isinstance(node, dict):
             stack.extend(node.keys())
             stack.extend(node.values())
@@ -127,7 +132,7 @@ def load_json(raw: bytes, max_depth: int = MAX_BODY_DEPTH) -> Any:
     # Far deeper input already stopped the parser above with a RecursionError.
     if json_depth_exceeds(raw, max_depth):
         raise JsonInputError(f"JSON nested deeper than {max_depth} levels")
-    if _SURROGATE_ESCAPE.search(raw):
+    if _SURROGATE_ESCAPE.search(raw) or _NUL_ESCAPE in raw:
         _check_text(value)
     return value
 

@@ -19,6 +19,8 @@ from tests.conftest import PASSWORD, start_server
 from tests.runs.helpers import BELL, CIRQ, PENNYLANE, QASM3
 from tests.spaces.conftest import sandbox_driver  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.xdist_group("test_live_server")  # one module server: one worker
+
 # QASM3 is X on qubit 0 (counts "01"); BELL and PENNYLANE give only 00/11; CIRQ is X on q0 of (q0, q1).
 CASES = [
     ("qiskit", {"circuit.py": BELL}, "qiskit_aer", {"00", "11"}),

@@ -3,6 +3,12 @@
 ``QUBITHUB_LITE_TEST_DATABASE=postgresql://user:pass@host:port/db`` (an existing database to
 connect to for ``CREATE DATABASE``; the role needs ``CREATEDB``). Unset: everything stays on
 SQLite and nothing here connects anywhere.
+
+Each database is a copy (``CREATE DATABASE … TEMPLATE``) of a template this process migrated
+once, with the app's own ``migrate.upgrade`` in a child process (so no model binding of this
+process changes): a test does not pay for every migration. ``database_for(…, empty=True)``
+gives an empty database instead, for tests of migrating itself. The template is per process
+(xdist workers each have their own; a template must have no other users while it is copied).
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import subprocess
+import sys
 import threading
 from urllib.parse import urlparse
 
@@ -20,6 +28,8 @@ if TEST_DATABASE is not None and urlparse(TEST_DATABASE).scheme not in ("postgre
 _lock = threading.Lock()
 _created: list[str] = []
 _known: set[str] = set()
+#: the migrated template of this process (created on first use, dropped by drop_template)
+_template: str | None = None
 
 
 def _in_thread(coro_fn, *args):
@@ -55,15 +65,57 @@ def url_of(name: str) -> str:
     return urlparse(TEST_DATABASE)._replace(path="/" + name).geturl()
 
 
-def database_for(data_dir) -> str:
-    """The URL of the database that belongs to ``data_dir`` (created on first use)."""
+_MIGRATE = (
+    "import asyncio, sys\n"
+    "from qubithub_lite.db import migrate\n"
+    "from qubithub_lite.db.core import open_database\n"
+    "async def main():\n"
+    "    db = open_database(sys.argv[1])\n"
+    "    try:\n"
+    "        await migrate.upgrade(db)\n"
+    "    finally:\n"
+    "        await db.close()\n"
+    "asyncio.run(main())\n"
+)
+
+
+def _migrated_template() -> str:
+    """The name of this process's migrated template database (call with ``_lock`` held)."""
+    global _template
+    if _template is None:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        name = f"qh_template_{worker}_{os.getpid()}"
+        _in_thread(_admin, [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'])
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QUBITHUB_LITE_")}
+        done = subprocess.run([sys.executable, "-c", _MIGRATE, url_of(name)], env=env, capture_output=True,
+                              text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"migrating the test template database failed:\n{done.stdout}{done.stderr}")
+        _template = name
+    return _template
+
+
+def database_for(data_dir, *, empty: bool = False) -> str:
+    """The URL of the database that belongs to ``data_dir`` (created on first use): a copy of
+    the migrated template, or with ``empty`` an empty database (schema created by whoever
+    migrates it first). A data dir keeps the database it first got."""
     name = "qh_" + hashlib.sha256(os.path.abspath(os.fspath(data_dir)).encode()).hexdigest()[:24]
     with _lock:
         if name not in _known:
-            _in_thread(_admin, [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'])
+            create = f'CREATE DATABASE "{name}"' if empty else f'CREATE DATABASE "{name}" TEMPLATE "{_migrated_template()}"'
+            _in_thread(_admin, [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', create])
             _known.add(name)
             _created.append(name)
     return url_of(name)
+
+
+def drop_template() -> None:
+    """Drop this process's template database (at the end of the session)."""
+    global _template
+    with _lock:
+        name, _template = _template, None
+    if name is not None:
+        _in_thread(_admin, [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'])
 
 
 def created_mark() -> int:

@@ -77,7 +77,7 @@ def _upgrade_process(url: str) -> subprocess.Popen:
 
 @postgres_only
 def test_processes_migrating_an_empty_database_at_once_all_come_up(tmp_path):
-    url = pgtest.database_for(tmp_path / "shared")
+    url = pgtest.database_for(tmp_path / "shared", empty=True)
     procs = [_upgrade_process(url) for _ in range(3)]
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
@@ -88,7 +88,7 @@ def test_processes_migrating_an_empty_database_at_once_all_come_up(tmp_path):
 
 @postgres_only
 async def test_migration_lock_is_released_after_upgrade(tmp_path):
-    url = pgtest.database_for(tmp_path / "lock")
+    url = pgtest.database_for(tmp_path / "lock", empty=True)
     db = open_database(url)
     try:
         await migrate.upgrade(db)

@@ -19,10 +19,9 @@ import pytest
 import requests
 
 from tests.conftest import PASSWORD, free_port, server_env
+from tests.pg import pgtest
 
 from .latency import AttackReport, watch
-
-_REPORTS: list[str] = []
 
 
 @dataclass
@@ -36,7 +35,8 @@ class Server:
 
 def _start(data_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
     port = free_port()
-    env = server_env(extra_env)
+    # PostgreSQL: the data dir's database
+    env = server_env(extra_env, database_url=pgtest.database_for(data_dir) if pgtest.TEST_DATABASE else None)
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir.parent / "server.log"
     with log.open("wb") as out:
@@ -105,7 +105,9 @@ def watch_attack(server, request):
 
     def run(attack, *, name: str | None = None, **kwargs) -> AttackReport:
         report = watch(server.url, server.pid, attack, name=name or request.node.name, **kwargs)
-        _REPORTS.append(report.summary())
+        # printed at the end by tests/conftest.py (through the test report, which also
+        # reaches pytest-xdist's controller process)
+        request.node.user_properties.append(("attack_report", report.summary()))
         figures = os.environ.get("QUBITHUB_SECURITY_FIGURES")
         if figures:
             with open(figures, "a", encoding="utf-8") as fh:
@@ -115,8 +117,3 @@ def watch_attack(server, request):
     return run
 
 
-def pytest_terminal_summary(terminalreporter):
-    if _REPORTS:
-        terminalreporter.section("attacks: /health latency and server memory")
-        for line in _REPORTS:
-            terminalreporter.write_line(line)

@@ -23,7 +23,7 @@ def create_circuit():
     return qc
 """
 
-pytestmark = [needs_chromium, pytest.mark.slow]
+pytestmark = [needs_chromium, pytest.mark.slow, pytest.mark.xdist_group("test_browser")]  # one module server: one worker
 
 
 @pytest.fixture(scope="module")

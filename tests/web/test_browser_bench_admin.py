@@ -17,7 +17,7 @@ from tests.foundation.test_backup import cli
 from .browser import Watchdog, needs_chromium
 from .seed import PASSWORD, Seeder
 
-pytestmark = [needs_chromium, pytest.mark.slow]
+pytestmark = [needs_chromium, pytest.mark.slow, pytest.mark.xdist_group("test_browser_bench_admin")]  # one module server: one worker
 
 
 @pytest.fixture(scope="module")
