@@ -76,6 +76,9 @@ class Hub:
         from .jobs.setup import attach_runs  # run service, compiler, executor, queue
 
         await attach_runs(self)
+        from .jobs.scaleout import attach_scaleout  # leases, the event bus, shared limits (several processes)
+
+        await attach_scaleout(self)
         from .services.benchmarks.service import attach_benchmarks  # benchmarks (needs runs, circuits)
 
         attach_benchmarks(self)

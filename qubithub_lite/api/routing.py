@@ -255,7 +255,7 @@ def make_handler(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.Strea
         if principal is not None:
             principal.require_scope(spec.scope)
             if spec.action:
-                hub.limiter.hit(spec.action, principal.user_id, hub.limiter.action_limit(spec.action))
+                await hub.limiter.take(spec.action, principal.user_id, hub.limiter.action_limit(spec.action))
         ctx = Ctx(request, hub, principal)
         if spec.query is not None:
             ctx.query = parse_query(spec.query, request)

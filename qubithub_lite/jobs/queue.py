@@ -50,6 +50,9 @@ class RunQueue:
         self._warmup: asyncio.Task | None = None
         # circuit version id -> (circuit, version) as first seen: versions are immutable.
         self._versions: dict[str, tuple[Circuit, CircuitVersion]] = {}
+        #: Run leases (jobs.leases.Leases, set by the wiring); None: no leases (a bare queue).
+        self.leases = None
+        self._finishing: set[str] = set()  # runs writing their own end: not "lost"
 
     # Lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -69,6 +72,8 @@ class RunQueue:
             self._warmup.cancel()
             with contextlib.suppress(BaseException):
                 await self._warmup
+        if self.leases is not None:
+            await self.leases.release()
         with contextlib.suppress(Exception):
             await self.executor.close()
 
@@ -107,7 +112,12 @@ class RunQueue:
         return len(active) - len(left), requeued
 
     async def _recover(self) -> None:
-        stuck = await self.db.list(Run.select(Run.id, Run.status, Run.attempts).where(Run.status.in_(("pending", "running"))))
+        shared = self.leases is not None and self.leases.shared
+        # Several processes (PostgreSQL): a running run may be another's, live: only expired leases.
+        stuck = await self.db.list(Run.select(Run.id, Run.status, Run.attempts).where(
+            Run.status.in_(("pending",) if shared else ("pending", "running"))))
+        if shared and await self.leases.recover_expired():
+            self._wake.set()
         for run in stuck:
             if run.status == "pending":
                 await self.runs.transition(run.id, "queued")
@@ -149,10 +159,14 @@ class RunQueue:
             if self._closing:
                 return None
             active, served, cap = dict(self._active_users), dict(self._served), self.config.per_user_concurrency
-            claimed = await self.runs.claim_next(
-                eligible=lambda user_id: active.get(user_id, 0) < cap,
-                order=lambda user_id, oldest: (active.get(user_id, 0), served.get(user_id, 0), oldest),
-            )
+            if self.leases is not None and self.leases.shared:  # cap and fair order decided in the database
+                claimed = await self.leases.claim(cap)
+            else:
+                claimed = await self.runs.claim_next(
+                    eligible=lambda user_id: active.get(user_id, 0) < cap,
+                    order=lambda user_id, oldest: (active.get(user_id, 0), served.get(user_id, 0), oldest),
+                    fields=self.leases.fields() if self.leases is not None else None,
+                )
             if claimed is not None:
                 self._served[claimed.user_id] = next(self._ticket)
                 self._active_users[claimed.user_id] = self._active_users.get(claimed.user_id, 0) + 1
@@ -182,6 +196,7 @@ class RunQueue:
                     raise
             finally:
                 self._active.pop(run.id, None)
+                self._finishing.discard(run.id)
                 left = self._active_users.get(run.user_id, 1) - 1
                 if left > 0:
                     self._active_users[run.user_id] = left
@@ -191,6 +206,8 @@ class RunQueue:
 
     async def stop_run(self, run_id: str) -> None:
         """The run was cancelled: stop its work now."""
+        if run_id in self._finishing:
+            return  # it is writing its own end: nothing left to stop
         task = self._active.get(run_id)
         if task is not None:
             task.cancel()
@@ -205,20 +222,25 @@ class RunQueue:
         return min(limit, self.config.max_timeout_seconds)
 
     async def _execute(self, run: Run) -> None:
+        owner = self.leases.owner if self.leases is not None else None  # only while we hold the lease
         try:
             outcome = await self._perform(run)
         except RunFailure as failure:
-            await self.runs.transition(run.id, "failed", error_class=failure.error_class, error_message=failure.message[:4000])
+            self._finishing.add(run.id)
+            await self.runs.transition(run.id, "failed", owner=owner, error_class=failure.error_class,
+                                       error_message=failure.message[:4000])
             return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("run.internal_error", extra=fields(run_id=run.id))
-            await self.runs.transition(run.id, "failed", error_class="internal_error",
+            self._finishing.add(run.id)
+            await self.runs.transition(run.id, "failed", owner=owner, error_class="internal_error",
                                        error_message=f"internal error: {type(exc).__name__}")
             return
         status, payload = outcome
-        await self.runs.transition(run, status, **payload)
+        self._finishing.add(run.id)
+        await self.runs.transition(run, status, owner=owner, **payload)
 
     async def _perform(self, run: Run) -> tuple[str, dict[str, Any]]:
         known = self._versions.get(run.circuit_version_id)

@@ -124,17 +124,19 @@ class Runs:
         return rows[0] if rows else None
 
     # Transitions -----------------------------------------------------------------
-    async def transition(self, run_id: str | Run, new: str, *, actor: str | None = None, **fields: Any) -> Run | None:
+    async def transition(self, run_id: str | Run, new: str, *, actor: str | None = None, owner: str | None = None,
+                         **fields: Any) -> Run | None:
         """Move a run to ``new`` if its current state allows it; None when it doesn't.
 
         One transaction: the guarded UPDATE of the run (``WHERE status = old``), the stats
         delta and the audit row. Given a Run object (the caller's last known state), the
-        UPDATE is tried directly and the row is re-read only if the state moved on meanwhile."""
+        UPDATE is tried directly and the row is re-read only if the state moved on meanwhile.
+        ``owner``: only while that process holds the run's lease (see ``jobs.leases``)."""
         run = run_id if isinstance(run_id, Run) else await self.load(run_id)
         for attempt in (0, 1):
             if run is None or run.status not in ALLOWED[new]:
                 return None
-            changes, statements = self._transition_plan(run, new, actor, fields)
+            changes, statements = self._transition_plan(run, new, actor, fields, owner)
             if await self.db.write(statements, guard=True) is not None:
                 break
             if attempt:
@@ -145,7 +147,7 @@ class Runs:
         await self.publish(run)
         return run
 
-    def _transition_plan(self, run: Run, new: str, actor: str | None, fields: dict[str, Any]):
+    def _transition_plan(self, run: Run, new: str, actor: str | None, fields: dict[str, Any], owner: str | None = None):
         """(column changes, statements) of moving ``run`` from its status to ``new``: the
         guarded UPDATE first (``WHERE status = old``), then the stats delta and the audit row."""
         old = run.status
@@ -169,24 +171,26 @@ class Runs:
         action = "run.retried" if (old, new) == ("running", "queued") else f"run.{new}"
         extra = [st for hook in self.transition_hooks for st in hook(run, new, changes)]
         return changes, [
-            self.sql.update_run(run.id, old, changes),
+            self.sql.update_run(run.id, old, changes, owner),
             self.sql.bump_stats(run.user_id, run.circuit_id, delta),
             self.sql.audit(run.id, action, actor, audit),
             *extra,
         ]
 
-    async def claim_next(self, eligible: Callable[[str], bool], order: Callable[[str, Any], Any]) -> Run | None:
+    async def claim_next(self, eligible: Callable[[str], bool], order: Callable[[str, Any], Any],
+                         fields: dict[str, Any] | None = None) -> Run | None:
         """Move the next queued run to ``running``, in one transaction, and return it.
 
         The candidates are each user's oldest queued run; ``eligible(user_id)`` filters them
         and ``order(user_id, oldest_created_at)`` sorts them (the queue's fairness rules).
-        Both run next to the database, so they must only read snapshots."""
-        run = await self.db.transaction(self._claim, eligible, order)
+        Both run next to the database, so they must only read snapshots. ``fields``: more
+        columns to set on the claimed run (its lease)."""
+        run = await self.db.transaction(self._claim, eligible, order, fields or {})
         if run is not None:
             await self.publish(run)
         return run
 
-    def _claim(self, execute, eligible, order) -> Run | None:
+    def _claim(self, execute, eligible, order, fields) -> Run | None:
         heads = [(user_id, oldest) for user_id, oldest in execute(self.sql.queued_heads).fetchall() if eligible(user_id)]
         heads.sort(key=lambda head: order(*head))
         for user_id, _ in heads:
@@ -195,7 +199,7 @@ class Runs:
             if not found:
                 continue
             run = found[0]
-            changes, statements = self._transition_plan(run, "running", None, {})
+            changes, statements = self._transition_plan(run, "running", None, dict(fields))
             if execute(*statements[0]).rowcount == 0:
                 continue
             for sql, params in statements[1:]:
