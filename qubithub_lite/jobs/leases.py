@@ -175,5 +175,5 @@ class Leases:
                 await self._task
 
     def stats(self) -> dict[str, Any]:
-        return {"owner": self.owner, "lease_seconds": self.seconds, "renewals": self.renewals,
-                "taken_over": self.taken_over}
+        return {"owner": self.owner, "lease_seconds": self.seconds, "executing": len(self.queue._active),
+                "renewals": self.renewals, "taken_over": self.taken_over}
