@@ -33,6 +33,7 @@ from ..db.fields import utcnow
 from ..db.leases import LeaseStatements
 from ..db.runs import Run
 from ..logs import fields
+from ..run_status import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class Leases:
             if not found:
                 continue
             run = found[0]
-            changes, statements = self.runs._transition_plan(run, "running", None, dict(lease))
+            changes, statements = self.runs._transition_plan(run, RunStatus.RUNNING, None, dict(lease))
             if execute(*statements[0]).rowcount == 0:
                 continue
             for statement, params in statements[1:]:
@@ -115,9 +116,9 @@ class Leases:
         moved = []
         for run in to_models(Run, cursor.description, cursor.fetchall()):
             if self.config.retry_interrupted and run.attempts < 2:
-                new, extra = "queued", {}
+                new, extra = RunStatus.QUEUED, {}
             else:
-                new, extra = "failed", {"error_class": "internal_error", "error_message":
+                new, extra = RunStatus.FAILED, {"error_class": "internal_error", "error_message":
                                         "the server executing this run stopped; submit it again"}
             changes, statements = self.runs._transition_plan(
                 run, new, None, {"lease_owner": None, "lease_expires_at": None, **extra})

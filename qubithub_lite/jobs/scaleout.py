@@ -18,11 +18,10 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from ..run_status import RunStatus
 from ..services.ratelimit import PgRateLimiter
 from .bus import LocalBus, PgBus
 from .leases import Leases, process_owner
-
-ACTIVE = ("pending", "queued", "running")
 
 
 async def attach_scaleout(hub) -> None:
@@ -38,7 +37,7 @@ async def attach_scaleout(hub) -> None:
     hub.add_component(leases)
     if not shared:
         return
-    runs.transition_hooks.append(lambda run, new, changes: bus.statement("run", f"{run.id} {new}"))
+    runs.extension = NotifyingExtension(runs.extension, bus)
     bus.on("run", RunRelay(runs, queue).received)
     hub.limiter = PgRateLimiter(hub.settings.rate_limits, db)
     _share_caches(hub, bus)
@@ -52,6 +51,25 @@ async def attach_scaleout(hub) -> None:
     hub.health_checks["queue"] = queue_health
 
 
+class NotifyingExtension:
+    """The run service's extension (benchmarks), plus a notification in every transition's
+    transaction: ``run <id> <new status>`` reaches the other processes once it commits."""
+
+    def __init__(self, inner, bus) -> None:
+        self.inner = inner
+        self.bus = bus
+
+    async def analysis_for(self, run):
+        return await self.inner.analysis_for(run) if self.inner is not None else None
+
+    def on_transition(self, run, new, changes: dict[str, Any]) -> list:
+        extra = self.inner.on_transition(run, new, changes) if self.inner is not None else []
+        return [*extra, *self.bus.statement("run", f"{run.id} {RunStatus(new).value}")]
+
+    async def block(self, run):
+        return await self.inner.block(run) if self.inner is not None else None
+
+
 class RunRelay:
     """What another process's run transition means here."""
 
@@ -61,7 +79,7 @@ class RunRelay:
 
     def received(self, body: str):
         run_id, _, status = body.partition(" ")
-        if status == "queued":
+        if status == RunStatus.QUEUED:
             self.queue._wake.set()  # submitted (or taken over) elsewhere: a free slot here may take it
         stop = run_id in self.queue._active  # moved by someone else while we execute it: ours still?
         listen = self.runs.events.has_subscribers(run_id)
@@ -72,7 +90,7 @@ class RunRelay:
     async def _act(self, run_id: str, stop: bool, listen: bool) -> None:
         run = await self.runs.load(run_id)
         # A notification may be older than our claim (the "queued" that preceded it): the row decides.
-        if stop and (run is None or run.status != "running" or run.lease_owner != self.queue.leases.owner):
+        if stop and (run is None or run.status != RunStatus.RUNNING or run.lease_owner != self.queue.leases.owner):
             await self.queue.stop_run(run_id)
         if listen and run is not None:
             await self.runs.publish(run)

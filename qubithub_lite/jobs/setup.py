@@ -1,33 +1,26 @@
-"""Wire the runs engine into the hub: service, compiler, executor, queue."""
+"""The runs engine's parts the hub's wiring (``hub.py``) builds: the executor the slots run
+simulations on, and the compiler. Each is built from what it uses, nothing else."""
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Awaitable, Callable
 
-from ..backends.registry import registry
-from ..services.runs import Runs
+from ..sandbox.base import Sandbox
 from .compile import Compiler, RunFailure
 from .events import RunEvents
-from .executor import LocalProcessExecutor, RoutingExecutor
-from .queue import RunQueue
+from .executor import Executor, LocalProcessExecutor, RoutingExecutor
 from .workers import PlainLauncher, launcher_for, needs_network
 
 
-async def attach_runs(hub) -> None:
-    config = hub.settings.runs
-    hub.run_events = RunEvents()
-    hub.runs = Runs(hub.db, hub.run_events, hub.settings, registry)
-
-    def sandbox():
-        if hub.sandbox is None:
-            raise RunFailure("backend_unavailable", f"circuit.py cannot be run: {hub.sandbox_error or 'no sandbox'}")
-        return hub.sandbox
-
-    compiler = Compiler(hub.db, hub.blobs, sandbox, config.compile_timeout_seconds)
-    launcher = launcher_for(hub.settings, hub.sandbox, hub.sandbox_error)
-    executor = LocalProcessExecutor(workers=config.workers, default_timeout=config.default_timeout_seconds,
-                                    max_timeout=config.max_timeout_seconds, launcher=launcher)
+def build_executor(settings, sandbox: Sandbox | None, sandbox_error: str | None) -> Executor:
+    config = settings.runs
+    launcher = launcher_for(settings, sandbox, sandbox_error)
+    executor: Executor = LocalProcessExecutor(
+        workers=config.workers, default_timeout=config.default_timeout_seconds,
+        max_timeout=config.max_timeout_seconds, launcher=launcher,
+        max_idle_workers=config.max_idle_workers, idle_seconds=config.worker_idle_seconds,
+        memory_budget_bytes=config.worker_memory_budget_mib << 20)
     if launcher.isolated:
         # Hardware backends reach their provider with credentials from our environment:
         # their tasks go to one plain worker, started only if such a run ever comes.
@@ -38,13 +31,22 @@ async def attach_runs(hub) -> None:
                                          launcher=PlainLauncher(sys.executable, reason="hardware backends")),
             needs_network,
         )
-    hub.run_queue = RunQueue(hub.runs, compiler, executor, config)
-    hub.runs.queue = hub.run_queue
-    hub.add_component(hub.run_queue)
+    return executor
 
-    async def queue_health() -> dict[str, Any]:
-        counts = await hub.runs.active_counts()
-        return {"ok": True, "workers": config.workers, "executor": hub.run_queue.executor.stats(), **counts,
-                "subscribers": hub.run_events.subscriber_count()}
 
-    hub.health_checks["queue"] = queue_health
+def build_compiler(settings, db, blobs, sandbox: Sandbox | None, sandbox_error: str | None) -> Compiler:
+    def require_sandbox() -> Sandbox:
+        if sandbox is None:
+            raise RunFailure("backend_unavailable", f"circuit.py cannot be run: {sandbox_error or 'no sandbox'}")
+        return sandbox
+
+    return Compiler(db, blobs, require_sandbox, settings.runs.compile_timeout_seconds)
+
+
+def queue_health(config, runs, executor: Executor, events: RunEvents) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def check() -> dict[str, Any]:
+        counts = await runs.active_counts()
+        return {"ok": True, "workers": config.workers, "executor": executor.stats(), **counts,
+                "subscribers": events.subscriber_count()}
+
+    return check
