@@ -47,6 +47,7 @@ BENCHES: dict[str, tuple[list[str], int]] = {
     "protocols": (["--versions", "50", "--size-mb", "32", "--repeats", "3"], 240),
     "backup": (["--circuits", "500", "--dataset-mib", "128"], 240),
     "footprint": (["--load", "30", "--idle", "0", "--settle", "10"], 420),
+    "scaleout": (["--runs", "100", "--circuits", "200", "--seconds", "3"], 480),
 }
 
 

@@ -134,6 +134,10 @@ class RunsConfig(Section):
     retry_interrupted: bool = Field(
         True, description="After a crash/restart, retry runs caught 'running' once (else they fail with a message)."
     )
+    lease_seconds: float = Field(
+        30, gt=0, le=3600, description="A running run's claim lasts this long unless its process renews it (heartbeats "
+        "every third); another process takes over a run only after its lease expired (several API processes)."
+    )
 
 
 class SpacesConfig(Section):

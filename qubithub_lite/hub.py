@@ -74,6 +74,7 @@ class Hub:
         self.hf: HfCompat
         self.benchmarks: Benchmarks
         self.run_queue: RunQueue | None = None
+        self.bus: Any = None  # jobs.bus: LocalBus or PgBus (jobs.scaleout, a server hub's only)
         self._metrics: Any = None  # metrics.metrics_of(app): made on first use (the HTTP layer's)
         self._websockets: Any = None  # api.lifecycle.open_websockets(hub): the same
         self.limiter = RateLimiter(settings.rate_limits)
@@ -145,6 +146,9 @@ class Hub:
         self.run_queue = RunQueue(self.runs, board, compiler, executor, settings.runs)
         self.add_component(self.run_queue)
         self.health_checks["queue"] = queue_health(settings.runs, self.runs, executor, self.run_events)
+        from .jobs.scaleout import attach_scaleout  # leases, the event bus, shared limits (several processes)
+
+        await attach_scaleout(self)
         self.benchmarks = Benchmarks(db, self.runs, self.circuits, self.accounts, hooks)
 
     async def _start_sandbox(self) -> None:

@@ -71,26 +71,26 @@ async def _principal(request: web.Request) -> Principal | None:
     return Principal(user)
 
 
-def _rate_limit(request: web.Request, principal: Principal | None) -> None:
+async def _rate_limit(request: web.Request, principal: Principal | None) -> None:
     hub = request.app[HUB_KEY]
     limiter = hub.limiter
     if not limiter.enabled:
         return
     cfg = limiter.config
     if principal is None:
-        limiter.hit("requests", f"ip:{request.remote}", cfg.anonymous_requests_per_minute)
+        await limiter.take("requests", f"ip:{request.remote}", cfg.anonymous_requests_per_minute)
     elif principal.api_key is not None:
-        limiter.hit("requests", f"key:{principal.api_key.id}", principal.api_key.rate_limit_per_minute)
+        await limiter.take("requests", f"key:{principal.api_key.id}", principal.api_key.rate_limit_per_minute)
     else:
         per_minute = cfg.pro_requests_per_minute if principal.user.is_pro else cfg.requests_per_minute
-        limiter.hit("requests", f"user:{principal.user_id}", per_minute)
+        await limiter.take("requests", f"user:{principal.user_id}", per_minute)
 
 
 async def _circuit(request: web.Request, *, write: bool):
     """(circuit, principal) the request may use; the 401 challenge / 403 / 404 otherwise."""
     hub = request.app[HUB_KEY]
     principal = await _principal(request)
-    _rate_limit(request, principal)
+    await _rate_limit(request, principal)
     owner, repo = request.match_info["owner"], request.match_info["repo"]
     repo_name = f"{owner}/{repo[:-4]}"
     if principal is None:

@@ -96,11 +96,11 @@ async def auth_middleware(request: web.Request, handler) -> web.StreamResponse:
     if limiter.enabled and request.path not in UNLIMITED and not request.path.startswith("/static/"):
         cfg = limiter.config
         if principal is None:
-            limiter.hit("requests", f"ip:{request.remote}", cfg.anonymous_requests_per_minute)
+            await limiter.take("requests", f"ip:{request.remote}", cfg.anonymous_requests_per_minute)
         else:
             # A key's limit only lowers its user's: every request counts against the user's own bucket,
             # whichever credential (and however many keys) it comes with.
             if principal.api_key is not None:
-                limiter.hit("requests", f"key:{principal.api_key.id}", principal.api_key.rate_limit_per_minute)
-            limiter.hit("requests", f"user:{principal.user_id}", limiter.user_limit(principal.user))
+                await limiter.take("requests", f"key:{principal.api_key.id}", principal.api_key.rate_limit_per_minute)
+            await limiter.take("requests", f"user:{principal.user_id}", limiter.user_limit(principal.user))
     return await handler(request)

@@ -258,7 +258,7 @@ def make_handler(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.Strea
         if principal is not None:
             principal.require_scope(spec.scope)
             if spec.action:
-                hub.limiter.hit(spec.action, principal.user_id, hub.limiter.action_limit(spec.action))
+                await hub.limiter.take(spec.action, principal.user_id, hub.limiter.action_limit(spec.action))
         if any("\x00" in value for value in request.match_info.values()):
             raise NotFound()  # no name or id holds a NUL character (PostgreSQL cannot even compare one)
         ctx = Ctx(request, hub, principal)

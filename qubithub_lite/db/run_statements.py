@@ -62,7 +62,7 @@ class RunStatements:
         audit_cols = ("id", "actor_id", "action", "target_type", "target_id", "data", "created_at")
         self._audit = (f"INSERT INTO {_q(AuditLog._meta.table_name)} ({', '.join(_col(AuditLog, c) for c in audit_cols)}) "
                        f"VALUES ({', '.join([p] * len(audit_cols))})")
-        self._updates: dict[tuple[str, ...], str] = {}
+        self._updates: dict[tuple[tuple[str, ...], bool], str] = {}
         self.select_run = f"SELECT * FROM {run} WHERE {_col(Run, 'id')} = {p}"
         self.delete_run = f"DELETE FROM {run} WHERE {_col(Run, 'id')} = {p} AND {status} = {p}"
         version, v_circuit = _q(CircuitVersion._meta.table_name), _col(CircuitVersion, "circuit")
@@ -118,16 +118,20 @@ class RunStatements:
         created = AuditLog.created_at.db_value(utcnow())
         return self._audit, [new_id(), actor, action, "run", run_id, payload, created]
 
-    def update_run(self, run_id: str, old_status: str, changes: dict[str, Any]) -> Statement:
-        """UPDATE … SET changes WHERE id = ? AND status = old_status (a guard: no row, no change)."""
+    def update_run(self, run_id: str, old_status: str, changes: dict[str, Any], owner: str | None = None) -> Statement:
+        """UPDATE … SET changes WHERE id = ? AND status = old_status (a guard: no row, no change);
+        with ``owner``, also ``AND lease_owner = owner`` (only the process holding the lease)."""
         cols = tuple(sorted(changes))
-        sql = self._updates.get(cols)
+        sql = self._updates.get((cols, owner is not None))
         if sql is None:
             sets = ", ".join(f"{_col(Run, c)} = {self.p}" for c in cols)
-            sql = self._updates[cols] = (f'UPDATE {_q(Run._meta.table_name)} SET {sets} '
-                                         f"WHERE {_col(Run, 'id')} = {self.p} AND {_col(Run, 'status')} = {self.p}")
+            sql = (f'UPDATE {_q(Run._meta.table_name)} SET {sets} '
+                   f"WHERE {_col(Run, 'id')} = {self.p} AND {_col(Run, 'status')} = {self.p}")
+            if owner is not None:
+                sql += f" AND {_col(Run, 'lease_owner')} = {self.p}"
+            self._updates[(cols, owner is not None)] = sql
         fields = Run._meta.fields
-        return sql, [fields[c].db_value(changes[c]) for c in cols] + [run_id, old_status]
+        return sql, [fields[c].db_value(changes[c]) for c in cols] + [run_id, old_status] + ([owner] if owner is not None else [])
 
     # Parameters of the reads --------------------------------------------------------
     @staticmethod

@@ -39,6 +39,8 @@ class Run(BaseModel):
     queued_at = DateTimeField(null=True)
     started_at = DateTimeField(null=True)
     completed_at = DateTimeField(null=True)
+    lease_owner = CharField(max_length=64, null=True)  # m0016: the process executing it
+    lease_expires_at = DateTimeField(null=True)  # m0016: its claim holds until then (heartbeats)
 
 
 class RunStats(BaseModel):

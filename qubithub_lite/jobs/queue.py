@@ -49,6 +49,9 @@ class RunQueue:
         self._warmup: asyncio.Task | None = None
         # circuit version id -> (circuit, version) as first seen: versions are immutable.
         self._versions: dict[str, tuple[Any, Any]] = {}
+        #: Run leases (jobs.leases.Leases, set by the wiring); None: no leases (a bare queue).
+        self.leases = None
+        self._finishing: set[str] = set()  # runs writing their own end: not "lost"
 
     # Lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -68,6 +71,8 @@ class RunQueue:
             self._warmup.cancel()
             with contextlib.suppress(BaseException):
                 await self._warmup
+        if self.leases is not None:
+            await self.leases.release()
         with contextlib.suppress(Exception):
             await self.executor.close()
 
@@ -106,7 +111,12 @@ class RunQueue:
         return len(active) - len(left), requeued
 
     async def _recover(self) -> None:
+        shared = self.leases is not None and self.leases.shared
         stuck = await self.runs.interrupted()
+        if shared:  # several processes (PostgreSQL): a running run may be another's, live: only expired leases
+            stuck = [run for run in stuck if run.status == RunStatus.PENDING]
+            if await self.leases.recover_expired():
+                self._wake.set()
         for run in stuck:
             if run.status == RunStatus.PENDING:
                 await self.runs.transition(run.id, RunStatus.QUEUED)
@@ -139,7 +149,13 @@ class RunQueue:
         async with self._claim_lock:
             if self._closing:
                 return None
-            claimed = await self.runs.claim_next(self.board.fairness(self.config.per_user_concurrency))
+            fairness = self.board.fairness(self.config.per_user_concurrency)
+            if self.leases is not None and self.leases.shared:  # cap and fair order decided in the database
+                claimed = await self.leases.claim(fairness.cap)
+            elif self.leases is not None:  # one process: the claim writes its lease
+                claimed = await self.runs.claim_next(fairness, self.leases.fields())
+            else:
+                claimed = await self.runs.claim_next(fairness)
             if claimed is not None:
                 self.board.claimed(claimed.user_id)
             return claimed
@@ -167,8 +183,15 @@ class RunQueue:
                 if self._closing:
                     raise
             finally:
+                self._finishing.discard(run.id)
                 self.board.finished(run.id, run.user_id)
                 self._wake.set()
+
+    async def stop_run(self, run_id: str) -> None:
+        """Stop a run's work here (cancelled or taken over by another process), unless it is
+        writing its own end (nothing left to stop)."""
+        if run_id not in self._finishing:
+            await self.board.cancel(run_id)
 
     # Execution -------------------------------------------------------------------
     def _timeout(self, circuit: Any) -> float:
@@ -178,20 +201,25 @@ class RunQueue:
         return min(limit, self.config.max_timeout_seconds)
 
     async def _execute(self, run: Any) -> None:
+        owner = self.leases.owner if self.leases is not None else None  # only while we hold the lease
         try:
             outcome = await self._perform(run)
         except RunFailure as failure:
-            await self.runs.transition(run.id, RunStatus.FAILED, error_class=failure.error_class, error_message=failure.message[:4000])
+            self._finishing.add(run.id)
+            await self.runs.transition(run.id, RunStatus.FAILED, owner=owner, error_class=failure.error_class,
+                                       error_message=failure.message[:4000])
             return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("run.internal_error", extra=fields(run_id=run.id))
-            await self.runs.transition(run.id, RunStatus.FAILED, error_class="internal_error",
+            self._finishing.add(run.id)
+            await self.runs.transition(run.id, RunStatus.FAILED, owner=owner, error_class="internal_error",
                                        error_message=f"internal error: {type(exc).__name__}")
             return
         status, payload = outcome
-        await self.runs.transition(run, status, **payload)
+        self._finishing.add(run.id)
+        await self.runs.transition(run, status, owner=owner, **payload)
 
     async def _perform(self, run: Any) -> tuple[RunStatus, dict[str, Any]]:
         known = self._versions.get(run.circuit_version_id)

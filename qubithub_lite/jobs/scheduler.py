@@ -56,8 +56,9 @@ class RunStore(Protocol):
     async def transition(self, run: Any, new: RunStatus, **fields: Any) -> Any | None:
         """Move ``run`` (a run or its id) to ``new`` if its state allows; None when it doesn't."""
 
-    async def claim_next(self, fairness: Fairness) -> Any | None:
-        """Move the next queued run (in ``fairness`` order) to running and return it."""
+    async def claim_next(self, fairness: Fairness, fields: Mapping[str, Any] | None = None) -> Any | None:
+        """Move the next queued run (in ``fairness`` order) to running and return it (``fields``:
+        more columns of the claimed run: its lease, see ``jobs.leases``)."""
 
     async def interrupted(self) -> list[Any]:
         """Runs a stopped server left ``pending`` or ``running`` (id, status, attempts)."""

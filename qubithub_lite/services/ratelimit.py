@@ -1,17 +1,26 @@
-"""In-process rate limits (token buckets, one per user / key / IP and action).
+"""Rate limits (token buckets, one per user / key / IP and action).
 
 A bucket holds ``per_minute`` tokens and refills continuously, so 60 quick
 requests pass and the 61st within the minute gets 429 with ``Retry-After``.
+
+- :class:`RateLimiter`: in-process memory (SQLite: one process).
+- :class:`PgRateLimiter`: the buckets live in PostgreSQL, so the limits hold across every API
+  process on the database (selected when the database is PostgreSQL). The same bucket as GCRA
+  (the "generic cell rate algorithm"): one number per bucket, its theoretical arrival time, moved
+  by one atomic upsert per request in an ``UNLOGGED`` table (m0016), on the database's clock.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
 
 from ..config import RateLimitsConfig
 from ..errors import TooManyRequests
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,6 +61,10 @@ class RateLimiter:
             raise TooManyRequests(f"rate limit exceeded: {per_minute} {action} per minute", retry_after=retry)
         bucket.tokens -= 1.0
 
+    async def take(self, action: str, who: str, per_minute: int) -> None:
+        """Take one token or raise TooManyRequests (what request handlers call)."""
+        self.hit(action, who, per_minute)
+
     def user_limit(self, user) -> int:
         """A signed-in user's requests per minute (pro users get more); keys only lower it."""
         return self.config.pro_requests_per_minute if user.is_pro else self.config.requests_per_minute
@@ -64,3 +77,54 @@ class RateLimiter:
         stale = [k for k, b in self._buckets.items() if now - b.stamp > 60]
         for k in stale:
             del self._buckets[k]
+
+
+class PgRateLimiter(RateLimiter):
+    """Token buckets in PostgreSQL, shared by every process (see the module docstring).
+
+    Per bucket, ``tat`` (epoch seconds): when the bucket would be full again. A request at
+    ``now`` with interval ``T = 60 / per_minute`` passes when ``max(tat, now) + T - now <= 60``
+    (at most ``per_minute`` tokens' worth ahead) and moves ``tat`` to ``max(tat, now) + T``; this
+    is exactly the in-process bucket. The upsert's ``WHERE`` refuses without writing, so a
+    refused request costs nothing; its ``Retry-After`` comes from a second read. Rows whose
+    ``tat`` passed (full buckets) are forgotten every minute."""
+
+    TABLE = "rate_limit_bucket"
+    PRUNE_SECONDS = 60.0
+    _NOW = "extract(epoch from clock_timestamp())"
+
+    def __init__(self, config: RateLimitsConfig, db, clock=time.monotonic):
+        super().__init__(config, clock)
+        self.db = db
+        t, now = f'"{self.TABLE}"', self._NOW
+        self._take = (
+            f'INSERT INTO {t} AS b ("bucket", "tat") VALUES (%s, {now} + %s) '
+            f'ON CONFLICT ("bucket") DO UPDATE SET "tat" = GREATEST(b."tat", {now}) + %s '
+            f'WHERE GREATEST(b."tat", {now}) + %s - {now} <= 60.0 RETURNING "tat"'
+        )
+        self._wait = f'SELECT "tat" - {now} FROM {t} WHERE "bucket" = %s'
+        self._prune_sql = f'DELETE FROM {t} WHERE "tat" < {now}'
+        self._pruned_at = clock()
+
+    async def take(self, action: str, who: str, per_minute: int) -> None:
+        if not self.config.enabled:
+            return
+        interval = 60.0 / max(1, per_minute)
+        bucket = f"{action}|{who}"[:300]
+        cursor = await self.db.execute_sql(self._take, [bucket, interval, interval, interval])
+        if cursor.fetchone() is None:
+            row = (await self.db.execute_sql(self._wait, [bucket])).fetchone()
+            ahead = float(row[0]) if row else 60.0
+            # The next token is free when tat - now + T <= 60.
+            retry = max(1, math.ceil(ahead + interval - 60.0))
+            raise TooManyRequests(f"rate limit exceeded: {per_minute} {action} per minute", retry_after=retry)
+        now = self._clock()
+        if now - self._pruned_at > self.PRUNE_SECONDS:
+            self._pruned_at = now
+            try:
+                await self.db.execute_sql(self._prune_sql)
+            except Exception:
+                log.exception("ratelimit.prune_failed")
+
+    def hit(self, action: str, who: str, per_minute: int) -> None:
+        raise TypeError("PgRateLimiter is asynchronous: await take()")

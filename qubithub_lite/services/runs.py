@@ -136,17 +136,19 @@ class Runs:
         return rows[0] if rows else None
 
     # Transitions -----------------------------------------------------------------
-    async def transition(self, run_id: str | Run, new: RunStatus, *, actor: str | None = None, **fields: Any) -> Run | None:
+    async def transition(self, run_id: str | Run, new: RunStatus, *, actor: str | None = None, owner: str | None = None,
+                         **fields: Any) -> Run | None:
         """Move a run to ``new`` if its current state allows it; None when it doesn't.
 
         One transaction: the guarded UPDATE of the run (``WHERE status = old``), the stats
         delta and the audit row. Given a Run object (the caller's last known state), the
-        UPDATE is tried directly and the row is re-read only if the state moved on meanwhile."""
+        UPDATE is tried directly and the row is re-read only if the state moved on meanwhile.
+        ``owner``: only while that process holds the run's lease (see ``jobs.leases``)."""
         run = run_id if isinstance(run_id, Run) else await self.load(run_id)
         for attempt in (0, 1):
             if run is None or not RunStatus(new).may_follow(run.status):
                 return None
-            changes, statements = self._transition_plan(run, new, actor, fields)
+            changes, statements = self._transition_plan(run, new, actor, fields, owner)
             if await self.db.write(statements, guard=True) is not None:
                 break
             if attempt:
@@ -157,7 +159,7 @@ class Runs:
         await self.publish(run)
         return run
 
-    def _transition_plan(self, run: Run, new: str, actor: str | None, fields: dict[str, Any]):
+    def _transition_plan(self, run: Run, new: str, actor: str | None, fields: dict[str, Any], owner: str | None = None):
         """(column changes, statements) of moving ``run`` from its status to ``new``: the
         guarded UPDATE first (``WHERE status = old``), then the stats delta and the audit row."""
         old = run.status
@@ -182,23 +184,24 @@ class Runs:
         action = "run.retried" if (old, new) == (RunStatus.RUNNING, RunStatus.QUEUED) else f"run.{new}"
         extra = self.extension.on_transition(run, new, changes) if self.extension is not None else []
         return changes, [
-            self.sql.update_run(run.id, old, changes),
+            self.sql.update_run(run.id, old, changes, owner),
             self.sql.bump_stats(run.user_id, run.circuit_id, delta),
             self.sql.audit(run.id, action, actor, audit),
             *extra,
         ]
 
-    async def claim_next(self, fairness: Fairness) -> Run | None:
+    async def claim_next(self, fairness: Fairness, fields: dict[str, Any] | None = None) -> Run | None:
         """Move the next queued run to ``running``, in one transaction, and return it.
 
         The candidates are each user's oldest queued run; ``fairness`` (a snapshot of the
-        queue's fairness state) filters and sorts them next to the database."""
-        run = await self.db.transaction(self._claim, fairness)
+        queue's fairness state) filters and sorts them next to the database. ``fields``: more
+        columns to set on the claimed run (its lease)."""
+        run = await self.db.transaction(self._claim, fairness, fields or {})
         if run is not None:
             await self.publish(run)
         return run
 
-    def _claim(self, execute, fairness: Fairness) -> Run | None:
+    def _claim(self, execute, fairness: Fairness, fields: dict[str, Any]) -> Run | None:
         heads = [(user_id, oldest) for user_id, oldest in execute(self.sql.queued_heads).fetchall()
                  if fairness.eligible(user_id)]
         heads.sort(key=lambda head: fairness.key(*head))
@@ -208,7 +211,7 @@ class Runs:
             if not found:
                 continue
             run = found[0]
-            changes, statements = self._transition_plan(run, RunStatus.RUNNING, None, {})
+            changes, statements = self._transition_plan(run, RunStatus.RUNNING, None, dict(fields))
             if execute(*statements[0]).rowcount == 0:
                 continue
             for sql, params in statements[1:]:

@@ -369,7 +369,7 @@ async def star_item(v: View):
     """Toggle the caller's star on a circuit, dataset or space."""
     user = v.need_user()
     kind, service = _social_service(v)
-    v.hub.limiter.hit("star", user.id, v.hub.limiter.action_limit("star"))
+    await v.hub.limiter.take("star", user.id, v.hub.limiter.action_limit("star"))
     await service.star(user, v.match["item_id"])
     return redirect(f"/{kind}/{v.match['item_id']}")
 
@@ -379,7 +379,7 @@ async def fork_item(v: View):
     """Copy a circuit, dataset or space into the caller's namespace."""
     user = v.need_user()
     kind, service = _social_service(v)
-    v.hub.limiter.hit("fork", user.id, v.hub.limiter.action_limit("fork"))
+    await v.hub.limiter.take("fork", user.id, v.hub.limiter.action_limit("fork"))
     name = (v.form.get("name") or "").strip() or None
     fork = await service.fork(user, v.match["item_id"], name)
     return redirect(f"/{kind}/{fork['id']}")
@@ -619,7 +619,7 @@ async def register_page(v: View):
 async def do_login(v: View):
     ident = (v.form.get("identifier") or "").strip()
     nxt = safe_next(v.form.get("next"))
-    v.hub.limiter.hit("requests", f"login:{v.request.remote}", 30)
+    await v.hub.limiter.take("requests", f"login:{v.request.remote}", 30)
     try:
         user, _ = await v.hub.accounts.login(ident, v.form.get("password") or "")
     except ApiError as exc:

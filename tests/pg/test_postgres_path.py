@@ -92,7 +92,9 @@ async def test_migration_lock_is_released_after_upgrade(tmp_path):
     db = open_database(url)
     try:
         await migrate.upgrade(db)
-        cursor = await db.execute_sql("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory'")
+        # This database's locks only: pg_locks is server-wide and other tests' databases share the server.
+        cursor = await db.execute_sql("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                      "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
         assert cursor.fetchone()[0] == 0
         assert await migrate.upgrade(db) == []
     finally:
