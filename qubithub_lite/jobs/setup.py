@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from ..backends.registry import registry
 from ..services.runs import Runs
 from .compile import Compiler, RunFailure
 from .events import RunEvents
-from .executor import LocalProcessExecutor, RoutingExecutor
+from .executor_plugins import build_executor
 from .queue import RunQueue
-from .workers import PlainLauncher, launcher_for, needs_network
 
 
 async def attach_runs(hub) -> None:
@@ -25,19 +23,7 @@ async def attach_runs(hub) -> None:
         return hub.sandbox
 
     compiler = Compiler(hub.db, hub.blobs, sandbox, config.compile_timeout_seconds)
-    launcher = launcher_for(hub.settings, hub.sandbox, hub.sandbox_error)
-    executor = LocalProcessExecutor(workers=config.workers, default_timeout=config.default_timeout_seconds,
-                                    max_timeout=config.max_timeout_seconds, launcher=launcher)
-    if launcher.isolated:
-        # Hardware backends reach their provider with credentials from our environment:
-        # their tasks go to one plain worker, started only if such a run ever comes.
-        executor = RoutingExecutor(
-            executor,
-            lambda: LocalProcessExecutor(workers=1, default_timeout=config.default_timeout_seconds,
-                                         max_timeout=config.max_timeout_seconds,
-                                         launcher=PlainLauncher(sys.executable, reason="hardware backends")),
-            needs_network,
-        )
+    executor = build_executor(hub.settings, hub.sandbox, hub.sandbox_error)
     hub.run_queue = RunQueue(hub.runs, compiler, executor, config)
     hub.runs.queue = hub.run_queue
     hub.add_component(hub.run_queue)
