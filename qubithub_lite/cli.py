@@ -18,6 +18,12 @@ from .logs import fields, setup_logging
 log = logging.getLogger("qubithub_lite")
 
 
+class ConfigUsageError(click.ClickException):
+    """A bad setting: one line, exit status 2 (like a bad command-line option)."""
+
+    exit_code = 2
+
+
 def _settings(ctx_obj: dict[str, Any], **server: Any) -> Settings:
     overrides = {"server": {k: v for k, v in server.items() if v is not None}}
     if ctx_obj.get("data_dir") is not None:
@@ -25,7 +31,7 @@ def _settings(ctx_obj: dict[str, Any], **server: Any) -> Settings:
     try:
         settings = load_settings(ctx_obj.get("config"), overrides)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise ConfigUsageError(str(exc)) from None
     setup_logging(settings.logging.level, settings.logging.format)
     return settings
 
