@@ -36,7 +36,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -55,6 +55,8 @@ PLUGIN_NAME = "qubithub-lite-sim"
 CANCELLED_MEMORY = 4096
 #: Artifact hashes remembered per simulation process (its artifact LRU holds 64 by default).
 HASH_MEMORY = 64
+#: Keys of finished tasks listed in a worker's stats.
+RECENT_MEMORY = 100
 RESULT_FIELDS = ("status", "results", "metrics", "error_class", "error_message")
 
 
@@ -124,9 +126,17 @@ class SimWorkerPlugin(WorkerPlugin):
         self.changed = asyncio.Condition()
         self.running: dict[str, _Child] = {}
         self.cancelled: OrderedDict[str, None] = OrderedDict()
+        self.recent: deque[str] = deque(maxlen=RECENT_MEMORY)  # keys of the last tasks run here
         self.counters = {"tasks": 0, "completed": 0, "failed": 0, "cancelled": 0, "timeouts": 0,
                          "artifact_loads": 0, "artifact_hits": 0, "restarts": 0}
-        self.launcher = await self._make_launcher(worker)
+        # Everything above exists before the first await: tasks, stats and transitions may
+        # reach the plugin while the sandbox check below runs; processes wait for it.
+        self.launcher: Any = None
+        self.ready = asyncio.Event()
+        try:
+            self.launcher = await self._make_launcher(worker)
+        finally:
+            self.ready.set()
         for child in self.children:  # warm them now, in the background
             child.spawning = asyncio.create_task(self._spawn(), name=f"qubithub-sim-{child.index}")
         log.info("dask.plugin_ready", extra=fields(worker=self.address, processes=count,
@@ -134,14 +144,16 @@ class SimWorkerPlugin(WorkerPlugin):
 
     async def teardown(self, worker: Any) -> None:
         for child in self.children:
-            if child.spawning is not None:
+            if child.spawning is not None:  # a process still importing: stop it (spawn cleans up)
+                child.spawning.cancel()
                 with contextlib.suppress(BaseException):
-                    child.proc = await child.spawning
+                    await child.spawning
                 child.spawning = None
             if child.proc is not None:
                 await child.proc.stop()
                 child.proc = None
-        await self.launcher.close()
+        if self.launcher is not None:
+            await self.launcher.close()
 
     async def _make_launcher(self, worker: Any) -> Any:
         """The local executor's launcher choice, made on the worker's own machine."""
@@ -164,6 +176,9 @@ class SimWorkerPlugin(WorkerPlugin):
         return launcher
 
     async def _spawn(self) -> _Worker:
+        await self.ready.wait()
+        if self.launcher is None:
+            raise RuntimeError("the worker plugin could not choose where simulations run")
         return await _Worker.spawn(self.preload, self.launcher, self.start_timeout)
 
     async def _process(self, child: _Child) -> _Worker:
@@ -199,6 +214,14 @@ class SimWorkerPlugin(WorkerPlugin):
             self.changed.notify()
 
     # tasks -------------------------------------------------------------------------------
+    def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
+        """The scheduler released a task while it runs here (its future was cancelled, or the
+        API process that wanted it is gone): Dask lets a running coroutine go on, so stop it."""
+        # (An executing task asked to be "released" goes to state "cancelled"; the hook sees
+        # the transition's requested end, "released".)
+        if finish in ("released", "cancelled") and key in getattr(self, "running", {}):
+            self.stop(key)
+
     def stop(self, key: str) -> bool:
         """Cancel ``key``: kill its simulation if it runs here; never start it later."""
         self.cancelled[key] = None
@@ -229,6 +252,7 @@ class SimWorkerPlugin(WorkerPlugin):
         metrics.setdefault("dask_task_ms", round((time.perf_counter() - started) * 1000, 3))
         reply["metrics"] = metrics
         status = reply.get("status")
+        self.recent.append(key)
         self.counters["completed" if status == "completed" else "cancelled" if status == "cancelled" else "failed"] += 1
         return reply
 
@@ -286,10 +310,11 @@ class SimWorkerPlugin(WorkerPlugin):
             **self.counters,
             "processes": len(self.children),
             "running": sorted(self.running),
+            "recent": list(self.recent),
             "running_pids": {key: child.proc.pid for key, child in self.running.items() if child.proc is not None},
             "pids": [c.proc.pid for c in self.children if c.proc is not None and c.proc.alive],
-            "isolated": self.launcher.isolated,
-            "launcher": self.launcher.describe(),
+            "isolated": self.launcher.isolated if self.launcher is not None else None,
+            "launcher": self.launcher.describe() if self.launcher is not None else "starting",
         }
 
 
@@ -455,6 +480,9 @@ class DaskExecutor(Executor):
                              error_message=f"the Dask worker running this simulation failed: {type(exc).__name__}: {exc}"[:500])
         if not isinstance(reply, dict) or reply.get("status") not in ("completed", "failed", "cancelled"):
             return SimResult(task_id, "failed", error_class="internal_error", error_message="a Dask worker sent an invalid reply")
+        if reply["status"] == "cancelled":  # not by our cancel(), which settled the run already
+            return SimResult(task_id, "failed", error_class="internal_error",
+                             error_message="the simulation was stopped on its Dask worker (its task was released)")
         return SimResult(task_id, reply["status"], results=reply.get("results"), metrics=dict(reply.get("metrics") or {}),
                          error_class=reply.get("error_class"), error_message=reply.get("error_message"))
 
