@@ -395,7 +395,7 @@ class DaskExecutor(Executor):
             if logging.getLogger("qubithub_lite").getEffectiveLevel() > logging.DEBUG:
                 logging.getLogger("distributed").setLevel(logging.WARNING)  # quiet by default
             client = await Client(self.scheduler, asynchronous=True, timeout=self.connect_timeout,
-                                  set_as_default=False, name="qubithub-lite")
+                                  set_as_default=False, name="qubithub-lite", direct_to_workers=True)
             try:
                 await client.register_plugin(self.plugin, name=PLUGIN_NAME)
             except BaseException:
