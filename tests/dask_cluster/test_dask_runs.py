@@ -117,52 +117,46 @@ async def test_artifact_cache_is_warm_in_each_worker(client, hub, alice):
 
 
 @pytest.fixture
-async def slow_circuit(client, alice):
-    async def make(timeout_seconds: int) -> dict:
+async def slow_run(client, hub, alice):
+    """Submit a long simulation with the given time limit; returns once it runs on a worker:
+    (run, task key, worker address, the simulation's process tree, that worker's stats)."""
+    async def start(timeout_seconds: int) -> tuple[dict, str, str, list[psutil.Process], dict]:
         files = {"circuit.py": SLOW,
                  "qubithub.toml": manifest("slow", "qiskit", "circuit.py", 23,
                                            f"[execution]\ntimeout_seconds = {timeout_seconds}\n")}
-        return await make_circuit(client, alice, f"slow-{timeout_seconds}", files, qubits=23)
+        circuit = await make_circuit(client, alice, f"slow-{timeout_seconds}", files, qubits=23)
+        run = await submit(client, alice, circuit["id"])
+        key = f"run-{run['id']}-1"
+        worker, pid = await running_on_worker(hub, key)
+        return run, key, worker, process_tree(pid), (await cluster_stats(hub))[worker]
 
-    return make
+    return start
 
 
-async def test_timeout_is_enforced_on_the_worker(client, hub, alice, slow_circuit):
-    circuit = await slow_circuit(15)
-    run = await submit(client, alice, circuit["id"])
-    key = f"run-{run['id']}-1"
-    worker, pid = await running_on_worker(hub, key)
-    simulation = process_tree(pid)
-    before = (await cluster_stats(hub))[worker]["timeouts"]
+async def test_timeout_is_enforced_on_the_worker(client, hub, alice, slow_run):
+    run, key, worker, simulation, before = await slow_run(15)
     done = await wait_run(client, alice, run["id"], timeout=90)
     assert done["status"] == "failed" and done["error_class"] == "sandbox_timeout", done
     assert "time limit" in done["error_message"]
     assert await gone(simulation), "the simulation process outlived its time limit"
     stats = (await cluster_stats(hub))[worker]
-    assert stats["timeouts"] == before + 1 and key not in stats["running"]
+    assert stats["timeouts"] == before["timeouts"] + 1 and key not in stats["running"]
 
 
-async def test_cancel_of_a_running_run_stops_its_simulation(client, hub, alice, slow_circuit):
-    circuit = await slow_circuit(300)
-    run = await submit(client, alice, circuit["id"])
-    key = f"run-{run['id']}-1"
-    worker, pid = await running_on_worker(hub, key)
-    simulation = process_tree(pid)
-    before = (await cluster_stats(hub))[worker]["cancelled"]
+async def test_cancel_of_a_running_run_stops_its_simulation(client, hub, alice, slow_run):
+    run, key, worker, simulation, before = await slow_run(300)
     started = time.monotonic()
     assert (await client.delete(f"/runs/{run['id']}", headers=alice.headers)).status == 204
     done = await wait_run(client, alice, run["id"], timeout=15)
     assert done["status"] == "cancelled", done
     assert await gone(simulation), "the cancelled simulation kept running on the worker"
     assert time.monotonic() - started < 15
-    stats = (await cluster_stats(hub))[worker]
-    assert key not in stats["running"]
     deadline = time.monotonic() + 10
-    while stats["cancelled"] != before + 1 and time.monotonic() < deadline:
+    stats = (await cluster_stats(hub))[worker]
+    while stats["cancelled"] != before["cancelled"] + 1 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
         stats = (await cluster_stats(hub))[worker]
-    assert stats["cancelled"] == before + 1, stats
-
+    assert stats["cancelled"] == before["cancelled"] + 1 and key not in stats["running"], stats
 
 async def test_a_killed_api_process_leaves_no_simulation_running(dask_cluster, tmp_path):
     """kill -9 of the API process mid-run: the scheduler releases its task and the worker
