@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -55,11 +56,52 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
+def bare_bwrap_argv(code: str, python: str = sys.executable) -> list[str]:
+    """bubblewrap with nothing but the system and Python read-only: the bare baseline of a sandbox."""
+    prefix = str(Path(sys.base_prefix).resolve())
+    return [
+        "bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
+        "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+        "--symlink", "usr/lib64", "/lib64", "--ro-bind", prefix, prefix,
+        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+        str(Path(python).resolve()), "-c", code,  # a venv's python is a link out of the bind
+    ]
+
+
+async def timed_process(argv: list[str]) -> float:
+    """Seconds one process takes to run to its end (RuntimeError if it fails)."""
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed: {err.decode()[-500:]}")
+    return elapsed
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+class RssSampler(threading.Thread):
+    """The peak RSS of a process, sampled every 20 ms until :meth:`stop`."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self._halt = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.peak = max(self.peak, rss_bytes(self.pid))
+            time.sleep(0.02)
+
+    def stop(self) -> int:
+        self._halt.set()
+        self.join()
+        return self.peak
 
 
 @contextmanager

@@ -17,7 +17,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -27,7 +26,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent))
-from _harness import bare_server, emit, qubithub_server, requests_per_second, rss_bytes  # noqa: E402
+from _harness import RssSampler, bare_server, emit, qubithub_server, requests_per_second, rss_bytes  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -62,22 +61,6 @@ async def insert_circuits(data_dir: Path, owner_id: str, count: int) -> None:
                 await db.execute(CircuitTag.insert_many(tags))
     finally:
         await db.close()
-
-
-class RssSampler(threading.Thread):
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.pid, self.peak, self._halt = pid, 0, threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            self.peak = max(self.peak, rss_bytes(self.pid))
-            time.sleep(0.02)
-
-    def stop(self) -> int:
-        self._halt.set()
-        self.join()
-        return self.peak
 
 
 async def upload(url: str, token: str, path: Path) -> dict:

@@ -20,7 +20,6 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -30,27 +29,11 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent))
-from _harness import emit, qubithub_server, rss_bytes  # noqa: E402
+from _harness import RssSampler, emit, qubithub_server, rss_bytes  # noqa: E402
 from bench_formats import make_table, write_csv, write_parquet  # noqa: E402
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
-
-
-class RssSampler(threading.Thread):
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.pid, self.peak, self._halt = pid, 0, threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            self.peak = max(self.peak, rss_bytes(self.pid))
-            time.sleep(0.02)
-
-    def stop(self) -> int:
-        self._halt.set()
-        self.join()
-        return self.peak
 
 
 def call(method: str, url: str, body: dict | None = None, headers: dict | None = None) -> dict:

@@ -26,16 +26,9 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import emit, qubithub_server  # noqa: E402
 
-BELL = """
-from qiskit import QuantumCircuit
-
-def create_circuit():
-    qc = QuantumCircuit(2, 2)
-    qc.h(0)
-    qc.cx(0, 1)
-    qc.measure([0, 1], [0, 1])
-    return qc
-"""
+#: The bundled example's Bell circuit (H, CX, measure both).
+BELL = (Path(__file__).resolve().parent.parent / "qubithub_lite" / "examples" / "circuits" / "bell-qiskit"
+        / "circuit.py").read_text(encoding="utf-8")
 BARE_BUILD = "import qiskit; qc = qiskit.QuantumCircuit(2, 2); qc.h(0); qc.cx(0, 1); qc.measure([0, 1], [0, 1])"
 
 

@@ -23,35 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._harness import bare_bwrap_argv, timed_process  # noqa: E402
 from qubithub_lite.sandbox import SandboxConfig, get_sandbox  # noqa: E402
 
 BELL = (
     "from qiskit import QuantumCircuit\n"
     "qc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)\nqc.measure_all()\nprint(qc)\n"
 )
-
-
-async def timed_process(argv: list[str]) -> float:
-    started = time.perf_counter()
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await proc.communicate()
-    elapsed = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed: {err.decode()[-500:]}")
-    return elapsed
-
-
-def bare_bwrap(python: str) -> list[str]:
-    prefix = str(Path(sys.base_prefix).resolve())
-    return [
-        "bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
-        "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
-        "--symlink", "usr/lib64", "/lib64", "--ro-bind", prefix, prefix,
-        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-        str(Path(python).resolve()), "-c", "print(1)",  # a venv's python is a link out of the bind
-    ]
 
 
 async def sample_sandbox(sandbox, code: str, preload: tuple[str, ...]) -> float:
@@ -79,7 +57,7 @@ async def main(repeat: int) -> None:
     python = sandbox.python
     try:
         rows = []
-        bare = [await timed_process(bare_bwrap(python)) for _ in range(repeat)]
+        bare = [await timed_process(bare_bwrap_argv("print(1)", python)) for _ in range(repeat)]
         boxed = [await sample_sandbox(sandbox, "print(1)", ("qiskit",)) for _ in range(repeat)]
         rows.append(("print(1)", "bare bwrap python3 -c", bare, boxed))
         cold = [await sample_cold(sandbox) for _ in range(repeat)]

@@ -29,32 +29,11 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import qubithub_server  # noqa: E402
+from bench._harness import bare_bwrap_argv, qubithub_server, timed_process  # noqa: E402
 
 PASSWORD = "Qu4ntum!Leap#42"
 BELL = "from qiskit import QuantumCircuit\nqc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)\nprint(qc)"
 BARE_BELL = "import qiskit; qc = qiskit.QuantumCircuit(2); qc.h(0); qc.cx(0, 1); print(qc)"
-
-
-def bare_bwrap_argv(code: str) -> list[str]:
-    prefix = str(Path(sys.base_prefix).resolve())
-    return [
-        "bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
-        "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
-        "--symlink", "usr/lib64", "/lib64", "--ro-bind", prefix, prefix,
-        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-        str(Path(sys.executable).resolve()), "-c", code,  # a venv's python is a link out of the bind
-    ]
-
-
-async def timed_process(argv: list[str]) -> float:
-    started = time.perf_counter()
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    _, err = await proc.communicate()
-    elapsed = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed: {err.decode()[-500:]}")
-    return elapsed
 
 
 async def setup(session: aiohttp.ClientSession, url: str) -> tuple[dict[str, str], str]:

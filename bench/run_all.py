@@ -41,6 +41,7 @@ BENCHES: dict[str, tuple[list[str], int]] = {
     "datasets": (["--size-mb", "256", "--repeats", "5"], 300),
     "protocols": (["--versions", "50", "--size-mb", "32", "--repeats", "3"], 240),
     "backup": (["--circuits", "500", "--dataset-mib", "128"], 240),
+    "footprint": (["--load", "30", "--idle", "0", "--settle", "10"], 420),
     "dask": (["--queued", "150"], 420),
 }
 

@@ -11,29 +11,10 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import ConfigError, Settings, load_settings
-from .cli_options import data_options
+from .cli_options import cli_settings as _settings, data_options
 from .logs import fields, setup_logging
 
 log = logging.getLogger("qubithub_lite")
-
-
-class ConfigUsageError(click.ClickException):
-    """A bad setting: one line, exit status 2 (like a bad command-line option)."""
-
-    exit_code = 2
-
-
-def _settings(ctx_obj: dict[str, Any], **server: Any) -> Settings:
-    overrides = {"server": {k: v for k, v in server.items() if v is not None}}
-    if ctx_obj.get("data_dir") is not None:
-        overrides["server"]["data_dir"] = ctx_obj["data_dir"]
-    try:
-        settings = load_settings(ctx_obj.get("config"), overrides)
-    except ConfigError as exc:
-        raise ConfigUsageError(str(exc)) from None
-    setup_logging(settings.logging.level, settings.logging.format)
-    return settings
 
 
 @click.group()
@@ -361,40 +342,27 @@ def _each(obj, names, change, done: str) -> None:
         click.echo(f"{done} {user.username}")
 
 
-@users.command("disable")
-@click.argument("names", nargs=-1, required=True)
-@data_options
-@click.pass_obj
-def users_disable(obj, names) -> None:
-    """Disable accounts: their sessions end and their API keys are refused at once."""
-    _each(obj, names, lambda a, n: a.set_active(n, False), "disabled")
+def _each_command(name: str, help_text: str, change, done: str):
+    """``qubithub-lite users <name> NAMES...``: ``change(admin, name)`` for each account, one line each."""
+
+    @users.command(name, help=help_text)
+    @click.argument("names", nargs=-1, required=True)
+    @data_options
+    @click.pass_obj
+    def command(obj, names) -> None:
+        _each(obj, names, change, done)
+
+    return command
 
 
-@users.command("enable")
-@click.argument("names", nargs=-1, required=True)
-@data_options
-@click.pass_obj
-def users_enable(obj, names) -> None:
-    """Enable disabled accounts again (they log in anew; their API keys work again)."""
-    _each(obj, names, lambda a, n: a.set_active(n, True), "enabled")
-
-
-@users.command("promote")
-@click.argument("names", nargs=-1, required=True)
-@data_options
-@click.pass_obj
-def users_promote(obj, names) -> None:
-    """Make accounts site administrators."""
-    _each(obj, names, lambda a, n: a.set_admin(n, True), "promoted")
-
-
-@users.command("demote")
-@click.argument("names", nargs=-1, required=True)
-@data_options
-@click.pass_obj
-def users_demote(obj, names) -> None:
-    """Take site administration away (never from the last active administrator)."""
-    _each(obj, names, lambda a, n: a.set_admin(n, False), "demoted")
+users_disable = _each_command("disable", "Disable accounts: their sessions end and their API keys are refused at once.",
+                              lambda a, n: a.set_active(n, False), "disabled")
+users_enable = _each_command("enable", "Enable disabled accounts again (they log in anew; their API keys work again).",
+                             lambda a, n: a.set_active(n, True), "enabled")
+users_promote = _each_command("promote", "Make accounts site administrators.",
+                              lambda a, n: a.set_admin(n, True), "promoted")
+users_demote = _each_command("demote", "Take site administration away (never from the last active administrator).",
+                             lambda a, n: a.set_admin(n, False), "demoted")
 
 
 @users.command("delete")

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .cli_options import data_options
+from .cli_options import cli_settings as _cli_settings, data_options
 
 
 def _progress(total: int, label: str):
@@ -109,12 +109,6 @@ async def _resource_hub(settings):
         yield hub
     finally:
         await hub.close()
-
-
-def _cli_settings(obj):
-    from .cli import _settings
-
-    return _settings(obj)
 
 
 @click.command("export")

@@ -7,6 +7,29 @@ from typing import Any
 
 import click
 
+from .config import ConfigError, Settings, load_settings
+from .logs import setup_logging
+
+
+class ConfigUsageError(click.ClickException):
+    """A bad setting: one line, exit status 2 (like a bad command-line option)."""
+
+    exit_code = 2
+
+
+def cli_settings(ctx_obj: dict[str, Any], **server: Any) -> Settings:
+    """The settings a command runs with: the config file and ``--data-dir`` from the command
+    line (``ctx_obj``), then ``server`` overrides; logging set up from them."""
+    overrides = {"server": {k: v for k, v in server.items() if v is not None}}
+    if ctx_obj.get("data_dir") is not None:
+        overrides["server"]["data_dir"] = ctx_obj["data_dir"]
+    try:
+        settings = load_settings(ctx_obj.get("config"), overrides)
+    except ConfigError as exc:
+        raise ConfigUsageError(str(exc)) from None
+    setup_logging(settings.logging.level, settings.logging.format)
+    return settings
+
 
 def _store_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     """``--data-dir``/``--config`` after a subcommand: the same as before it (and wins)."""

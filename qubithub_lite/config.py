@@ -116,6 +116,17 @@ class RunsConfig(Section):
     default_timeout_seconds: float = Field(120, gt=0, description="Run time limit when the manifest sets none.")
     max_timeout_seconds: float = Field(600, gt=0, description="Cap on [execution].timeout_seconds of a manifest.")
     compile_timeout_seconds: float = Field(60, gt=0, description="Time limit for running circuit.py in the sandbox to export it.")
+    max_idle_workers: int = Field(
+        2, ge=0, le=64,
+        description="Most simulator workers kept warm while idle (at most `workers`); the least recently used one beyond it exits.",
+    )
+    worker_idle_seconds: float = Field(
+        600, ge=0, description="An idle simulator worker exits after this many seconds without a run (0: never); the next run starts one."
+    )
+    worker_memory_budget_mib: int = Field(
+        384, ge=0,
+        description="After a run, while the simulator workers' PSS exceeds this, the least recently used idle one exits (0: no budget).",
+    )
     prestart_workers: bool = Field(True, description="Start (warm) the simulator workers at server start, not at the first run.")
     isolate_workers: bool = Field(
         True, description="Run the simulator workers in the sandbox (no network, no secrets, no data dir); false: plain child processes."

@@ -14,8 +14,10 @@ so that user code in a space that starts ``sys.executable -c …`` (subprocess, 
 with the spawn or forkserver start method, its resource tracker) gets a Python, not the CLI.
 The CLI has no single-dash option at the top level, so a first argument that starts with one
 dash is always Python's; a first argument that names a file is a script unless it is a CLI
-command. :func:`python_argv` decides; :func:`entry` is what ``python -m qubithub_lite`` and
-the binary run: it dispatches before the CLI (and its imports) is loaded.
+command. :func:`python_argv` decides (given the CLI's command names); the entry point that
+``python -m qubithub_lite`` and the binary run (``qubithub_lite/__main__.py``'s ``entry``)
+dispatches with it before the CLI (and its imports) is loaded. This module imports nothing of
+the package: it is a leaf every layer may use.
 :func:`python_command` builds the server's own helper commands (``python-compat`` first when
 frozen, which keeps them unambiguous).
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Container
 
 #: The hidden first argument of the binary that makes it behave like ``python``.
 PYTHON_COMPAT = "python-compat"
@@ -169,16 +172,12 @@ MULTIPROCESSING_FORK = "--multiprocessing-fork"
 _SCRIPT_SUFFIXES = (".py", ".pyc", ".pyw", ".pyz", ".zip")
 
 
-def _cli_commands() -> set[str]:
-    from .cli import main
-
-    return set(main.commands)  # type: ignore[attr-defined]
-
-
-def python_argv(argv: list[str]) -> list[str] | None:
+def python_argv(argv: list[str], cli_commands: Callable[[], Container[str]]) -> list[str] | None:
     """The interpreter arguments when ``argv`` (the binary's arguments) asks for Python
     rather than the CLI, else None. ``python-compat`` forces Python; multiprocessing's
-    ``--multiprocessing-fork`` is passed through as it is."""
+    ``--multiprocessing-fork`` is passed through as it is. ``cli_commands`` gives the CLI's
+    command names; it is called only when a first argument names an existing file (so the
+    CLI is not loaded for the common cases)."""
     if not argv:
         return None
     first = argv[0]
@@ -190,7 +189,7 @@ def python_argv(argv: list[str]) -> list[str] | None:
         return argv  # -c, -m, -I, -B, -u, -W…, -X…: the CLI has no short options here
     if first.endswith(_SCRIPT_SUFFIXES) or os.sep in first:
         return argv if os.path.exists(first) else None
-    if os.path.isfile(first) and first not in _cli_commands():
+    if os.path.isfile(first) and first not in cli_commands():
         return argv
     return None
 
@@ -226,15 +225,3 @@ def run_python(argv: list[str]) -> int:
         traceback.print_exception(type(exc), exc, tb)
         return 130 if isinstance(exc, KeyboardInterrupt) else 1
 
-
-def entry(argv: list[str] | None = None) -> None:
-    """``python -m qubithub_lite`` and the frozen binary: the CLI, or Python (frozen, or
-    with ``python-compat``)."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == [PYTHON_COMPAT] or is_frozen():
-        interpreter = python_argv(argv)
-        if interpreter is not None:
-            sys.exit(run_python(interpreter))
-    from .cli import main
-
-    main(args=argv, prog_name="qubithub-lite")

@@ -1,23 +1,46 @@
 """The service container: one per running app. Handlers reach services
-through ``ctx.hub``; services never see HTTP objects."""
+through ``ctx.hub``; services never see HTTP objects.
+
+Every service is built in one place, :meth:`Hub._wire`, in dependency order, each given
+what it uses in its constructor. A server hub also builds the runs engine (sandbox, executor,
+compiler, queue), git, the Hugging Face API and benchmarks; the CLI hub
+(``maintenance.py``) builds the smaller set through the same method (``jobs=False``)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
 from . import __version__
 from .config import Settings
 from .db import migrate
+from .db.circuits import Circuit
 from .db.core import Db, open_database
+from .db.datasets import Dataset
+from .db.spaces import Space
+from .jobs.events import RunEvents
 from .services.accounts import Accounts
+from .services.admin import UserAdmin
 from .services.api_keys import ApiKeys
+from .services.bundles import Bundles
+from .services.circuits import Circuits
+from .services.datasets import Datasets
 from .services.orgs import Orgs
 from .services.passwords import PasswordHasher
 from .services.ratelimit import RateLimiter
+from .services.runs import Runs
 from .services.secrets_file import load_or_create_secret
+from .services.spaces import Spaces
 from .services.tokens import AccessTokens
 from .sandbox.base import Sandbox, SandboxUnavailable
+from .storage.blobs import BlobStore
+from .storage.quota import StorageAccounts
+
+if TYPE_CHECKING:  # built only by a server hub (imported there)
+    from .jobs.queue import RunQueue
+    from .services.benchmarks.service import Benchmarks
+    from .services.git_repos import GitRepos
+    from .services.hf_compat import HfCompat
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +60,22 @@ class Hub:
         self.accounts: Accounts
         self.api_keys: ApiKeys
         self.orgs: Orgs
+        self.blobs: BlobStore
+        self.storage_accounts: StorageAccounts
+        self.circuits: Circuits
+        self.datasets: Datasets
+        self.spaces: Spaces
+        self.bundles: Bundles
+        self._user_admin: UserAdmin  # services.admin.user_admin(hub)
+        self.run_events: RunEvents
+        self.runs: Runs
+        # A server hub's only (see _wire(jobs=True)):
+        self.git_repos: GitRepos
+        self.hf: HfCompat
+        self.benchmarks: Benchmarks
+        self.run_queue: RunQueue | None = None
+        self._metrics: Any = None  # metrics.metrics_of(app): made on first use (the HTTP layer's)
+        self._websockets: Any = None  # api.lifecycle.open_websockets(hub): the same
         self.limiter = RateLimiter(settings.rate_limits)
         self.health_checks: dict[str, HealthCheck] = {}
         self.sandbox: Sandbox | None = None
@@ -54,37 +93,59 @@ class Hub:
             read_concurrency=settings.database.read_concurrency,
         )
         await migrate.upgrade(self.db)
-        tokens = AccessTokens(secret, settings.auth.access_token_ttl_seconds)
-        self.accounts = Accounts(self.db, PasswordHasher(settings.auth.bcrypt_rounds), tokens, settings.auth)
-        self.api_keys = ApiKeys(self.db)
-        self.orgs = Orgs(self.db)
         await self._start_sandbox()
-        from .services.circuits import attach_storage_and_circuits  # blobs, storage_accounts, circuits
-        await attach_storage_and_circuits(self)
-        from .services.git_repos import attach_git  # git_repos (needs circuits)
-
-        await attach_git(self)
-        from .services.datasets import attach_datasets  # datasets (needs blobs, storage_accounts)
-
-        await attach_datasets(self)
-        from .services.spaces import attach_spaces  # spaces (needs blobs, storage_accounts, the sandbox)
-
-        attach_spaces(self)
-        from .services.hf_compat import attach_hf  # hf (needs circuits, datasets, spaces)
-
-        attach_hf(self)
-        from .jobs.setup import attach_runs  # run service, compiler, executor, queue
-
-        await attach_runs(self)
-        from .services.benchmarks.service import attach_benchmarks  # benchmarks (needs runs, circuits)
-
-        attach_benchmarks(self)
+        await self._wire(secret, jobs=True)
         if settings.examples.install_on_first_start:
             from .services.examples import install_on_first_start
 
             await install_on_first_start(self)
         for component in self._components:
             await component.start()
+
+    async def _wire(self, secret: bytes, *, jobs: bool) -> None:
+        """Build every service, in dependency order. ``jobs``: a server hub, which also runs
+        work (the sandbox is started before); a CLI hub never claims, queues or executes."""
+        settings, db = self.settings, self.db
+        tokens = AccessTokens(secret, settings.auth.access_token_ttl_seconds)
+        self.accounts = Accounts(db, PasswordHasher(settings.auth.bcrypt_rounds), tokens, settings.auth)
+        self.api_keys = ApiKeys(db)
+        self.orgs = Orgs(db, {"circuit": Circuit, "dataset": Dataset, "space": Space})
+        self.blobs = BlobStore(settings.data_dir / "blobs", db)
+        if jobs:  # not from the CLI: it clears temp files a running server may be writing
+            await self.blobs.start()
+        self.storage_accounts = StorageAccounts(db, settings.storage.user_quota_bytes)
+        self.circuits = Circuits(db, self.blobs, self.storage_accounts, settings.storage)
+        self.datasets = Datasets(db, self.blobs, self.storage_accounts, settings.storage, settings.datasets)
+        self.spaces = Spaces(db, self.blobs, self.storage_accounts, settings.storage, settings.spaces,
+                             self.require_sandbox)
+        self.bundles = Bundles(db, self.blobs, self.circuits, self.datasets, self.spaces)
+        self._user_admin = UserAdmin(self)
+        self.run_events = RunEvents()
+        from .backends.registry import registry
+
+        if not jobs:
+            self.runs = Runs(db, self.run_events, settings, registry)  # no scheduler: runs are only marked
+            return
+        from .jobs.queue import RunQueue
+        from .jobs.scheduler import SlotBoard
+        from .jobs.setup import build_compiler, build_executor, queue_health
+        from .services.benchmarks.service import BenchmarkRunHooks, Benchmarks
+        from .services.benchmarks.suites import load_suites
+        from .services.git_repos import GitRepos
+        from .services.hf_compat import HfCompat
+
+        self.git_repos = GitRepos(self.circuits, settings.git, settings.storage, settings.data_dir / "git-cache")
+        self.git_repos.discard_cut_off_pushes()
+        self.hf = HfCompat(db, self.circuits, self.datasets, self.spaces)
+        executor = build_executor(settings, self.sandbox, self.sandbox_error)
+        compiler = build_compiler(settings, db, self.blobs, self.sandbox, self.sandbox_error)
+        board = SlotBoard(executor)  # the scheduler the run service sees
+        hooks = BenchmarkRunHooks(db, load_suites())
+        self.runs = Runs(db, self.run_events, settings, registry, scheduler=board, extension=hooks)
+        self.run_queue = RunQueue(self.runs, board, compiler, executor, settings.runs)
+        self.add_component(self.run_queue)
+        self.health_checks["queue"] = queue_health(settings.runs, self.runs, executor, self.run_events)
+        self.benchmarks = Benchmarks(db, self.runs, self.circuits, self.accounts, hooks)
 
     async def _start_sandbox(self) -> None:
         """The sandbox for untrusted code. If the configured driver cannot isolate jobs,

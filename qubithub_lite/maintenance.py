@@ -14,12 +14,7 @@ from .config import Settings
 from .db import migrate
 from .db.core import open_database
 from .hub import Hub
-from .services.accounts import Accounts
-from .services.api_keys import ApiKeys
-from .services.orgs import Orgs
-from .services.passwords import PasswordHasher
 from .services.secrets_file import load_or_create_secret
-from .services.tokens import AccessTokens
 
 
 class NoDataDir(Exception):
@@ -61,26 +56,5 @@ class MaintenanceHub(Hub):
             secret = secrets.token_hex(64).encode()  # no token is issued from the CLI
         self.db = open_database(settings.database_url, pool_size=4, busy_timeout_ms=settings.database.busy_timeout_ms)
         await migrate.upgrade(self.db)
-        tokens = AccessTokens(secret, settings.auth.access_token_ttl_seconds)
-        self.accounts = Accounts(self.db, PasswordHasher(settings.auth.bcrypt_rounds), tokens, settings.auth)
-        self.api_keys = ApiKeys(self.db)
-        self.orgs = Orgs(self.db)
         self.sandbox_error = "not available from the command line"
-        from .services.circuits import Circuits
-        from .services.datasets import attach_datasets
-        from .services.spaces import attach_spaces
-        from .storage.blobs import BlobStore
-        from .storage.quota import StorageAccounts
-
-        # Not BlobStore.start(): that clears temp files a running server may be writing.
-        self.blobs = BlobStore(settings.data_dir / "blobs", self.db)
-        self.storage_accounts = StorageAccounts(self.db, settings.storage.user_quota_bytes)
-        self.circuits = Circuits(self.db, self.blobs, self.storage_accounts, settings.storage)
-        await attach_datasets(self)
-        attach_spaces(self)
-        from .backends.registry import registry
-        from .jobs.events import RunEvents
-        from .services.runs import Runs
-
-        self.run_events = RunEvents()
-        self.runs = Runs(self.db, self.run_events, settings, registry)  # no queue: runs are only marked
+        await self._wire(secret, jobs=False)  # the same wiring as a server's, without the runs engine

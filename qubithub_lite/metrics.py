@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from .counters import SANDBOX_FAILURES
+from .run_status import WAITING
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -112,7 +113,7 @@ async def _read_state(hub: Any) -> dict[str, Any]:
     from .api.lifecycle import open_websockets
 
     return {
-        "queue_depth": sum(n for (status, _), n in runs.items() if status in ("pending", "queued")),
+        "queue_depth": sum(n for (status, _), n in runs.items() if status in WAITING),
         "runs": runs,
         "sandbox_failures": dict(SANDBOX_FAILURES),
         "worker_restarts": int(executor_stats.get("restarts", 0) or 0),

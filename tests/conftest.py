@@ -166,8 +166,10 @@ class LiveServer:
         return self.process.returncode
 
 
-def start_server(data_dir, extra_env: dict[str, str] | None = None, port: int | None = None) -> LiveServer:
-    port = port or free_port()
+def server_env(extra_env: dict[str, str] | None = None, *, database_url: str | None = None) -> dict[str, str]:
+    """The environment of a server process a test starts: none of the caller's QUBITHUB_LITE_*
+    settings; fast password hashing, no rate limits, quiet logs, no prestarted workers or warm
+    sandboxes; then ``database_url`` and ``extra_env``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUBITHUB_LITE_")}
     env.update({
         "QUBITHUB_LITE_AUTH_BCRYPT_ROUNDS": "4",
@@ -176,9 +178,15 @@ def start_server(data_dir, extra_env: dict[str, str] | None = None, port: int | 
         "QUBITHUB_LITE_RUNS_PRESTART_WORKERS": "false",
         "QUBITHUB_LITE_SANDBOX_WARM_POOL_SIZE": "0",
     })
-    if ON_POSTGRES:
-        env["QUBITHUB_LITE_DATABASE_URL"] = pgtest.database_for(data_dir)
+    if database_url:
+        env["QUBITHUB_LITE_DATABASE_URL"] = database_url
     env.update(extra_env or {})
+    return env
+
+
+def start_server(data_dir, extra_env: dict[str, str] | None = None, port: int | None = None) -> LiveServer:
+    port = port or free_port()
+    env = server_env(extra_env, database_url=pgtest.database_for(data_dir) if ON_POSTGRES else None)
     proc = subprocess.Popen(
         [*CLI_CMD, "serve", "--port", str(port), "--data-dir", str(data_dir)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

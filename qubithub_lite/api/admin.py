@@ -181,7 +181,7 @@ async def import_bundle(ctx: Ctx):
     hash), then imported through the same service calls as uploads. Importing again changes
     nothing; a name holding other content is a clash, never overwritten."""
     from ..services.bundles import MAX_BUNDLE_BYTES, bundles_of, import_upload, report_dict
-    from ..storage.http import drain_body, iter_multipart_files
+    from .uploads import drain_body, iter_multipart_files
 
     _site_admin(ctx)
     if (ctx.request.content_length or 0) > MAX_BUNDLE_BYTES + 64 * 1024:

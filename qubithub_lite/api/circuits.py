@@ -8,7 +8,7 @@ from ..schemas.circuits import (
     CircuitCreate, CircuitDetail, CircuitList, CircuitListQuery, CircuitUpdate, FileList, FilesQuery, ForkRequest,
     OrgCircuitsQuery, ResolveQuery, StarResponse, UploadQuery, UploadResult,
 )
-from ..storage.http import drain_body, iter_multipart_files
+from .uploads import drain_body, iter_multipart_files
 from .routing import Ctx, Router, json_response
 
 router = Router("circuits")

@@ -29,7 +29,8 @@ from ..schemas.datasets import (
     DatasetStarResponse, DatasetStats, DatasetUpdate, DatasetVersionOut, OrgDatasetsQuery, PreviewQuery,
     VersionQuery, VersionUploadQuery,
 )
-from ..storage.http import BlobResponse, drain_body, iter_multipart_files
+from .downloads import BlobResponse
+from .uploads import drain_body, iter_multipart_files
 from .routing import Ctx, Router
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..storage.http import BlobResponse, content_type_for
+from .downloads import BlobResponse, content_type_for
 from .routing import Ctx, Router
 
 router = Router("files")

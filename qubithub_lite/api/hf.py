@@ -26,7 +26,7 @@ from aiohttp import web
 
 from ..errors import BadRequest
 from ..services.hf_compat import MAX_PAGE, SCOPES
-from ..storage.http import BlobResponse, content_type_for
+from .downloads import BlobResponse, content_type_for
 from .datasets import DownloadResponse, _tracker
 from .routing import HUB_KEY, PRINCIPAL_KEY, Ctx
 

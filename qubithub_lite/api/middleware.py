@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from peewee import OperationalError
 
+from ..db.core import DatabaseBusy
 from ..errors import ApiError, Unauthorized
 from ..logs import fields
 from ..services.principal import Principal
@@ -36,10 +36,7 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
         }.get(exc.status, exc.reason)
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return json_response({"detail": detail}, exc.status, headers)
-    except OperationalError as exc:
-        if "acquiring connection" not in str(exc) and "locked" not in str(exc):
-            log.exception("request.failed", extra=fields(method=request.method, path=request.path))
-            return json_response({"detail": "Internal server error"}, 500)
+    except DatabaseBusy as exc:
         log.warning("request.busy", extra=fields(method=request.method, path=request.path, reason=str(exc)))
         return json_response({"detail": "the server is busy; retry shortly"}, 503, {"Retry-After": "1"})
     except Exception:

@@ -9,6 +9,7 @@ import json
 from aiohttp import WSMsgType, web
 
 from ..errors import BadRequest
+from ..run_status import STAGE, RunStatus
 from ..schemas.runs import RunCreate, RunList, RunListQuery, RunResponse, RunStatsResponse
 from ..services import permissions
 from .lifecycle import track_websocket
@@ -16,8 +17,6 @@ from .middleware import resolve_principal
 from .routing import Ctx, Router
 
 router = Router("runs")
-#: Lifecycle order of the states a live socket reports (a run only moves forward while served).
-_STAGE = {"pending": 0, "queued": 1, "running": 2, "completed": 3, "failed": 3, "cancelled": 3}
 
 
 @router.post("/runs", body=RunCreate, response=RunResponse, status=201, auth="user", scope="runs:submit", errors=(403, 404))
@@ -25,7 +24,7 @@ async def create_run(ctx: Ctx):
     """Submit a run; it starts `pending` and is executed asynchronously."""
     run = await ctx.hub.runs.submit(ctx.actor, ctx.body)
     response = await ctx.hub.runs.response(run)
-    response.status = "pending"  # the state this request created (the queue may already have moved it)
+    response.status = RunStatus.PENDING.value  # the state this request created (the queue may already have moved it)
     return response
 
 
@@ -95,29 +94,29 @@ async def _run_socket(ctx: Ctx):
     try:
         await ws.send_str((await ctx.hub.runs.response(run)).model_dump_json())
         last_status = run.status
-        if run.status in ("completed", "failed", "cancelled"):
+        if RunStatus(run.status).is_terminal:
             return ws
-        await ctx.hub.db.release()  # the socket may stay open for minutes: don't hold a pool slot
-        reader = asyncio.create_task(ws.receive())
-        while True:
-            getter = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                getter.cancel()
-                msg = reader.result()
-                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+        async with ctx.hub.db.idle():  # the socket may stay open for minutes: no pooled connection meanwhile
+            reader = asyncio.create_task(ws.receive())
+            while True:
+                getter = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if reader in done:
+                    getter.cancel()
+                    msg = reader.result()
+                    if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                        break
+                    reader = asyncio.create_task(ws.receive())
+                    continue
+                message = getter.result()
+                status = json.loads(message)["status"]
+                if STAGE[status] <= STAGE[last_status]:
+                    continue  # committed before the first message was read: already covered by it
+                last_status = status
+                await ws.send_str(message)
+                if RunStatus(status).is_terminal:
+                    reader.cancel()
                     break
-                reader = asyncio.create_task(ws.receive())
-                continue
-            message = getter.result()
-            status = json.loads(message)["status"]
-            if _STAGE[status] <= _STAGE[last_status]:
-                continue  # committed before the first message was read: already covered by it
-            last_status = status
-            await ws.send_str(message)
-            if status in ("completed", "failed", "cancelled"):
-                reader.cancel()
-                break
     finally:
         events.unsubscribe(run_id, queue)
         with contextlib.suppress(Exception):

@@ -22,7 +22,8 @@ from ..schemas.spaces import (
     SpaceForkRequest, SpaceList, SpaceListQuery, SpaceUpdate, StarResponse, VisualizeRequest, VisualizeResponse,
 )
 from ..services.spaces import one_chunk
-from ..storage.http import BlobResponse, content_type_for, drain_body, iter_multipart_files
+from .downloads import BlobResponse, content_type_for
+from .uploads import drain_body, iter_multipart_files
 from .routing import Ctx, Router
 
 router = Router("spaces")

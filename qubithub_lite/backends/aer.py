@@ -105,14 +105,8 @@ class QiskitAerBackend(BackendDriver):
             return
         check_memory(n)
 
-    def run(
-        self,
-        artifact: Artifact,
-        shots: int,
-        seed: int | None,
-        parameters: dict[str, Any] | None,
-        options: dict[str, Any] | None,
-    ) -> RunResult:
+    def run(self, artifact: Artifact, shots: int, seed: int | None,
+            parameters: dict[str, Any] | None, options: dict[str, Any] | None) -> RunResult:
         opts = self.validate_options(options)
         seed = new_seed() if seed is None else int(seed)
         method = opts.get("method") or "automatic"

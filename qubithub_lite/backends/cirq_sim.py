@@ -39,14 +39,8 @@ class CirqSimulatorBackend(BackendDriver):
         circuit, keys = A.qiskit_to_cirq(qc)
         return circuit, keys, (time.perf_counter() - t0) * 1000
 
-    def run(
-        self,
-        artifact: Artifact,
-        shots: int,
-        seed: int | None,
-        parameters: dict[str, Any] | None,
-        options: dict[str, Any] | None,
-    ) -> RunResult:
+    def run(self, artifact: Artifact, shots: int, seed: int | None,
+            parameters: dict[str, Any] | None, options: dict[str, Any] | None) -> RunResult:
         import cirq
         import numpy as np
 

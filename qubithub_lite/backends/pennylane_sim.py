@@ -94,14 +94,8 @@ class PennyLaneBackend(BackendDriver):
         ops = to_pennylane_ops(bare)
         return ops, clbit_qubits, qc.num_qubits, (time.perf_counter() - t0) * 1000
 
-    def run(
-        self,
-        artifact: Artifact,
-        shots: int,
-        seed: int | None,
-        parameters: dict[str, Any] | None,
-        options: dict[str, Any] | None,
-    ) -> RunResult:
+    def run(self, artifact: Artifact, shots: int, seed: int | None,
+            parameters: dict[str, Any] | None, options: dict[str, Any] | None) -> RunResult:
         import numpy as np
         import pennylane as qml
 

@@ -2,8 +2,10 @@
 
 An entry point may name a :class:`BackendDriver` subclass, a driver instance, or a callable
 returning an iterable of drivers (e.g. one per fake device).  Built-ins are always registered
-from this module too, so a plain source checkout (no installed metadata) works.  Import-light:
-listing backends never imports a quantum framework.
+from this module too, so a plain source checkout (no installed metadata) works.  Discovery and
+precedence are :mod:`qubithub_lite.plugin_loader`'s (built-ins first, a plugin may not shadow a
+built-in; a broken plugin is logged and left out); a driver name produced twice keeps the
+first.  Import-light: listing backends never imports a quantum framework.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from importlib.metadata import entry_points
 from typing import Any
 
+from ..plugin_loader import load_plugins
 from .base import BackendDriver, BackendError
+from .frameworks import DEFAULT_BACKENDS  # noqa: F401  (default backend per framework)
 
 log = logging.getLogger(__name__)
 GROUP = "qubithub_lite.backends"
@@ -28,26 +31,9 @@ BUILTINS: dict[str, str] = {
     "pennylane_lightning": "qubithub_lite.backends.pennylane_sim:PennyLaneLightningBackend",
 }
 
-#: Default backend per framework (platform-notes §6).
-DEFAULT_BACKENDS = {
-    "qiskit": "qiskit_aer",
-    "openqasm3": "qiskit_aer",
-    "cirq": "cirq_simulator",
-    "pennylane": "pennylane_default",
-}
 
 _lock = threading.Lock()
 _registry: dict[str, BackendDriver] | None = None
-
-
-def _resolve(target: str) -> Any:
-    module_name, _, attr = target.partition(":")
-    import importlib
-
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 def _drivers_from(obj: Any) -> list[BackendDriver]:
@@ -66,14 +52,9 @@ def _drivers_from(obj: Any) -> list[BackendDriver]:
 
 def _load() -> dict[str, BackendDriver]:
     drivers: dict[str, BackendDriver] = {}
-    sources: list[tuple[str, Any]] = [(name, lambda t=target: _resolve(t)) for name, target in BUILTINS.items()]
-    for ep in entry_points(group=GROUP):
-        if ep.value in BUILTINS.values():
-            continue
-        sources.append((ep.name, ep.load))
-    for name, loader in sources:
+    for name, obj in load_plugins(GROUP, BUILTINS).items():
         try:
-            for driver in _drivers_from(loader()):
+            for driver in _drivers_from(obj):
                 if driver.name in drivers:
                     log.warning("backend %s registered twice; keeping the first", driver.name)
                     continue

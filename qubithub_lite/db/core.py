@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, TypeVar
+from typing import Any, AsyncIterator, Callable, Iterator, TypeVar
 from urllib.parse import urlparse
 
-from peewee import DatabaseProxy, Query
-from playhouse.pwasyncio import (
-    AsyncDatabaseMixin, AsyncPostgresqlDatabase, AsyncSqliteConnection, AsyncSqliteDatabase, AsyncSqlitePool,
-    CursorAdapter, ImproperlyConfigured, aiosqlite,
-)
+from peewee import DatabaseProxy, OperationalError, Query
+from playhouse.pwasyncio import AsyncDatabaseMixin, AsyncPostgresqlDatabase, AsyncSqliteDatabase
+
+from .pwasyncio_patches import OneHopSqliteConnection, OneHopSqliteDatabase
 
 T = TypeVar("T")
 
@@ -32,13 +33,36 @@ T = TypeVar("T")
 database_proxy = DatabaseProxy()
 
 
-def _run_statement(conn, sql: str, params) -> tuple[list, int | None, int, Any]:
-    """On aiosqlite's worker thread: execute, fetch every row, read the cursor's metadata."""
-    cursor = conn.execute(sql, params)
+class DatabaseBusy(Exception):
+    """The database cannot serve this now: every pooled connection stayed taken for the
+    acquire timeout, or the SQLite file stayed locked for the busy timeout. Retrying shortly
+    may succeed (the HTTP layer answers 503 with ``Retry-After``). Other database errors
+    propagate as they are."""
+
+
+@contextlib.contextmanager
+def _busy_as_ours() -> Iterator[None]:
+    """peewee's busy errors (the pool's acquire timeout, ``database is locked``) as
+    :class:`DatabaseBusy`, so no layer above needs to know peewee's exception types. The
+    one-trip transactions (:meth:`Db.transaction`) raise sqlite3's own error, also mapped."""
     try:
-        return cursor.fetchall(), cursor.lastrowid, cursor.rowcount, cursor.description
-    finally:
-        cursor.close()
+        yield
+    except (OperationalError, sqlite3.OperationalError) as exc:
+        text = str(exc)
+        if "acquiring connection" in text or "locked" in text:
+            raise DatabaseBusy(text) from exc
+        raise
+
+
+def _busy_translated(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A coroutine method of :class:`Db` that raises :class:`DatabaseBusy` for peewee's busy errors."""
+
+    @functools.wraps(method)
+    async def translated(*args: Any, **kwargs: Any) -> Any:
+        with _busy_as_ours():
+            return await method(*args, **kwargs)
+
+    return translated
 
 
 class Rollback(Exception):
@@ -73,85 +97,6 @@ def _call_in_transaction(conn, fn: Callable[..., T], args: tuple, nested: bool) 
         raise
     conn.execute("RELEASE qh_fn" if nested else "COMMIT")
     return result
-
-
-class _OneHopSqliteConnection(AsyncSqliteConnection):
-    """pwasyncio's SQLite connection makes three trips to aiosqlite's worker thread per
-    statement (execute, fetchall, close). Each trip is a queue put, a thread wake-up and
-    a call back into the event loop, and under load each costs far more than the query.
-    This does the same work in one trip (aiosqlite's ``_execute`` queues a callable on its
-    thread, as pwasyncio itself does for aggregates and collations)."""
-
-    #: Shared by every connection of a pool; see :class:`_OneHopSqlitePool`.
-    read_gate: asyncio.Semaphore | None = None
-
-    async def _execute(self, sql, params=None):
-        gate = self.read_gate if sql[:6].upper() == "SELECT" else None
-        if gate is not None:
-            await gate.acquire()
-        try:
-            rows, lastrowid, rowcount, description = await self.conn._execute(
-                _run_statement, self.conn._conn, sql, params or ()
-            )
-        finally:
-            if gate is not None:
-                gate.release()
-        return CursorAdapter(rows, lastrowid=lastrowid, rowcount=rowcount, description=description)
-
-    async def call_in_transaction(self, fn, args: tuple, nested: bool):
-        await self._acquire_lock()
-        try:
-            return await self.conn._execute(_call_in_transaction, self.conn._conn, fn, args, nested)
-        finally:
-            self._lock.release()
-
-
-class _OneHopSqlitePool(AsyncSqlitePool):
-    """Each pooled connection has its own thread. SELECTs from all of them share a gate of
-    ``read_concurrency`` places: Python's sqlite3 takes the GIL back for every fetched row,
-    so many connection threads reading at once mostly wait for the GIL and each other (16
-    concurrent list queries: ~18 ms each instead of ~0.3 ms, and fewer per second than one
-    at a time). A read waits for nothing but SQLite's own work, so the gate cannot deadlock;
-    writes are not gated (they are serialised by the writer lock)."""
-
-    def __init__(self, *args, read_concurrency: int = 4, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.read_gate = asyncio.Semaphore(read_concurrency) if read_concurrency > 0 else None
-
-    async def _create_connection(self):
-        wrapper = await super()._create_connection()
-        conn = _OneHopSqliteConnection(wrapper.conn)
-        conn.read_gate = self.read_gate
-        return conn
-
-
-class _SqliteDatabase(AsyncSqliteDatabase):
-    """AsyncSqliteDatabase whose pooled connections run each statement in one thread hop."""
-
-    read_concurrency = 4
-
-    async def _acquire_conn_async(self):
-        """Take an idle pooled connection at once. pwasyncio's own path wraps both the pool
-        check and the queue get in ``wait_for`` (two tasks per request in Python 3.11);
-        it still handles creating the pool and waiting for a busy one."""
-        pool = self._pool
-        if pool is not None and not self._closing:
-            try:
-                conn = pool._queue.get_nowait()
-            except (asyncio.QueueEmpty, AttributeError):
-                pass
-            else:
-                conn._pool = pool
-                return conn
-        return await super()._acquire_conn_async()
-
-    async def _create_pool_async(self):
-        if aiosqlite is None:
-            raise ImproperlyConfigured("aiosqlite is not installed")
-        pool_size = 1 if self.database == ":memory:" else self._pool_size
-        pool = _OneHopSqlitePool(self.database, pool_size=pool_size, on_connect=self._add_conn_hooks,
-                                 read_concurrency=self.read_concurrency, timeout=self._timeout, **self.connect_params)
-        return await pool.initialize()
 
 
 class _PostgresqlDatabase(AsyncPostgresqlDatabase):
@@ -266,50 +211,70 @@ class Db:
         Lock order: this task's pooled connection first, then the writer lock. The other
         order deadlocks when every pooled connection belongs to a task queued on the lock
         while the lock holder waits for a connection."""
-        await self.engine.aconnect()
-        if self._write_lock is not None:
-            await self._write_lock.acquire()
-        try:
-            # atomic() begins a transaction at depth 0 and a savepoint when nested;
-            # the lock type only applies to the outermost BEGIN.
-            async with self.engine.atomic("IMMEDIATE") if self.is_sqlite else self.engine.atomic():
-                yield
-        finally:
+        with _busy_as_ours():
+            await self.engine.aconnect()
             if self._write_lock is not None:
-                self._write_lock.release()
+                await self._write_lock.acquire()
+            try:
+                # atomic() begins a transaction at depth 0 and a savepoint when nested;
+                # the lock type only applies to the outermost BEGIN.
+                async with self.engine.atomic("IMMEDIATE") if self.is_sqlite else self.engine.atomic():
+                    yield
+            finally:
+                if self._write_lock is not None:
+                    self._write_lock.release()
+
+    @contextlib.asynccontextmanager
+    async def idle(self) -> AsyncIterator[None]:
+        """A block in which this task waits for something else (a WebSocket, a long job)
+        without holding a pooled connection: pwasyncio binds a connection to each task until
+        the task ends, so a few long waits would otherwise hold the whole pool. A query
+        inside the block takes a connection again."""
+        await self.release()
+        yield
 
     # Reads and single statements -------------------------------------------------
+    @_busy_translated
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run synchronous peewee code (queries, lazy relations) on the async bridge."""
         return await self.engine.run(fn, *args, **kwargs)
 
+    @_busy_translated
     async def list(self, query: Query) -> list:
         return await self.engine.list(query)
 
+    @_busy_translated
     async def first(self, query: Query) -> Any:
         rows = await self.engine.list(query.limit(1))
         return rows[0] if rows else None
 
+    @_busy_translated
     async def count(self, query: Query) -> int:
         return await self.engine.count(query)
 
+    @_busy_translated
     async def scalar(self, query: Query) -> Any:
         return await self.engine.scalar(query)
 
+    @_busy_translated
     async def exists(self, query: Query) -> bool:
         return await self.engine.exists(query)
 
+    @_busy_translated
     async def models(self, model: type[T], sql: str, params: tuple | list = ()) -> list[T]:
         """Instances of ``model`` from a prepared SELECT, in one trip and without the query builder."""
         cursor = await self.engine.aexecute_sql(sql, params)
         return to_models(model, cursor.description, cursor.fetchall())
 
+    @_busy_translated
     async def execute(self, query: Query) -> Any:
         return await self.engine.aexecute(query)
 
+    @_busy_translated
     async def execute_sql(self, sql: str, params: tuple | list = ()) -> Any:
         return await self.engine.aexecute_sql(sql, params)
 
+    @_busy_translated
     async def transaction(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(execute, *args)`` as one write transaction, next to the database: on
         SQLite in one trip to the connection's thread (a transaction of N statements made
@@ -320,10 +285,10 @@ class Db:
         event loop or shared mutable state (on SQLite it runs on another thread). Raising
         :class:`Rollback` undoes its writes and makes ``value`` the answer."""
         conn = await self.engine.aconnect()
-        if isinstance(conn, _OneHopSqliteConnection):
+        if isinstance(conn, OneHopSqliteConnection):
             await self._write_lock.acquire()
             try:
-                return await conn.call_in_transaction(fn, args, self.engine.in_transaction())
+                return await conn.call_on_thread(_call_in_transaction, fn, args, self.engine.in_transaction())
             finally:
                 self._write_lock.release()
         return await self._bridged_transaction(fn, *args)
@@ -353,6 +318,7 @@ class Db:
         key = None if self.is_sqlite else serialize_on
         return await self.transaction(_write_statements, statements, guard, key)
 
+    @_busy_translated
     async def serialize(self, key: str) -> None:
         """Inside :meth:`tx`: make transactions that call this with the same ``key`` run one
         after the other (until commit). For rules checked by reading rows that concurrent
@@ -362,6 +328,7 @@ class Db:
         if not self.is_sqlite:
             await self.engine.aexecute_sql(_PG_XACT_LOCK, [key])
 
+    @_busy_translated
     async def release(self) -> None:
         """Give this task's pooled connection back. pwasyncio binds a connection to each task
         until the task ends; long-lived tasks (WebSockets, queue loops) call this before they
@@ -410,7 +377,7 @@ def open_database(url: str, *, pool_size: int = 8, busy_timeout_ms: int = 10_000
         path = _sqlite_path(url)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = _SqliteDatabase(
+        engine = OneHopSqliteDatabase(
             path,
             pool_size=pool_size,
             timeout=busy_timeout_ms / 1000,

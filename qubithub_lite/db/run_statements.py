@@ -17,6 +17,7 @@ from typing import Any
 from .circuits import Circuit, CircuitVersion
 from .fields import new_id, utcnow
 from .models import AuditLog
+from ..run_status import ACTIVE, WAITING, RunStatus
 from .runs import Run, RunStats
 
 Statement = tuple[str, list[Any]]
@@ -24,7 +25,6 @@ Statement = tuple[str, list[Any]]
 #: The maintained aggregates of RunStats, in the column order of :meth:`RunStatements.bump_stats`.
 STAT_FIELDS = ("total_runs", "pending_runs", "queued_runs", "running_runs", "completed_runs", "failed_runs",
                "cancelled_runs", "total_shots", "total_execution_time")
-WAITING = ("pending", "queued")
 
 
 def _q(name: str) -> str:
@@ -42,7 +42,7 @@ class RunStatements:
         self._run_fields = tuple(Run._meta.sorted_fields)
         cols = ", ".join(_q(f.column_name) for f in self._run_fields)
         user, status, created = _col(Run, "user"), _col(Run, "status"), _col(Run, "created_at")
-        active = ", ".join(f"'{s}'" for s in ("pending", "queued", "running"))
+        active = ", ".join(f"'{s}'" for s in ACTIVE)
         waiting = ", ".join(f"'{s}'" for s in WAITING)
         self._insert_run = (
             f"INSERT INTO {run} ({cols}) SELECT {', '.join([p] * len(self._run_fields))} "
@@ -72,8 +72,8 @@ class RunStatements:
             f"FROM {circuit} c WHERE c.{_col(Circuit, 'id')} = {p}"
         )
         # The queue: each user's oldest queued run, and one user's next run.
-        self.queued_heads = f"SELECT {user}, MIN({created}) FROM {run} WHERE {status} = 'queued' GROUP BY {user}"
-        self.next_queued = (f"SELECT * FROM {run} WHERE {user} = {p} AND {status} = 'queued' "
+        self.queued_heads = f"SELECT {user}, MIN({created}) FROM {run} WHERE {status} = '{RunStatus.QUEUED}' GROUP BY {user}"
+        self.next_queued = (f"SELECT * FROM {run} WHERE {user} = {p} AND {status} = '{RunStatus.QUEUED}' "
                             f"ORDER BY {created}, {_col(Run, 'id')} LIMIT 1")
         # queue_position: per user, how many runs wait and how many of them are older than ours.
         self.waiting_by_user = (

@@ -14,10 +14,7 @@ from peewee import BigIntegerField, BlobField, CharField, DateTimeField, FloatFi
 from .circuits import Circuit, CircuitVersion
 from .fields import IdField, JSONField, new_id, utcnow
 from .models import BaseModel, User
-
-ACTIVE = ("pending", "queued", "running")
-TERMINAL = ("completed", "failed", "cancelled")
-STATUSES = ACTIVE + TERMINAL
+from ..run_status import ACTIVE, STATUSES, TERMINAL, RunStatus  # noqa: F401  (re-exported)
 
 
 class Run(BaseModel):
@@ -27,7 +24,7 @@ class Run(BaseModel):
     user = ForeignKeyField(User, backref="runs", on_delete="CASCADE")
     backend_type = CharField(max_length=20)
     backend_name = CharField(max_length=64)
-    status = CharField(max_length=12, default="pending")
+    status = CharField(max_length=12, default=RunStatus.PENDING.value)
     shots = IntegerField()
     parameters = JSONField(null=True)
     options = JSONField(null=True)

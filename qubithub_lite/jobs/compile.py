@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from ..backends.frameworks import EXECUTE_PRELOAD
 from ..db.circuits import Circuit, CircuitFile, CircuitVersion
 from ..db.core import Db
 from ..db.fields import utcnow
@@ -30,7 +31,7 @@ SOURCE_SUFFIXES = (".py", ".qasm", ".json", ".toml", ".txt", ".md")
 MAX_SOURCE_BYTES = 8 * 1024 * 1024
 OUT = "out"
 OUTPUT_FILES = ("export_result.json", "circuit.qpy", "circuit.qasm3", "circuit.cirq.json", "circuit.qasm")
-PRELOAD = {"qiskit": ("qiskit",), "cirq": ("cirq",), "pennylane": ("pennylane",)}
+PRELOAD = EXECUTE_PRELOAD  # what the warm sandbox imports before compiling a circuit.py
 
 
 class RunFailure(Exception):

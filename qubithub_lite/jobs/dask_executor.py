@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..logs import fields
+from ..run_status import RunStatus
 from .executor import Executor, SimResult, SimTask, WorkerDied, _Worker
 
 try:  # the [dask] extra; without it this module imports but the executor cannot start
@@ -58,6 +59,11 @@ HASH_MEMORY = 64
 #: Keys of finished tasks listed in a worker's stats.
 RECENT_MEMORY = 100
 RESULT_FIELDS = ("status", "results", "metrics", "error_class", "error_message")
+#: The Dask worker-side task states (Dask's vocabulary, not run statuses) a released task reaches.
+DASK_RELEASED_STATES = frozenset({"released", "cancelled"})
+#: ``distributed.Client.status`` of a client that is (or is getting) connected.
+DASK_CLIENT_RUNNING = "running"
+DASK_CLIENT_USABLE = frozenset({DASK_CLIENT_RUNNING, "connecting"})
 
 
 def task_key(task: SimTask) -> str:
@@ -219,7 +225,7 @@ class SimWorkerPlugin(WorkerPlugin):
         API process that wanted it is gone): Dask lets a running coroutine go on, so stop it."""
         # (An executing task asked to be "released" goes to state "cancelled"; the hook sees
         # the transition's requested end, "released".)
-        if finish in ("released", "cancelled") and key in getattr(self, "running", {}):
+        if finish in DASK_RELEASED_STATES and key in getattr(self, "running", {}):
             self.stop(key)
 
     def stop(self, key: str) -> bool:
@@ -253,7 +259,7 @@ class SimWorkerPlugin(WorkerPlugin):
         reply["metrics"] = metrics
         status = reply.get("status")
         self.recent.append(key)
-        self.counters["completed" if status == "completed" else "cancelled" if status == "cancelled" else "failed"] += 1
+        self.counters[status if status in (RunStatus.COMPLETED, RunStatus.CANCELLED) else "failed"] += 1
         return reply
 
     async def _run_on(self, child: _Child, key: str, task: dict[str, Any], timeout: float | None) -> dict[str, Any]:
@@ -388,7 +394,7 @@ class DaskExecutor(Executor):
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            if self.client is not None and self.client.status in ("running", "connecting"):
+            if self.client is not None and self.client.status in DASK_CLIENT_USABLE:
                 return self.client
             from distributed import Client
 
@@ -455,9 +461,9 @@ class DaskExecutor(Executor):
             if waiter is not None and not waiter.done():
                 waiter.cancel()
         result.metrics["executor_time_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        if result.status == "completed":
+        if result.status == RunStatus.COMPLETED:
             self.completed += 1
-        elif result.status == "cancelled":
+        elif result.status == RunStatus.CANCELLED:
             self.cancelled += 1
         else:
             self.failed += 1
@@ -478,9 +484,10 @@ class DaskExecutor(Executor):
             log.warning("dask.task_failed", extra=fields(task_id=task_id, error=f"{type(exc).__name__}: {exc}"))
             return SimResult(task_id, "failed", error_class="internal_error",
                              error_message=f"the Dask worker running this simulation failed: {type(exc).__name__}: {exc}"[:500])
-        if not isinstance(reply, dict) or reply.get("status") not in ("completed", "failed", "cancelled"):
+        if not isinstance(reply, dict) or reply.get("status") not in (RunStatus.COMPLETED, RunStatus.FAILED,
+                                                                       RunStatus.CANCELLED):
             return SimResult(task_id, "failed", error_class="internal_error", error_message="a Dask worker sent an invalid reply")
-        if reply["status"] == "cancelled":  # not by our cancel(), which settled the run already
+        if reply["status"] == RunStatus.CANCELLED:  # not by our cancel(), which settled the run already
             return SimResult(task_id, "failed", error_class="internal_error",
                              error_message="the simulation was stopped on its Dask worker (its task was released)")
         return SimResult(task_id, reply["status"], results=reply.get("results"), metrics=dict(reply.get("metrics") or {}),
@@ -508,7 +515,7 @@ class DaskExecutor(Executor):
         return {
             "executor": "dask",
             "scheduler": self.scheduler,
-            "connected": self.client is not None and self.client.status == "running",
+            "connected": self.client is not None and self.client.status == DASK_CLIENT_RUNNING,
             "dask_workers": workers,
             "running": len(self._pending),
             "completed": self.completed,

@@ -20,21 +20,21 @@ import contextlib
 import hashlib
 import logging
 import pickle
-import struct
 import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+from ..backends.frameworks import SIMWORKER_PRELOAD
+from ..logs import fields
+from ..run_status import RunStatus
+from .wire import HEADER, MAX_REPLY_BYTES, MAX_TASK_TIMEOUT_SECONDS, encode
 from .workers import LaunchedWorker, PlainLauncher, WorkerLauncher
 
 log = logging.getLogger(__name__)
-HEADER = struct.Struct(">I")
-#: Largest reply frame accepted from a worker (a statevector of 24 qubits is ~400 MB as
-#: pairs of floats; the runs service allows far fewer qubits for statevectors).
-MAX_REPLY_BYTES = 512 * 1024 * 1024
 #: The only globals a worker's reply may name: replies are plain data.
 SAFE_GLOBALS = frozenset({("builtins", "complex"), ("builtins", "set"), ("builtins", "frozenset")})
 
@@ -89,7 +89,7 @@ class SimResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "completed"
+        return self.status == RunStatus.COMPLETED
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,6 +131,7 @@ class _Worker:
         self.pid = launched.proc.pid
         self.ready = ready
         self.tasks_done = 0
+        self.last_used = time.monotonic()
 
     @classmethod
     async def spawn(cls, preload: str, launcher: WorkerLauncher, timeout: float) -> _Worker:
@@ -174,9 +175,8 @@ class _Worker:
 
     async def request(self, message: dict[str, Any]) -> dict[str, Any]:
         assert self.proc.stdin is not None
-        payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            self.proc.stdin.write(HEADER.pack(len(payload)) + payload)
+            self.proc.stdin.write(encode(message))
             await self.proc.stdin.drain()
         except (ConnectionError, BrokenPipeError) as exc:
             raise WorkerDied(f"simulation worker {self.pid} is gone") from exc
@@ -199,8 +199,7 @@ class _Worker:
     async def stop(self) -> None:
         if self.proc.returncode is None and self.proc.stdin is not None:
             with contextlib.suppress(Exception):
-                payload = pickle.dumps({"op": "exit"})
-                self.proc.stdin.write(HEADER.pack(len(payload)) + payload)
+                self.proc.stdin.write(encode({"op": "exit"}))
                 await self.proc.stdin.drain()
                 self.proc.stdin.close()
             with contextlib.suppress(asyncio.TimeoutError):
@@ -211,25 +210,52 @@ class _Worker:
         await self.launched.cleanup()
 
 
+def tree_pss_bytes(pid: int) -> int:
+    """PSS of ``pid`` and all its descendants (``/proc``; 0 for what already exited)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(child) for child in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
 #: Background cleanups of discarded workers (kept referenced until done).
 _CLEANUPS: set[asyncio.Future[None]] = set()
 
 
 @dataclass
-class _Slot:
-    index: int
+class _Lease:
+    """One submitted task: waiting for capacity, then running on ``worker``."""
+
+    task_id: str
     worker: _Worker | None = None
-    spawning: asyncio.Task[_Worker] | None = None
-    current: str | None = None
+    waiter: asyncio.Future[Any] | None = None
     cancel_requested: bool = False
-    restarts: int = 0
+    #: Set when the task ended without running (cancelled while queued, executor closed).
+    outcome: SimResult | None = None
 
 
 class LocalProcessExecutor(Executor):
-    """N warm local worker processes.
+    """A pool of warm local worker processes; the only place runs have "slots".
 
-    * ``workers``: pool size (each worker runs one simulation at a time).
-    * ``preload``: modules every worker imports at start (qiskit + qiskit_aer by default).
+    * ``workers``: most worker processes at once (each runs one simulation at a time); a
+      submitted task waits for one of them (the run queue's slot loops never exceed it).
+    * ``preload``: modules every worker imports at start (``frameworks.SIMWORKER_PRELOAD``).
+    * ``max_idle_workers``: most workers kept warm while idle (default: ``workers``); the
+      least recently used one beyond it exits. ``start`` pre-starts that many (at least one).
+    * ``idle_seconds``: an idle worker exits after this long without a task (None: never);
+      the next task starts a new one.
+    * ``memory_budget_bytes``: after a task, while the workers' PSS (each worker's whole
+      process tree) exceeds it, the least recently used idle worker exits (a worker that
+      imported every framework gives way to a fresh, lean one). None: no budget.
     * ``default_timeout`` / ``max_timeout``: seconds; a task's ``timeout`` is capped by
       ``max_timeout``.  A timed-out task fails with ``sandbox_timeout``.
     * cancel of a running task kills that worker's process group and starts a replacement.
@@ -238,17 +264,26 @@ class LocalProcessExecutor(Executor):
     def __init__(
         self,
         workers: int = 2,
-        preload: tuple[str, ...] = ("qiskit", "qiskit_aer"),
+        preload: tuple[str, ...] = SIMWORKER_PRELOAD,
         default_timeout: float | None = 300.0,
-        max_timeout: float | None = 3600.0,
+        max_timeout: float | None = MAX_TASK_TIMEOUT_SECONDS,
         python: str = sys.executable,
         env: dict[str, str] | None = None,
         start_timeout: float = 180.0,
         launcher: WorkerLauncher | None = None,
+        max_idle_workers: int | None = None,
+        idle_seconds: float | None = None,
+        memory_budget_bytes: int | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
         self.workers = workers
+        self.max_idle_workers = workers if max_idle_workers is None else max(0, min(max_idle_workers, workers))
+        self.idle_seconds = idle_seconds if idle_seconds else None
+        self.memory_budget_bytes = memory_budget_bytes if memory_budget_bytes else None
+        self._budget_check: asyncio.Task[None] | None = None
+        self._budget_again = False
+        self.evicted = 0
         self.preload = ",".join(preload)
         self.default_timeout = default_timeout
         self.max_timeout = max_timeout
@@ -257,52 +292,54 @@ class LocalProcessExecutor(Executor):
         self.start_timeout = start_timeout
         #: Where workers run (the sandbox in a server; a plain child process by default).
         self.launcher = launcher or PlainLauncher(python, env)
-        self._queue: asyncio.Queue[tuple[SimTask, asyncio.Future[SimResult], float]] | None = None
-        self._slots: list[_Slot] = []
-        self._loops: list[asyncio.Task[None]] = []
-        self._futures: dict[str, asyncio.Future[SimResult]] = {}
-        self._running: dict[str, _Slot] = {}
+        self._capacity: asyncio.Semaphore | None = None
+        self._idle: list[_Worker] = []  # ready workers, least recently used first
+        self._pending: dict[str, _Lease] = {}  # submitted and not finished
+        self._running: dict[str, _Lease] = {}  # ... of which running on a worker
+        self._background: set[asyncio.Task[Any]] = set()  # replacements, stops of surplus workers
+        self._reaper: asyncio.Task[None] | None = None
         self._started = False
         self._closed = False
         self.completed = 0
         self.failed = 0
         self.cancelled = 0
+        self.restarts = 0
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         if self._started:
             return
-        self._queue = asyncio.Queue()
-        self._slots = [_Slot(i) for i in range(self.workers)]
-        spawned = await asyncio.gather(*(self._spawn() for _ in self._slots), return_exceptions=True)
-        for slot, worker in zip(self._slots, spawned):
+        self._capacity = asyncio.Semaphore(self.workers)
+        count = max(1, self.max_idle_workers)
+        spawned = await asyncio.gather(*(self._spawn() for _ in range(count)), return_exceptions=True)
+        for index, worker in enumerate(spawned):
             if isinstance(worker, BaseException):
-                log.error("simulation worker %d failed to start: %s", slot.index, worker)
+                log.error("simulation worker %d failed to start: %s", index, worker)
             else:
-                slot.worker = worker
-        if all(s.worker is None for s in self._slots):
+                self._idle.append(worker)
+        if not self._idle:
             raise RuntimeError(f"no simulation worker could start: {spawned[0]}")
-        self._loops = [asyncio.create_task(self._slot_loop(s), name=f"simworker-slot-{s.index}") for s in self._slots]
+        if self.idle_seconds is not None:
+            self._reaper = asyncio.create_task(self._reap_idle(), name="simworker-reaper")
         self._started = True
 
     async def close(self) -> None:
         self._closed = True
-        for fut in list(self._futures.values()):
-            if not fut.done():
-                fut.set_result(SimResult("", "cancelled", error_message="executor closed"))
-        for loop in self._loops:
-            loop.cancel()
-        for loop in self._loops:
+        for lease in list(self._pending.values()):
+            if lease.outcome is None:
+                lease.outcome = SimResult(lease.task_id, "cancelled", error_message="executor closed")
+            if lease.waiter is not None:
+                lease.waiter.cancel()
+            if lease.worker is not None:
+                lease.worker.kill()
+        if self._reaper is not None:
+            self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await loop
-        for slot in self._slots:
-            if slot.spawning is not None:
-                with contextlib.suppress(BaseException):
-                    slot.worker = await slot.spawning
-                slot.spawning = None
-            if slot.worker is not None:
-                await slot.worker.stop()
-                slot.worker = None
+                await self._reaper
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(worker.stop() for worker in idle), return_exceptions=True)
         if _CLEANUPS:
             await asyncio.gather(*list(_CLEANUPS), return_exceptions=True)
         await self.launcher.close()
@@ -317,74 +354,160 @@ class LocalProcessExecutor(Executor):
 
     # ------------------------------------------------------------------ API
     async def submit(self, task: SimTask) -> SimResult:
-        if not self._started or self._queue is None:
+        if not self._started or self._capacity is None:
             raise RuntimeError("executor not started")
-        if task.task_id in self._futures:
+        if task.task_id in self._pending:
             raise ValueError(f"task {task.task_id} already submitted")
-        fut: asyncio.Future[SimResult] = asyncio.get_running_loop().create_future()
-        self._futures[task.task_id] = fut
-        self._queue.put_nowait((task, fut, time.perf_counter()))
+        lease = _Lease(task.task_id)
+        self._pending[task.task_id] = lease
+        enqueued = time.perf_counter()
         try:
-            return await asyncio.shield(fut)
-        except asyncio.CancelledError:
-            await self.cancel(task.task_id)
-            raise
+            lease.waiter = asyncio.ensure_future(self._capacity.acquire())
+            try:
+                await lease.waiter
+            except asyncio.CancelledError:
+                if lease.waiter.done() and not lease.waiter.cancelled():
+                    self._capacity.release()  # acquired just as we were cancelled
+                if lease.outcome is not None:  # cancelled while queued, or closed
+                    return lease.outcome
+                raise
+            try:
+                if lease.outcome is not None:
+                    return lease.outcome
+                started = time.perf_counter()
+                result = await self._run(lease, task)
+            finally:
+                self._capacity.release()
+            result.metrics.setdefault("queue_wait_ms", round((started - enqueued) * 1000, 3))
+            result.metrics["executor_time_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            if result.status == RunStatus.COMPLETED:
+                self.completed += 1
+            elif result.status == RunStatus.CANCELLED:
+                self.cancelled += 1
+            else:
+                self.failed += 1
+            return result
         finally:
-            self._futures.pop(task.task_id, None)
+            self._pending.pop(task.task_id, None)
 
     async def cancel(self, task_id: str) -> bool:
-        fut = self._futures.get(task_id)
-        if fut is None or fut.done():
+        lease = self._pending.get(task_id)
+        if lease is None or lease.outcome is not None or lease.cancel_requested:
             return False
-        slot = self._running.get(task_id)
-        if slot is None:  # still queued: the slot loop skips done futures
-            fut.set_result(SimResult(task_id, "cancelled", error_message="cancelled while queued"))
+        if lease.worker is None:  # still waiting for a worker
+            lease.outcome = SimResult(task_id, "cancelled", error_message="cancelled while queued")
             self.cancelled += 1
+            if lease.waiter is not None:
+                lease.waiter.cancel()
             return True
-        slot.cancel_requested = True
-        if slot.worker is not None:
-            slot.worker.kill()  # the slot loop sees the worker die and reports "cancelled"
+        lease.cancel_requested = True
+        lease.worker.kill()  # the request sees the worker die and reports "cancelled"
         return True
 
+    def _workers(self) -> list[_Worker]:
+        return self._idle + [lease.worker for lease in self._running.values() if lease.worker is not None]
+
     def stats(self) -> dict[str, Any]:
+        workers = self._workers()
         return {
             "workers": self.workers,
-            "alive": sum(1 for s in self._slots if s.worker is not None and s.worker.alive),
-            "queued": self._queue.qsize() if self._queue is not None else 0,
+            "alive": sum(1 for w in workers if w.alive),
+            "idle": len(self._idle),
+            "queued": len(self._pending) - len(self._running),
             "running": len(self._running),
             "completed": self.completed,
             "failed": self.failed,
             "cancelled": self.cancelled,
-            "restarts": sum(s.restarts for s in self._slots),
-            "worker_pids": [s.worker.pid for s in self._slots if s.worker is not None],
+            "restarts": self.restarts,
+            "evicted": self.evicted,
+            "worker_pids": [w.pid for w in workers],
             "isolated": self.launcher.isolated,
         }
 
     def queue_length(self) -> int:
-        return (self._queue.qsize() if self._queue is not None else 0) + len(self._running)
+        return len(self._pending)
 
     # ------------------------------------------------------------------ internals
     async def _spawn(self) -> _Worker:
         return await _Worker.spawn(self.preload, self.launcher, self.start_timeout)
 
-    async def _ensure_worker(self, slot: _Slot) -> _Worker:
-        if slot.worker is not None and slot.worker.alive:
-            return slot.worker
-        if slot.spawning is None:
-            slot.spawning = asyncio.create_task(self._spawn())
-        try:
-            slot.worker = await slot.spawning
-        finally:
-            slot.spawning = None
-        return slot.worker
+    def _in_background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
-    def _replace(self, slot: _Slot) -> None:
-        if slot.worker is not None:
-            slot.worker.discard()
-        slot.worker = None
-        slot.restarts += 1
-        if not self._closed:
-            slot.spawning = asyncio.create_task(self._spawn())
+    async def _take(self) -> _Worker:
+        """The most recently used live idle worker, else a new one."""
+        while self._idle:
+            worker = self._idle.pop()
+            if worker.alive:
+                return worker
+            worker.discard()  # died while idle
+            self.restarts += 1
+        return await self._spawn()
+
+    def _put_back(self, worker: _Worker) -> None:
+        if self._closed or not worker.alive:
+            worker.discard()
+            return
+        worker.last_used = time.monotonic()
+        self._idle.append(worker)
+        while len(self._idle) > self.max_idle_workers:
+            self._in_background(self._idle.pop(0).stop())  # the least recently used
+        if self.memory_budget_bytes is not None:
+            if self._budget_check is None or self._budget_check.done():
+                self._budget_check = asyncio.ensure_future(self._keep_budget())
+                self._background.add(self._budget_check)
+                self._budget_check.add_done_callback(self._background.discard)
+            else:
+                self._budget_again = True
+
+    async def _keep_budget(self) -> None:
+        """Stop least recently used idle workers while the workers' PSS is over the budget
+        (the next task starts a fresh, lean one if none is left)."""
+        assert self.memory_budget_bytes is not None
+        again = True
+        while again and not self._closed:
+            self._budget_again = False
+            workers = self._workers()
+            sizes = await asyncio.to_thread(lambda: {w.pid: tree_pss_bytes(w.pid) for w in workers})
+            total = sum(sizes.values())
+            while total > self.memory_budget_bytes and self._idle:
+                worker = self._idle.pop(0)
+                total -= sizes.get(worker.pid, 0)
+                self.evicted += 1
+                log.info("stopping a simulation worker over the memory budget",
+                         extra=fields(pid=worker.pid, pss_mib=sizes.get(worker.pid, 0) >> 20))
+                self._in_background(worker.stop())
+            again = self._budget_again
+
+    def _replace(self, worker: _Worker) -> None:
+        """Discard a broken (killed, timed-out) worker; keep the pool warm with a new one."""
+        worker.discard()
+        self.restarts += 1
+        if not self._closed and len(self._idle) < self.max_idle_workers:
+            self._in_background(self._spawn_idle())
+
+    async def _spawn_idle(self) -> None:
+        try:
+            worker = await self._spawn()
+        except Exception as exc:  # noqa: BLE001 - the next task tries again
+            log.error("simulation worker failed to restart: %s", exc)
+            return
+        self._put_back(worker)
+
+    async def _reap_idle(self) -> None:
+        """Idle workers exit after ``idle_seconds`` without a task."""
+        assert self.idle_seconds is not None
+        while not self._closed:
+            await asyncio.sleep(max(0.2, min(self.idle_seconds / 4, 5.0)))
+            cutoff = time.monotonic() - self.idle_seconds
+            expired = [w for w in self._idle if w.last_used <= cutoff]
+            if expired:
+                self._idle = [w for w in self._idle if w.last_used > cutoff]
+                log.info("stopping idle simulation workers", extra=fields(workers=len(expired)))
+                for worker in expired:
+                    self._in_background(worker.stop())
 
     def _timeout_for(self, task: SimTask) -> float | None:
         timeout = task.timeout if task.timeout is not None else self.default_timeout
@@ -392,46 +515,23 @@ class LocalProcessExecutor(Executor):
             timeout = min(timeout, self.max_timeout)
         return timeout
 
-    async def _slot_loop(self, slot: _Slot) -> None:
-        assert self._queue is not None
-        while not self._closed:
-            task, fut, enqueued = await self._queue.get()
-            if fut.done():  # cancelled while queued
-                continue
-            started = time.perf_counter()
-            try:
-                result = await self._run_on(slot, task, fut)
-            except asyncio.CancelledError:
-                if not fut.done():
-                    fut.set_result(SimResult(task.task_id, "cancelled", error_message="executor closed"))
-                raise
-            result.metrics.setdefault("queue_wait_ms", round((started - enqueued) * 1000, 3))
-            result.metrics["executor_time_ms"] = round((time.perf_counter() - started) * 1000, 3)
-            if result.status == "completed":
-                self.completed += 1
-            elif result.status == "cancelled":
-                self.cancelled += 1
-            else:
-                self.failed += 1
-            if not fut.done():
-                fut.set_result(result)
-
-    async def _run_on(self, slot: _Slot, task: SimTask, fut: asyncio.Future[SimResult]) -> SimResult:
+    async def _run(self, lease: _Lease, task: SimTask) -> SimResult:
         try:
-            worker = await self._ensure_worker(slot)
+            worker = await self._take()
         except Exception as exc:  # noqa: BLE001
             return SimResult(task.task_id, "failed", error_class="internal_error",
                              error_message=f"could not start a simulation worker: {exc}")  # fmt: skip
-        if fut.done():
-            return fut.result()
-        slot.current = task.task_id
-        slot.cancel_requested = False
-        self._running[task.task_id] = slot
+        if lease.outcome is not None:
+            self._put_back(worker)
+            return lease.outcome
+        lease.worker = worker
+        self._running[task.task_id] = lease
         timeout = self._timeout_for(task)
         try:
             async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
                 reply = await worker.request({"op": "run", "task": asdict(task)})
             worker.tasks_done += 1
+            self._put_back(worker)
             return SimResult(
                 task_id=task.task_id,
                 status=reply.get("status", "failed"),
@@ -441,15 +541,16 @@ class LocalProcessExecutor(Executor):
                 error_message=reply.get("error_message"),
             )
         except asyncio.TimeoutError:
-            self._replace(slot)
+            self._replace(worker)
             return SimResult(task.task_id, "failed", error_class="sandbox_timeout",
                              error_message=f"the simulation exceeded its time limit of {timeout:g} s")  # fmt: skip
         except WorkerDied as exc:
-            cancelled = slot.cancel_requested
             cgroup = worker.launched.cgroup
             out_of_memory = cgroup is not None and cgroup.oom_kills() > 0
-            self._replace(slot)
-            if cancelled:
+            self._replace(worker)
+            if lease.outcome is not None:  # the executor closed
+                return lease.outcome
+            if lease.cancel_requested:
                 return SimResult(task.task_id, "cancelled", error_message="cancelled while running")
             if out_of_memory:
                 return SimResult(task.task_id, "failed", error_class="quota_exceeded",
@@ -457,10 +558,9 @@ class LocalProcessExecutor(Executor):
             return SimResult(task.task_id, "failed", error_class="internal_error",
                              error_message=f"the simulation worker crashed: {exc}")  # fmt: skip
         except asyncio.CancelledError:
-            self._replace(slot)
+            self._replace(worker)
             raise
         finally:
-            slot.current = None
             self._running.pop(task.task_id, None)
 
 

@@ -8,10 +8,8 @@ Each entry point is a factory ``factory(settings, sandbox, sandbox_error) -> Exe
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,10 +24,10 @@ BUILTIN_EXECUTORS = {
 
 
 def available_executors() -> dict[str, str]:
-    """Executor name -> ``module:factory`` (plugins may add names, not replace built-ins)."""
-    found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    found.update(BUILTIN_EXECUTORS)
-    return found
+    """Executor name -> ``module:factory`` (built-ins first; plugins may add names)."""
+    from ..plugin_loader import plugin_targets
+
+    return {name: entry.target for name, entry in plugin_targets(ENTRY_POINT_GROUP, BUILTIN_EXECUTORS).items()}
 
 
 def executor_names() -> set[str]:
@@ -37,11 +35,9 @@ def executor_names() -> set[str]:
 
 
 def load_executor_factory(name: str) -> Callable[..., Executor]:
-    target = available_executors().get(name)
-    if target is None:
-        raise ValueError(f"unknown executor {name!r} (known: {', '.join(sorted(available_executors()))})")
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    from ..plugin_loader import load_plugin
+
+    return load_plugin(ENTRY_POINT_GROUP, BUILTIN_EXECUTORS, name)
 
 
 def build_executor(settings: Any, sandbox: Any, sandbox_error: str | None) -> Executor:
@@ -67,8 +63,11 @@ def local_executor(settings: Any, sandbox: Any, sandbox_error: str | None) -> Ex
 
     config = settings.runs
     launcher = launcher_for(settings, sandbox, sandbox_error)
-    executor: Executor = LocalProcessExecutor(workers=config.workers, default_timeout=config.default_timeout_seconds,
-                                              max_timeout=config.max_timeout_seconds, launcher=launcher)
+    executor: Executor = LocalProcessExecutor(
+        workers=config.workers, default_timeout=config.default_timeout_seconds,
+        max_timeout=config.max_timeout_seconds, launcher=launcher,
+        max_idle_workers=config.max_idle_workers, idle_seconds=config.worker_idle_seconds,
+        memory_budget_bytes=config.worker_memory_budget_mib << 20)
     if launcher.isolated:
         # Hardware backends reach their provider with credentials from our environment:
         # their tasks go to one plain worker, started only if such a run ever comes.

@@ -1,12 +1,15 @@
 """The run queue. The database is its truth; this component only schedules.
 
-- ``enqueue`` moves a new run pending → queued and wakes the dispatcher.
+- It sees the runs only through a :class:`~qubithub_lite.jobs.scheduler.RunStore` (the run
+  service): every transition is reported there; it never calls back into the service
+  otherwise. The service sees the slots only through the
+  :class:`~qubithub_lite.jobs.scheduler.SlotBoard` (wake, cancel, service order).
 - ``workers`` slot loops claim the next run in *fair* order: among users below the
   per-user concurrency cap, the one served longest ago goes first, oldest run first
   (so one student's 200 runs do not starve the class).
 - A claimed run is compiled once (``jobs.compile``) and executed on the
   :class:`~qubithub_lite.jobs.executor.Executor` (warm local worker processes today).
-- ``stop_run`` cancels a running run's task: the sandbox or simulation is killed at once.
+- A cancelled run's task is cancelled through the board: the sandbox or simulation is killed at once.
 - ``start`` recovers after a crash: pending runs are queued, runs caught ``running``
   are retried once (or failed with a clear message).
 """
@@ -15,41 +18,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
 from typing import Any
 
-from ..db.circuits import Circuit, CircuitVersion
-from ..db.runs import Run
 from ..logs import fields
+from ..backends.frameworks import PENNYLANE_DEVICES
+from ..run_status import RunStatus
 from .compile import SANDBOX_KIND, Compiler, RunFailure, entry_of
 from .executor import Executor, SimTask
+from .scheduler import RunStore, SlotBoard
 
 log = logging.getLogger(__name__)
-PENNYLANE_DEVICES = {"pennylane_default": "default.qubit", "pennylane_lightning": "lightning.qubit"}
 
 
 class RunQueue:
-    def __init__(self, runs, compiler: Compiler, executor: Executor, config):
+    def __init__(self, runs: RunStore, board: SlotBoard, compiler: Compiler, executor: Executor, config):
         self.runs = runs
-        self.db = runs.db
+        self.board = board
         self.compiler = compiler
         self.executor = executor
         self.config = config
-        self._wake = asyncio.Event()
+        self._wake = board.signal
         self._slots: list[asyncio.Task] = []
-        self._active: dict[str, asyncio.Task] = {}
-        self._active_users: dict[str, int] = {}
-        self._served: dict[str, int] = {}
-        self._ticket = itertools.count(1)
+        self._active = board.active
         self._claim_lock = asyncio.Lock()
         self._executor_lock = asyncio.Lock()
         self._executor_started = False
         self._closing = False
         self._warmup: asyncio.Task | None = None
         # circuit version id -> (circuit, version) as first seen: versions are immutable.
-        self._versions: dict[str, tuple[Circuit, CircuitVersion]] = {}
+        self._versions: dict[str, tuple[Any, Any]] = {}
 
     # Lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -94,8 +93,8 @@ class RunQueue:
         for run_id in left:
             try:
                 run = await self.runs.load(run_id)
-                if run is not None and run.status == "running":
-                    run = await self.runs.transition(run, "queued", attempts=max(0, run.attempts - 1))
+                if run is not None and run.status == RunStatus.RUNNING:
+                    run = await self.runs.transition(run, RunStatus.QUEUED, attempts=max(0, run.attempts - 1))
                 else:
                     run = None
             except Exception:
@@ -107,16 +106,16 @@ class RunQueue:
         return len(active) - len(left), requeued
 
     async def _recover(self) -> None:
-        stuck = await self.db.list(Run.select(Run.id, Run.status, Run.attempts).where(Run.status.in_(("pending", "running"))))
+        stuck = await self.runs.interrupted()
         for run in stuck:
-            if run.status == "pending":
-                await self.runs.transition(run.id, "queued")
+            if run.status == RunStatus.PENDING:
+                await self.runs.transition(run.id, RunStatus.QUEUED)
             elif self.config.retry_interrupted and run.attempts < 2:
-                await self.runs.transition(run.id, "queued")
+                await self.runs.transition(run.id, RunStatus.QUEUED)
                 log.warning("run.retried_after_restart", extra=fields(run_id=run.id))
             else:
                 await self.runs.transition(
-                    run.id, "failed", error_class="internal_error",
+                    run.id, RunStatus.FAILED, error_class="internal_error",
                     error_message="the server stopped while this run was executing; submit it again",
                 )
         if stuck:
@@ -131,31 +130,18 @@ class RunQueue:
                 self._executor_started = True
 
     # Scheduling ------------------------------------------------------------------
-    async def enqueue(self, run: Run | str) -> None:
-        await self.runs.transition(run, "queued")
-        self._wake.set()
-
-    def service_order(self) -> dict[str, float]:
-        """When each user was last served (smaller = sooner next); unknown users go first."""
-        return dict(self._served)
-
     def queued_or_running(self) -> int:
         return len(self._active)
 
-    async def _claim(self) -> Run | None:
+    async def _claim(self) -> Any | None:
         """The next run in fair order: among users below the per-user cap, fewest running
         first, then the one served longest ago, then the oldest waiting run."""
         async with self._claim_lock:
             if self._closing:
                 return None
-            active, served, cap = dict(self._active_users), dict(self._served), self.config.per_user_concurrency
-            claimed = await self.runs.claim_next(
-                eligible=lambda user_id: active.get(user_id, 0) < cap,
-                order=lambda user_id, oldest: (active.get(user_id, 0), served.get(user_id, 0), oldest),
-            )
+            claimed = await self.runs.claim_next(self.board.fairness(self.config.per_user_concurrency))
             if claimed is not None:
-                self._served[claimed.user_id] = next(self._ticket)
-                self._active_users[claimed.user_id] = self._active_users.get(claimed.user_id, 0) + 1
+                self.board.claimed(claimed.user_id)
             return claimed
 
     async def _slot_loop(self, index: int) -> None:
@@ -167,69 +153,55 @@ class RunQueue:
                 log.exception("queue.claim_failed")
                 run = None
             if run is None:
-                await self.db.release()
+                await self.runs.release()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=2.0)
                 continue
             self._wake.set()  # others may find more work
             task = asyncio.create_task(self._execute(run), name=f"run-{run.id}")
             self._active[run.id] = task
-            await self.db.release()
+            await self.runs.release()
             try:
                 await task
             except asyncio.CancelledError:
                 if self._closing:
                     raise
             finally:
-                self._active.pop(run.id, None)
-                left = self._active_users.get(run.user_id, 1) - 1
-                if left > 0:
-                    self._active_users[run.user_id] = left
-                else:
-                    self._active_users.pop(run.user_id, None)
+                self.board.finished(run.id, run.user_id)
                 self._wake.set()
 
-    async def stop_run(self, run_id: str) -> None:
-        """The run was cancelled: stop its work now."""
-        task = self._active.get(run_id)
-        if task is not None:
-            task.cancel()
-        with contextlib.suppress(Exception):
-            await self.executor.cancel(run_id)
-
     # Execution -------------------------------------------------------------------
-    def _timeout(self, circuit: Circuit) -> float:
+    def _timeout(self, circuit: Any) -> float:
         manifest = circuit.manifest if isinstance(circuit.manifest, dict) else {}
         asked = (manifest.get("execution") or {}).get("timeout_seconds")
         limit = float(asked) if isinstance(asked, (int, float)) and asked > 0 else self.config.default_timeout_seconds
         return min(limit, self.config.max_timeout_seconds)
 
-    async def _execute(self, run: Run) -> None:
+    async def _execute(self, run: Any) -> None:
         try:
             outcome = await self._perform(run)
         except RunFailure as failure:
-            await self.runs.transition(run.id, "failed", error_class=failure.error_class, error_message=failure.message[:4000])
+            await self.runs.transition(run.id, RunStatus.FAILED, error_class=failure.error_class, error_message=failure.message[:4000])
             return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("run.internal_error", extra=fields(run_id=run.id))
-            await self.runs.transition(run.id, "failed", error_class="internal_error",
+            await self.runs.transition(run.id, RunStatus.FAILED, error_class="internal_error",
                                        error_message=f"internal error: {type(exc).__name__}")
             return
         status, payload = outcome
         await self.runs.transition(run, status, **payload)
 
-    async def _perform(self, run: Run) -> tuple[str, dict[str, Any]]:
+    async def _perform(self, run: Any) -> tuple[RunStatus, dict[str, Any]]:
         known = self._versions.get(run.circuit_version_id)
         if known is None:
-            circuit = await Circuit.aget_or_none(Circuit.id == run.circuit_id)
-            version = await CircuitVersion.aget_or_none(CircuitVersion.id == run.circuit_version_id)
-            if circuit is None or version is None:
+            found = await self.runs.circuit_and_version(run)
+            if found is None:
                 raise RunFailure("storage_miss", "the circuit version of this run no longer exists")
             if len(self._versions) > 4096:
                 self._versions.clear()
-            known = self._versions[version.id] = (circuit, version)
+            known = self._versions[found[1].id] = found
         circuit, version = known
         parameters = dict(run.parameters or {})
         timeout = self._timeout(circuit)
@@ -258,14 +230,14 @@ class RunQueue:
             results, metrics = outcome["results"], outcome.get("metrics") or {}
         else:
             await self._ensure_executor()
-            analysis = await self.runs.analysis_for(run) if self.runs.analysis_for is not None else None
-            await self.db.release()  # the simulation may take long: don't hold a pool slot
+            analysis = await self.runs.analysis(run)
+            await self.runs.release()  # the simulation may take long: don't hold a pool slot
             sim = await self.executor.submit(SimTask(
                 task_id=run.id, backend=run.backend_name, artifact=prepared.data or b"", artifact_kind=prepared.kind,
                 shots=run.shots, seed=run.seed, parameters=remaining, options=run.options or {}, timeout=timeout,
                 framework=prepared.framework, analysis=analysis, attempt=run.attempts,
             ))
-            if sim.status == "cancelled":
+            if sim.status == RunStatus.CANCELLED:
                 raise asyncio.CancelledError()
             if not sim.ok:
                 raise RunFailure(sim.error_class or "internal_error", sim.error_message or "the simulation failed")
@@ -279,4 +251,4 @@ class RunQueue:
                     results["counts"], expected.get("dominant_states"), expected.get("probability_range"))
         metrics.setdefault("transpilation_time_ms", 0.0)
         metrics.setdefault("execution_time_ms", 0.0)
-        return "completed", {"results": results, "metrics": {**metrics, **base_metrics}}
+        return RunStatus.COMPLETED, {"results": results, "metrics": {**metrics, **base_metrics}}

@@ -1,36 +1,36 @@
-"""Wire the runs engine into the hub: service, compiler, executor, queue."""
+"""The runs engine's parts the hub's wiring (``hub.py``) builds: the executor the slots run
+simulations on, and the compiler. Each is built from what it uses, nothing else."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Awaitable, Callable
 
-from ..backends.registry import registry
-from ..services.runs import Runs
+from ..sandbox.base import Sandbox
 from .compile import Compiler, RunFailure
 from .events import RunEvents
-from .executor_plugins import build_executor
-from .queue import RunQueue
+from .executor import Executor
 
 
-async def attach_runs(hub) -> None:
-    config = hub.settings.runs
-    hub.run_events = RunEvents()
-    hub.runs = Runs(hub.db, hub.run_events, hub.settings, registry)
+def build_executor(settings, sandbox: Sandbox | None, sandbox_error: str | None) -> Executor:
+    """The executor ``[runs] executor`` names (entry-point group ``qubithub_lite.executors``)."""
+    from .executor_plugins import build_executor as build
 
-    def sandbox():
-        if hub.sandbox is None:
-            raise RunFailure("backend_unavailable", f"circuit.py cannot be run: {hub.sandbox_error or 'no sandbox'}")
-        return hub.sandbox
+    return build(settings, sandbox, sandbox_error)
 
-    compiler = Compiler(hub.db, hub.blobs, sandbox, config.compile_timeout_seconds)
-    executor = build_executor(hub.settings, hub.sandbox, hub.sandbox_error)
-    hub.run_queue = RunQueue(hub.runs, compiler, executor, config)
-    hub.runs.queue = hub.run_queue
-    hub.add_component(hub.run_queue)
 
-    async def queue_health() -> dict[str, Any]:
-        counts = await hub.runs.active_counts()
-        return {"ok": True, "workers": config.workers, "executor": hub.run_queue.executor.stats(), **counts,
-                "subscribers": hub.run_events.subscriber_count()}
+def build_compiler(settings, db, blobs, sandbox: Sandbox | None, sandbox_error: str | None) -> Compiler:
+    def require_sandbox() -> Sandbox:
+        if sandbox is None:
+            raise RunFailure("backend_unavailable", f"circuit.py cannot be run: {sandbox_error or 'no sandbox'}")
+        return sandbox
 
-    hub.health_checks["queue"] = queue_health
+    return Compiler(db, blobs, require_sandbox, settings.runs.compile_timeout_seconds)
+
+
+def queue_health(config, runs, executor: Executor, events: RunEvents) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def check() -> dict[str, Any]:
+        counts = await runs.active_counts()
+        return {"ok": True, "workers": config.workers, "executor": executor.stats(), **counts,
+                "subscribers": events.subscriber_count()}
+
+    return check

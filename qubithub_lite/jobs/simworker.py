@@ -18,30 +18,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import pickle
-import struct
 import sys
 import time
-from typing import Any, BinaryIO
+from typing import Any
 
-HEADER = struct.Struct(">I")
+from qubithub_lite.backends.frameworks import SIMWORKER_PRELOAD
+from qubithub_lite.jobs.wire import read_frame, write_frame
 
-
-def read_frame(stream: BinaryIO) -> Any | None:
-    header = stream.read(HEADER.size)
-    if len(header) < HEADER.size:
-        return None
-    (size,) = HEADER.unpack(header)
-    payload = stream.read(size)
-    if len(payload) < size:
-        return None
-    return pickle.loads(payload)
-
-
-def write_frame(stream: BinaryIO, message: Any) -> None:
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(HEADER.pack(len(payload)) + payload)
-    stream.flush()
 
 
 def warm_up(preload: list[str]) -> None:
@@ -113,7 +96,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--preload", default="qiskit,qiskit_aer", help="comma-separated modules to import at start")
+    parser.add_argument("--preload", default=",".join(SIMWORKER_PRELOAD), help="comma-separated modules to import at start")
     args = parser.parse_args(argv)
     # Keep the protocol channel private: anything printed to fd 1 goes to stderr instead.
     proto_out = os.fdopen(os.dup(1), "wb")

@@ -24,12 +24,12 @@ import os
 import signal
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..frozen import is_frozen, python_command
 from ..logs import fields
+from ..plugin_loader import plugin_modules
 
 if TYPE_CHECKING:
     from ..sandbox import Sandbox
@@ -219,7 +219,7 @@ def _package_dirs(modules: Iterable[str]) -> list[str]:
 def _backend_modules() -> list[str]:
     names = {"qubithub_lite"}
     with contextlib.suppress(Exception):
-        names.update(ep.value.split(":")[0].split(".")[0] for ep in entry_points(group=BACKEND_GROUP))
+        names.update(plugin_modules(BACKEND_GROUP, {}))  # (the built-ins live in qubithub_lite)
     return sorted(names)
 
 

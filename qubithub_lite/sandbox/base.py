@@ -335,7 +335,10 @@ class Sandbox(ABC):
 
     def _pool(self, preload: tuple[str, ...]) -> WarmPool:
         if preload not in self._pools:
-            self._pools[preload] = WarmPool(self, preload, self.config.warm_pool_size)
+            size = self.config.warm_pool_size
+            if preload != tuple(self.config.warm_preload):
+                size = min(size, self.config.warm_extra_pool_size)
+            self._pools[preload] = WarmPool(self, preload, size, self.config.warm_idle_seconds)
         return self._pools[preload]
 
     @staticmethod

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..backends.frameworks import DEFAULT_WARM_PRELOAD
+
 KIB = 1024
 MIB = 1024 * KIB
 GIB = 1024 * MIB
@@ -128,8 +130,24 @@ class SandboxConfig(BaseModel):
             "job and is then replaced. 0 disables the warm pool."
         ),
     )
+    warm_extra_pool_size: int = Field(
+        1,
+        ge=0,
+        description=(
+            "Ready interpreters kept for each preload set other than warm_preload (another "
+            "SDK's execute, a visualize call); at most warm_pool_size."
+        ),
+    )
+    warm_idle_seconds: float = Field(
+        600,
+        ge=0,
+        description=(
+            "A warm pool unused for this many seconds stops its interpreters until its next "
+            "job (0: never)."
+        ),
+    )
     warm_preload: list[str] = Field(
-        default_factory=lambda: ["qiskit"],
+        default_factory=lambda: list(DEFAULT_WARM_PRELOAD),
         description="Modules the default warm interpreters import before waiting for a job.",
     )
     python: str = Field(

@@ -1,14 +1,15 @@
-"""Choosing a driver: built-ins plus plugins from the ``qubithub_lite.sandboxes`` group."""
+"""Choosing a driver: built-ins plus plugins from the ``qubithub_lite.sandboxes`` group
+(discovered by :mod:`qubithub_lite.plugin_loader`: built-ins first, a plugin may not shadow a
+built-in's name)."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import shutil
 from collections.abc import Iterable
-from importlib.metadata import entry_points
 
+from ..plugin_loader import PluginError, load_plugin, plugin_targets
 from .base import Sandbox, SandboxUnavailable
 from .config import SandboxConfig
 
@@ -24,21 +25,20 @@ BUILTIN_DRIVERS = {
 
 
 def available_drivers() -> dict[str, str]:
-    """Driver name -> ``module:Class`` (entry points override nothing but may add names)."""
-    drivers = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    drivers.update(BUILTIN_DRIVERS)
-    return drivers
+    """Driver name -> ``module:Class`` (built-ins, then plugins that add names)."""
+    return {name: entry.target for name, entry in plugin_targets(ENTRY_POINT_GROUP, BUILTIN_DRIVERS).items()}
 
 
 def load_driver(name: str) -> type[Sandbox]:
-    target = available_drivers().get(name)
-    if target is None:
-        known = ", ".join(sorted(available_drivers()))
-        raise SandboxUnavailable(f"unknown sandbox driver {name!r} (known: {known})")
-    module_name, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module_name), attr)
+    drivers = available_drivers()
+    if name not in drivers:
+        raise SandboxUnavailable(f"unknown sandbox driver {name!r} (known: {', '.join(sorted(drivers))})")
+    try:
+        cls = load_plugin(ENTRY_POINT_GROUP, BUILTIN_DRIVERS, name)
+    except PluginError as exc:
+        raise SandboxUnavailable(str(exc)) from exc
     if not (isinstance(cls, type) and issubclass(cls, Sandbox)):
-        raise SandboxUnavailable(f"sandbox driver {name!r} ({target}) is not a Sandbox")
+        raise SandboxUnavailable(f"sandbox driver {name!r} ({drivers[name]}) is not a Sandbox")
     return cls
 
 

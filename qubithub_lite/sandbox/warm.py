@@ -12,23 +12,33 @@ import contextlib
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 from .cgroup import JobCgroup
 from .disk import remove_tree_async
 from .errors import SandboxUnavailable
 from .process import kill_process_group
 
-if TYPE_CHECKING:
-    from .base import Sandbox
-
 logger = logging.getLogger(__name__)
 
 RUNNER_SOURCE = (Path(__file__).with_name("_runner.py")).read_text()
 #: How long a warm interpreter may take to import its preload modules.
 READY_TIMEOUT_SECONDS = 120.0
+
+
+class Launcher(Protocol):
+    """What the warm pool needs from a sandbox: how to run Python in it and how to start
+    one sandboxed process (``Sandbox`` provides both; this module never imports it)."""
+
+    def python_argv(self, *args: str) -> list[str]: ...
+
+    async def launch(
+        self, command: Sequence[str], *, pass_fds: Sequence[int] = (), stdin_pipe: bool = False
+    ) -> tuple[asyncio.subprocess.Process, Path, JobCgroup | None]: ...
 
 
 @dataclass
@@ -71,7 +81,7 @@ class WarmProcess:
         await remove_tree_async(self.workdir)
 
 
-async def start_warm(sandbox: Sandbox, preload: tuple[str, ...]) -> WarmProcess:
+async def start_warm(sandbox: Launcher, preload: tuple[str, ...]) -> WarmProcess:
     """Start one sandboxed runner and wait until its preload imports are done."""
     read_fd, write_fd = os.pipe()
     os.set_inheritable(write_fd, True)
@@ -110,14 +120,22 @@ async def start_warm(sandbox: Sandbox, preload: tuple[str, ...]) -> WarmProcess:
 
 
 class WarmPool:
-    """Keeps ``size`` ready :class:`WarmProcess` es for one preload set."""
+    """Keeps ``size`` ready :class:`WarmProcess` es for one preload set.
 
-    def __init__(self, sandbox: Sandbox, preload: tuple[str, ...], size: int) -> None:
+    With ``idle_seconds``, a pool nobody used for that long stops its ready interpreters
+    (their memory goes back) and starts new ones only at its next use.
+    """
+
+    def __init__(self, sandbox: Launcher, preload: tuple[str, ...], size: int,
+                 idle_seconds: float | None = None) -> None:
         self.sandbox = sandbox
         self.preload = preload
         self.size = size
+        self.idle_seconds = idle_seconds if idle_seconds else None
+        self.last_used = time.monotonic()
         self._ready: list[WarmProcess] = []
         self._filler: asyncio.Task[None] | None = None
+        self._expiry: asyncio.Task[None] | None = None
         self._closed = False
         self.full = asyncio.Event()
 
@@ -138,11 +156,33 @@ class WarmPool:
 
     def refill(self) -> None:
         """Start topping the pool up in the background (one interpreter at a time)."""
+        self.last_used = time.monotonic()
         if self._closed or self.size == 0:
             return
         if self._filler is None or self._filler.done():
             self.full.clear()
             self._filler = asyncio.ensure_future(self._fill())
+        if self.idle_seconds is not None and (self._expiry is None or self._expiry.done()):
+            self._expiry = asyncio.ensure_future(self._expire())
+
+    async def _expire(self) -> None:
+        """Stop the ready interpreters once the pool was unused for ``idle_seconds``."""
+        assert self.idle_seconds is not None
+        while not self._closed:
+            left = self.last_used + self.idle_seconds - time.monotonic()
+            if left > 0:
+                await asyncio.sleep(left)
+                continue
+            if self._filler is not None and not self._filler.done():
+                self._filler.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._filler
+            ready, self._ready = self._ready, []
+            self.full.clear()
+            if ready:
+                logger.info("stopping idle warm sandboxes", extra={"preload": self.preload, "count": len(ready)})
+            await asyncio.gather(*(warm.discard() for warm in ready), return_exceptions=True)
+            return
 
     async def _fill(self) -> None:
         failures = 0
@@ -161,9 +201,10 @@ class WarmPool:
 
     async def close(self) -> None:
         self._closed = True
-        if self._filler is not None:
-            self._filler.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._filler
+        for task in (self._filler, self._expiry):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         ready, self._ready = self._ready, []
         await asyncio.gather(*(warm.discard() for warm in ready), return_exceptions=True)

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .bounded import FreeForm
 from .common import (
-    NAME_PATTERN, TITLE_DOC, OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary, not_null,
-    not_null_title, sort_field, sort_pattern, tag_list,
+    NAME_PATTERN, TITLE_DOC, CardHead, CardTail, PageQuery, Request, Schema, SearchQuery, SortedQuery, Timestamp,
+    not_null, not_null_title, sort_pattern, tag_list,
 )
 
 Framework = Literal["qiskit", "pennylane", "cirq", "openqasm3"]
@@ -134,36 +134,27 @@ class ForkRequest(Request):
         return check_name(v) if v is not None else v
 
 
-class CircuitListQuery(PageQuery):
+class _CircuitFilters(PageQuery):
     framework: Framework | None = None
     tags: list[str] = Field(default_factory=list, json_schema_extra=tag_list(MAX_TAGS))
     qubits_min: int | None = Field(None, ge=0)
     qubits_max: int | None = Field(None, ge=0)
+
+
+class CircuitListQuery(SearchQuery, _CircuitFilters):
+    sort_fields = SORT_FIELDS
     sort: str = Field("created_at", json_schema_extra={"pattern": sort_pattern(SORT_FIELDS)})
-    order: Literal["asc", "desc"] | None = None
-    q: str | None = Field(None, max_length=200)
-    owner: str | None = Field(None, max_length=39)
 
     @field_validator("tags")
     @classmethod
     def _tags(cls, v: list[str]) -> list[str]:
         return normalize_tags(v)
 
-    @field_validator("sort")
-    @classmethod
-    def _sort(cls, v: str) -> str:
-        if sort_field(v) not in SORT_FIELDS:
-            raise ValueError(f"must be one of {', '.join(SORT_FIELDS)} (prefix '-' or '+' for the direction)")
-        return v
 
-
-class OrgCircuitsQuery(PageQuery):
+class OrgCircuitsQuery(SortedQuery):
     """``GET /orgs/{slug}/circuits``: page, limit, sort (as ``GET /circuits``), order."""
 
-    sort: str = "created_at"
-    order: Literal["asc", "desc"] | None = None
-
-    _sort = field_validator("sort")(CircuitListQuery._sort.__func__)
+    sort_fields = SORT_FIELDS
 
 
 class ResolveQuery(BaseModel):
@@ -206,13 +197,7 @@ class VersionOut(Schema):
     git_commit: str | None = Field(None, description="The version's git commit sha (as `git clone` shows it)")
 
 
-class CircuitCard(Schema):
-    id: str
-    name: str
-    slug: str
-    repo_name: str
-    title: str
-    description: str | None = None
+class _CircuitCardFields(CardHead):
     framework: str
     tags: list[str]
     qubits: int
@@ -222,13 +207,10 @@ class CircuitCard(Schema):
     views_count: int
     forks_count: int
     runs_count: int
-    is_starred: bool | None = None
-    is_public: bool
-    created_at: Timestamp
-    updated_at: Timestamp
-    owner: UserSummary
-    organization: OrganizationSummary | None = None
-    forked_from: str | None = None
+
+
+class CircuitCard(CardTail, _CircuitCardFields):
+    pass
 
 
 class CircuitDetail(CircuitCard):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 #: Timestamps are rendered as naive-UTC ISO 8601, like the reference's examples.
 Timestamp = Annotated[dt.datetime, PlainSerializer(lambda v: v.isoformat(), return_type=str, when_used="json")]
@@ -104,3 +104,51 @@ class OrganizationSummary(Schema):
     id: str
     name: str
     slug: str
+
+
+# Shared parts of the resource (circuit, dataset, space) models. A model lists them as
+# ``class XCard(CardTail, _XCardFields)`` with ``_XCardFields(CardHead)``: pydantic orders
+# fields base-first along the MRO, so the properties (and the OpenAPI document) keep the
+# order head, own fields, tail. The parts carry no docstring (it would become a description).
+class CardHead(Schema):
+    id: str
+    name: str
+    slug: str
+    repo_name: str
+    title: str
+    description: str | None = None
+
+
+class CardTail(Schema):
+    is_starred: bool | None = None
+    is_public: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+    owner: UserSummary
+    organization: OrganizationSummary | None = None
+    forked_from: str | None = None
+
+
+def check_sort(value: str, fields: tuple[str, ...]) -> str:
+    if sort_field(value) not in fields:
+        raise ValueError(f"must be one of {', '.join(fields)} (prefix '-' or '+' for the direction)")
+    return value
+
+
+class SortedQuery(PageQuery):
+    # ``sort`` (one of the subclass's ``sort_fields``, see :func:`sort_pattern`) and ``order``.
+    sort_fields: ClassVar[tuple[str, ...]] = ()
+    sort: str = "created_at"
+    order: Literal["asc", "desc"] | None = None
+
+    @field_validator("sort")
+    @classmethod
+    def _sort(cls, v: str) -> str:
+        return check_sort(v, cls.sort_fields)
+
+
+class SearchQuery(SortedQuery):
+    # A resource list: sorted, with the search box and the owner filter last. A list query is
+    # ``class XListQuery(SearchQuery, _XFilters)`` with ``_XFilters(PageQuery)`` (see CardHead).
+    q: str | None = Field(None, max_length=200)
+    owner: str | None = Field(None, max_length=39)

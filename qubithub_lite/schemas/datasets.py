@@ -8,9 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .circuits import MAX_TAGS, TAG_RE, ForkRequest, check_name, normalize_tags
+from . import common
 from .common import (
-    NAME_PATTERN, TITLE_DOC, OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary, not_null,
-    not_null_title, sort_field, sort_pattern, tag_list,
+    NAME_PATTERN, TITLE_DOC, CardHead, CardTail, PageQuery, Request, Schema, SearchQuery, SortedQuery, Timestamp,
+    not_null, not_null_title, sort_pattern, tag_list,
 )
 
 #: The bounds of ``formats.model`` (not imported: the formats package loads numpy, an optional extra).
@@ -40,9 +41,7 @@ def normalize_task_categories(values: list[str]) -> list[str]:
 
 
 def check_sort(value: str) -> str:
-    if sort_field(value) not in SORT_FIELDS:
-        raise ValueError(f"must be one of {', '.join(SORT_FIELDS)} (prefix '-' or '+' for the direction)")
-    return value
+    return common.check_sort(value, SORT_FIELDS)
 
 
 def parse_version(value: str | int | None) -> int | None:
@@ -128,14 +127,15 @@ class DatasetForkRequest(ForkRequest):
     pass
 
 
-class DatasetListQuery(PageQuery):
+class _DatasetFilters(PageQuery):
     format: DatasetFormat | None = None
     tags: list[str] = Field(default_factory=list, json_schema_extra=tag_list(MAX_TAGS))
     task_categories: list[str] = Field(default_factory=list, json_schema_extra=tag_list(MAX_TAGS))
+
+
+class DatasetListQuery(SearchQuery, _DatasetFilters):
+    sort_fields = SORT_FIELDS
     sort: str = Field("created_at", json_schema_extra={"pattern": sort_pattern(SORT_FIELDS)})
-    order: Literal["asc", "desc"] | None = None
-    q: str | None = Field(None, max_length=200)
-    owner: str | None = Field(None, max_length=39)
 
     @field_validator("tags")
     @classmethod
@@ -147,20 +147,10 @@ class DatasetListQuery(PageQuery):
     def _tasks(cls, v: list[str]) -> list[str]:
         return normalize_task_categories(v)
 
-    @field_validator("sort")
-    @classmethod
-    def _sort(cls, v: str) -> str:
-        return check_sort(v)
 
-
-class OrgDatasetsQuery(PageQuery):
+class OrgDatasetsQuery(SortedQuery):
+    sort_fields = SORT_FIELDS
     sort: str = Field("created_at", json_schema_extra={"pattern": sort_pattern(SORT_FIELDS)})
-    order: Literal["asc", "desc"] | None = None
-
-    @field_validator("sort")
-    @classmethod
-    def _sort(cls, v: str) -> str:
-        return check_sort(v)
 
 
 class VersionQuery(BaseModel):
@@ -199,13 +189,7 @@ class DatasetVersionOut(Schema):
     created_at: Timestamp
 
 
-class DatasetCard(Schema):
-    id: str
-    name: str
-    slug: str
-    repo_name: str
-    title: str
-    description: str | None = None
+class _DatasetCardFields(CardHead):
     format: str
     tags: list[str]
     task_categories: list[str]
@@ -214,13 +198,10 @@ class DatasetCard(Schema):
     forks_count: int
     downloads_count: int
     size_bytes: int
-    is_starred: bool | None = None
-    is_public: bool
-    created_at: Timestamp
-    updated_at: Timestamp
-    owner: UserSummary
-    organization: OrganizationSummary | None = None
-    forked_from: str | None = None
+
+
+class DatasetCard(CardTail, _DatasetCardFields):
+    pass
 
 
 class DatasetDetail(DatasetCard):

@@ -10,8 +10,10 @@ from pydantic import Field, field_validator
 from .benchmark_scores import BenchmarkBlock
 from .bounded import FreeForm
 from .common import PageQuery, Request, Schema, Timestamp
+from ..run_status import RunStatus as _RunStatus
 
-RunStatus = Literal["pending", "queued", "running", "completed", "failed", "cancelled"]
+#: The run states as the OpenAPI document shows them (an inline string enum), from the one type.
+RunStatus = Literal[tuple(s.value for s in _RunStatus)]  # type: ignore[valid-type]
 ParamValue = int | float | bool | str | list[float] | list[int]
 
 

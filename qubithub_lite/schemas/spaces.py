@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .circuits import ForkRequest, StarResponse, check_name
 from .common import (
-    NAME_PATTERN, TITLE_DOC, OrganizationSummary, PageQuery, Request, Schema, Timestamp, UserSummary, not_null,
-    not_null_title, sort_field, sort_pattern,
+    NAME_PATTERN, TITLE_DOC, CardHead, CardTail, PageQuery, Request, Schema, SearchQuery, Timestamp, not_null,
+    not_null_title, sort_pattern,
 )
 
 Sdk = Literal["qiskit", "pennylane", "cirq"]
@@ -65,20 +65,14 @@ class SpaceForkRequest(ForkRequest):
     pass
 
 
-class SpaceListQuery(PageQuery):
+class _SpaceFilters(PageQuery):
     sdk: Sdk | None = None
     space_type: SpaceType | None = None
-    sort: str = Field("created_at", json_schema_extra={"pattern": sort_pattern(SORT_FIELDS)})
-    order: Literal["asc", "desc"] | None = None
-    q: str | None = Field(None, max_length=200)
-    owner: str | None = Field(None, max_length=39)
 
-    @field_validator("sort")
-    @classmethod
-    def _sort(cls, v: str) -> str:
-        if sort_field(v) not in SORT_FIELDS:
-            raise ValueError(f"must be one of {', '.join(SORT_FIELDS)} (prefix '-' or '+' for the direction)")
-        return v
+
+class SpaceListQuery(SearchQuery, _SpaceFilters):
+    sort_fields = SORT_FIELDS
+    sort: str = Field("created_at", json_schema_extra={"pattern": sort_pattern(SORT_FIELDS)})
 
 
 class _FileBody(Request):
@@ -206,25 +200,16 @@ class SpaceFileOut(Schema):
     updated_at: Timestamp
 
 
-class SpaceCard(Schema):
-    id: str
-    name: str
-    slug: str
-    repo_name: str
-    title: str
-    description: str | None = None
+class _SpaceCardFields(CardHead):
     sdk: str
     space_type: str
     stars_count: int
     forks_count: int
     views_count: int
-    is_starred: bool | None = None
-    is_public: bool
-    created_at: Timestamp
-    updated_at: Timestamp
-    owner: UserSummary
-    organization: OrganizationSummary | None = None
-    forked_from: str | None = None
+
+
+class SpaceCard(CardTail, _SpaceCardFields):
+    pass
 
 
 class SpaceDetail(SpaceCard):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from peewee import IntegrityError
 
 from ..config import AuthConfig
+from ..db import accounts as queries
 from ..db.core import Db
 from ..db.fields import new_id, utcnow
 from ..db.models import Membership, Organization, RefreshToken, User
@@ -49,7 +50,6 @@ class Accounts:
         #: user id → (expiry, active user or None); see :meth:`get_active_user`.
         self._active: dict[str, tuple[float, User | None]] = {}
         self._clock = time.monotonic
-        self._memberships_sql: str | None = None
 
     #: How long a looked-up user row (or its absence) is reused for authenticating requests.
     #: Changes made through this service drop the entry at once; a user disabled or deleted
@@ -84,11 +84,11 @@ class Accounts:
         return user
 
     async def _ensure_free(self, email: str, username: str) -> None:
-        if await self.db.exists(User.select().where(User.email == email)):
+        if await queries.email_taken(self.db, email):
             raise BadRequest("email already registered")
-        if await self.db.exists(User.select().where(User.username == username)):
+        if await queries.username_taken(self.db, username):
             raise BadRequest("username already taken")
-        if await self.db.exists(Organization.select().where(Organization.slug == username)):
+        if await queries.org_slug_taken(self.db, username):
             raise BadRequest("username already taken by an organization")
 
     async def register(self, new: NewUser) -> tuple[User, Session]:
@@ -119,14 +119,8 @@ class Accounts:
 
     async def memberships(self, user: User) -> list[tuple[Organization, str]]:
         """The user's organizations (personal first, then by slug) with their role.
-        /auth/me asks on every call: the statement is compiled once."""
-        if self._memberships_sql is None:
-            org, member, p = Organization._meta.table_name, Membership._meta.table_name, self.db.engine.param
-            self._memberships_sql = (
-                f'SELECT o.*, m."role" AS member_role FROM "{member}" m JOIN "{org}" o ON o."id" = m."organization_id" '
-                f'WHERE m."user_id" = {p} ORDER BY o."is_personal" DESC, o."slug"'
-            )
-        rows = await self.db.models(Organization, self._memberships_sql, [user.id])
+        /auth/me asks on every call (see :func:`..db.accounts.memberships`)."""
+        rows = await queries.memberships(self.db, user.id)
         return [(org, org.member_role) for org in rows]
 
     # Sessions ------------------------------------------------------------
@@ -160,10 +154,7 @@ class Accounts:
             if row is None:
                 raise Unauthorized("invalid refresh token")
             if row.rotated_at is not None:
-                await self.db.execute(
-                    RefreshToken.update(revoked_at=now)
-                    .where((RefreshToken.family_id == row.family_id) & RefreshToken.revoked_at.is_null())
-                )
+                await queries.revoke_refresh_family(self.db, row.family_id, now)
                 log.warning("auth.refresh_reuse", extra=fields(user_id=row.user_id, family=row.family_id))
                 reused = True
             else:
@@ -185,10 +176,7 @@ class Accounts:
         if not token:
             return
         async with self.db.tx():
-            await self.db.execute(
-                RefreshToken.update(revoked_at=utcnow())
-                .where((RefreshToken.token_hash == sha256_hex(token)) & RefreshToken.revoked_at.is_null())
-            )
+            await queries.revoke_refresh_token(self.db, sha256_hex(token), utcnow())
 
     async def set_password(self, user: User, password: str) -> None:
         problem = password_problem(password, username=user.username, email=user.email)
@@ -209,17 +197,11 @@ class Accounts:
         now = utcnow()
         try:
             async with self.db.tx():
-                revoked = await self.db.execute(
-                    RefreshToken.update(revoked_at=now)
-                    .where((RefreshToken.user == user_id) & RefreshToken.revoked_at.is_null()
-                           & RefreshToken.rotated_at.is_null() & (RefreshToken.expires_at > now))
-                )
-                await self.db.execute(
-                    User.update(session_generation=User.session_generation + 1, updated_at=now).where(User.id == user_id)
-                )
+                revoked = await queries.revoke_live_refresh_tokens(self.db, user_id, now)
+                await queries.bump_session_generation(self.db, user_id, now)
         finally:
             self.forget_user(user_id)
-        return int(revoked or 0)
+        return revoked
 
     async def change_password(self, user: User, current: str, new: str) -> tuple[Session, int]:
         """The user's own password change: the current one must match; every session ends,

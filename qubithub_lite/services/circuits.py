@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import hashlib
 import logging
 import re
-import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterable, AsyncIterator, Protocol
+from typing import Any, AsyncIterable, AsyncIterator
 
-from peewee import (
-    JOIN, SQL, CharField, DateTimeField, ForeignKeyField, IntegerField, IntegrityError, Select, TextField, fn,
-)
+from peewee import IntegrityError
 
 from ..config import StorageConfig
 from ..db.circuits import Circuit, CircuitFile, CircuitTag, CircuitVersion
@@ -36,9 +32,12 @@ from ..db.fields import new_id, utcnow
 from ..db.models import Organization, User
 from ..errors import ApiError, BadRequest, NotFound
 from ..logs import fields
-from ..schemas.circuits import SORT_FIELDS, CircuitCreate, CircuitListQuery, CircuitUpdate
+from ..schemas.circuits import CircuitCreate, CircuitUpdate
 from ..storage import BlobStore, StagedBlob, StorageAccounts, owner_key, safe_relative_path
+from ..db import resources as queries
 from . import access, permissions, social
+from .circuit_list import TARGET, CircuitListing
+from .resources import IncomingFileLike, ResourceService
 from .git_objects import GitObjects
 from .manifest import (
     MANIFEST_NAME, METADATA_NAME, Manifest, check_entry_points, generate_metadata, parse_manifest,
@@ -46,7 +45,6 @@ from .manifest import (
 
 log = logging.getLogger(__name__)
 
-TARGET = "circuit"
 UUID_RE = access.UUID_RE
 VERSION_SEGMENT = re.compile(r"^v([1-9][0-9]{0,8})$")
 ACCEPTED_KINDS = ("Python sources (.py), qubithub.toml, README.md, OpenQASM (.qasm), QPY (.qpy), JSON (.json)"
@@ -83,11 +81,6 @@ def file_kind(path: str) -> str | None:
     if lower.endswith(".json"):
         return "json"
     return None
-
-
-class IncomingFileLike(Protocol):
-    filename: str
-    chunks: AsyncIterator[bytes]
 
 
 @dataclass
@@ -128,64 +121,17 @@ def storage_path(circuit_id: str, version_number: int, path: str) -> str:
     return f"circuits/{circuit_id}/v{version_number}/{path}"
 
 
-def _fts_query(text: str) -> str | None:
-    tokens = re.findall(r"\w+", text.lower())[:10]
-    return " ".join(f'"{t}"*' for t in tokens) or None
-
-
-@dataclass(frozen=True)
-class _CompiledList:
-    key: tuple  # everything the page depends on
-    total_key: tuple
-    sql: str  # the page plus the total (last column)
-    params: tuple
-    page_sql: str  # the page alone
-    page_params: tuple
-    convert: tuple
-    total_at: int
-
-
-def _fast_converter(field):
-    """``field.python_value``, with a quicker path for the common cases of a list row."""
-    if isinstance(field, DateTimeField):
-        slow = field.python_value
-
-        def to_datetime(value):
-            if isinstance(value, dt.datetime):
-                return value
-            try:
-                return dt.datetime.fromisoformat(value)  # what peewee stores on SQLite
-            except (TypeError, ValueError):
-                return slow(value)
-
-        return to_datetime
-    return field.python_value
-
-
-class Circuits(access.OwnedResources):
+class Circuits(CircuitListing, ResourceService):
     model = Circuit
     noun = "circuit"
     star_target = TARGET
 
     def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, config: StorageConfig):
-        self.db = db
-        self.blobs = blobs
-        self.accounts = accounts
+        ResourceService.__init__(self, db, blobs, accounts)
+        CircuitListing.__init__(self)
         self.config = config
-        self._list_sql_cache: dict[tuple, tuple] = {}
-        #: List totals: filter key → (generation, expiry, total); see :meth:`list`.
-        self._totals: dict[tuple, tuple[int, float, int]] = {}
-        #: Anonymous list pages: list key → (generation, expiry, page); see :meth:`list`.
-        self._pages: dict[tuple, tuple[int, float, dict[str, Any]]] = {}
-        self._generation = 0
-        self._clock = time.monotonic
         #: Each version's git commit (built once; see ``git_objects``).
         self.git = GitObjects(db, blobs)
-
-    #: How long a cached list total (or anonymous page) may be reused. Changes made through
-    #: this service drop them all at once; this only bounds changes made elsewhere (another
-    #: process, direct SQL, cascades, counters kept by other services).
-    TOTAL_CACHE_SECONDS = 1.0
 
     @contextlib.asynccontextmanager
     async def _changing(self) -> AsyncIterator[None]:
@@ -247,214 +193,11 @@ class Circuits(access.OwnedResources):
         circuit = await self.resolve_quiet(who, f"{parts[0]}/{parts[1]}")
         return await self._viewed(permissions.user_id_of(who), circuit)
 
-    # Listing --------------------------------------------------------------------------
-    async def list(self, who: Any, q: CircuitListQuery) -> dict[str, Any]:
-        """One statement per page, read as plain rows: no per-row model objects, and no SQL
-        building for a shape seen before (see :meth:`_list_sql`). The total comes from the same
-        statement (an uncorrelated scalar subquery, evaluated once) unless a recent total for
-        the same filters is cached: totals are dropped by every change made through this
-        service and otherwise reused for at most :data:`TOTAL_CACHE_SECONDS`.
-
-        Anonymous pages (public circuits only, the same for every visitor: a class opening the
-        explore page at once) are reused under the same rule; counters changed elsewhere
-        (stars, views, runs) show within that bound too."""
-        user_id = permissions.user_id_of(who)
-        vis = await permissions.visibility(self.db, who)
-        compiled = self._list_sql(vis, q)
-        generation, now = self._generation, self._clock()
-        if user_id is None:
-            page = self._pages.get(compiled.key)
-            if page is not None and page[0] == generation and page[1] > now:
-                return page[2]
-        cached = self._totals.get(compiled.total_key)
-        if cached is not None and cached[0] == generation and cached[1] > now:
-            total = cached[2]
-            rows = (await self.db.execute_sql(compiled.page_sql, compiled.page_params)).fetchall()
-        else:
-            rows = (await self.db.execute_sql(compiled.sql, compiled.params)).fetchall()
-            if rows:
-                total = int(rows[0][compiled.total_at] or 0)
-            elif q.offset == 0:
-                total = 0  # an empty first page: nothing matches
-            else:  # past the last page: count on its own
-                total = int(await self.db.scalar(self._list_queries(vis, q)[1]) or 0)
-            if len(self._totals) >= self._LIST_SQL_CACHE_SIZE:
-                self._totals.clear()
-            self._totals[compiled.total_key] = (generation, now + self.TOTAL_CACHE_SECONDS, total)
-        cards = [self._card_from_row(compiled.convert, row) for row in rows]
-        if user_id is not None:
-            starred = await social.starred_ids(self.db, TARGET, [c["id"] for c in cards], user_id)
-            for c in cards:
-                c["is_starred"] = c["id"] in starred
-        result = {"circuits": cards, "total": total, "page": q.page, "pages": -(-total // q.limit) if total else 0}
-        if user_id is None:
-            if len(self._pages) >= self._LIST_SQL_CACHE_SIZE:
-                self._pages.clear()
-            self._pages[compiled.key] = (generation, now + self.TOTAL_CACHE_SECONDS, result)
-        return result
-
-    async def list_for_org(self, org: Organization, who: Any, q: Any) -> dict[str, Any]:
-        """``GET /orgs/{slug}/circuits``: the organization's circuits the caller may see (members:
-        all; others: public), through the same list statement as ``GET /circuits``."""
-        from .orgs import resources_of
-
-        user_id = permissions.user_id_of(who)
-        vis = await permissions.visibility(self.db, who)
-        page, count_query = self._list_queries(vis, CircuitListQuery(page=q.page, limit=q.limit, sort=q.sort,
-                                                                     order=q.order))
-        scope = await resources_of(self.db, org, Circuit)
-        total = int(await self.db.scalar(count_query.where(scope)) or 0)
-        page = page.where(scope)
-        page.bind(self.db.engine)
-        rows = (await self.db.execute_sql(*page.sql())).fetchall()
-        convert = tuple(_fast_converter(f) for f in self._LIST_COLUMNS)
-        cards = [self._card_from_row(convert, row) for row in rows]
-        if user_id is not None:
-            starred = await social.starred_ids(self.db, TARGET, [c["id"] for c in cards], user_id)
-            for c in cards:
-                c["is_starred"] = c["id"] in starred
-        return {"circuits": cards, "total": total, "page": q.page, "pages": -(-total // q.limit) if total else 0}
-
-    #: Columns of a list row: the card's circuit columns, the owner's, the organization's.
-    _LIST_COLUMNS = tuple(
-        [getattr(Circuit, n) for n in Circuit._meta.sorted_field_names if n not in ("manifest", "extra_metadata", "gates")]
-        + [User.id, User.username, User.name, User.avatar, Organization.id, Organization.name, Organization.slug]
-    )
-    _LIST_SQL_CACHE_SIZE = 256
-
-    def _list_sql(self, vis: permissions.Visibility, q: CircuitListQuery) -> _CompiledList:
-        """The list statements for a request, compiled by peewee (so they stay portable) and
-        memoised by everything they depend on: the caller's visibility (see
-        :func:`permissions.visibility`) and the query. Only SQL text is cached here (pages: see
-        :meth:`list`)."""
-        total_key = (vis.key, q.framework, tuple(q.tags), q.qubits_min, q.qubits_max, q.owner, q.q)
-        key = (total_key, q.sort, q.order, q.page, q.limit)
-        hit = self._list_sql_cache.get(key)
-        if hit is None:
-            page, count_query = self._list_queries(vis, q)
-            page.bind(self.db.engine)
-            page_sql, page_params = page.sql()
-            sql, params = page.select_extend(count_query.alias("total")).sql()
-            convert = tuple(_fast_converter(f) for f in self._LIST_COLUMNS)
-            hit = _CompiledList(key, total_key, sql, tuple(params), page_sql, tuple(page_params), convert, len(convert))
-            if len(self._list_sql_cache) >= self._LIST_SQL_CACHE_SIZE:
-                self._list_sql_cache.pop(next(iter(self._list_sql_cache)))
-            self._list_sql_cache[key] = hit
-        return hit
-
-    def _list_queries(self, vis: permissions.Visibility, q: CircuitListQuery):
-        """The page query (the :data:`_LIST_COLUMNS`) and the matching ``COUNT(*)`` query.
-
-        A caller who sees more than public rows (signed in) gets the page as a UNION of
-        index scans, one per :meth:`permissions.Visibility.branches` branch: each takes its
-        first ``offset + limit`` ids in sort order, and only those are merged and joined
-        (an OR of the branches would sort every visible row). Full-text searches keep the
-        single statement."""
-        where = vis.where(Circuit)
-        filters = None
-        conds = []
-        if q.framework:
-            conds.append(Circuit.framework == q.framework)
-        for tag in q.tags:
-            conds.append(Circuit.id.in_(CircuitTag.select(CircuitTag.circuit).where(CircuitTag.tag == tag)))
-        if q.qubits_min is not None:
-            conds.append(Circuit.qubits >= q.qubits_min)
-        if q.qubits_max is not None:
-            conds.append(Circuit.qubits <= q.qubits_max)
-        if q.owner:
-            conds.append((User.username == q.owner.lower()) | (Organization.slug == q.owner.lower()))
-        if q.q and q.q.strip():
-            conds.append(self._text_filter(q.q))
-        for cond in conds:
-            where &= cond
-            filters = cond if filters is None else filters & cond
-        sort = q.sort.lstrip("+-")
-        assert sort in SORT_FIELDS
-        descending = sort != "name"
-        if q.sort.startswith("-"):
-            descending = True
-        elif q.sort.startswith("+"):
-            descending = False
-        if q.order:
-            descending = q.order == "desc"
-        column = getattr(Circuit, sort)
-        order = (column.desc(), Circuit.id.desc()) if descending else (column.asc(), Circuit.id.asc())
-
-        count_query = Circuit.select(fn.COUNT(SQL("*")))  # COUNT(*): covered by the (is_public, …) indexes
-        if q.owner:
-            count_query = count_query.join(User, on=(Circuit.owner == User.id)).switch(Circuit).join(
-                Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
-        branches = vis.branches(Circuit)
-        # A full-text filter collects every match first (FTS5 has no index on circuit ids): once
-        # in a single statement, where each branch of a UNION would collect them again.
-        if len(branches) == 1 or (q.q and q.q.strip()):
-            page = (
-                Circuit.select(*self._LIST_COLUMNS)
-                .join(User, on=(Circuit.owner == User.id))
-                .switch(Circuit)
-                .join(Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
-                .where(where).order_by(*order).offset(q.offset).limit(q.limit)
-            )
-            return page, count_query.where(where)
-        union = None
-        for i, branch in enumerate(branches):
-            ids = Circuit.select(Circuit.id)
-            if q.owner:
-                ids = ids.join(User, on=(Circuit.owner == User.id)).switch(Circuit).join(
-                    Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
-            ids = ids.where(branch if filters is None else branch & filters).order_by(*order).limit(q.offset + q.limit)
-            part = Select([ids.alias(f"b{i}")], [SQL('"id"')])
-            union = part if union is None else union + part
-        picked = union.alias("picked")
-        page = (
-            Circuit.select(*self._LIST_COLUMNS)
-            .from_(picked)
-            .join(Circuit, on=(Circuit.id == picked.c.id))
-            .join(User, on=(Circuit.owner == User.id))
-            .switch(Circuit)
-            .join(Organization, JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
-            .order_by(*order).offset(q.offset).limit(q.limit)
-        )
-        return page, count_query.where(where)
-
-    def _card_from_row(self, convert, row) -> dict[str, Any]:
-        """A list row (the :data:`_LIST_COLUMNS`, then the total) as :meth:`card` renders it."""
-        c = dict(zip(_LIST_NAMES, row))
-        for i in _LIST_CONVERTED:
-            if row[i] is not None:
-                c[_LIST_NAMES[i]] = convert[i](row[i])
-        ns = c["org.slug"] if c["org.id"] is not None else c["user.username"]
-        return {
-            "id": c["id"], "name": c["name"], "slug": c["name"], "repo_name": f"{ns}/{c['name']}", "title": c["title"],
-            "description": c["description"], "framework": c["framework"], "tags": c["tags"] or [],
-            "qubits": c["qubits"], "category": c["category"], "difficulty": c["difficulty"],
-            "stars_count": c["stars_count"], "views_count": c["views_count"], "forks_count": c["forks_count"],
-            "runs_count": c["runs_count"], "is_starred": None, "is_public": c["is_public"],
-            "created_at": c["created_at"], "updated_at": c["updated_at"],
-            "owner": access.owner_ref(c["user.id"], c["user.username"], c["user.name"], c["user.avatar"]),
-            "organization": access.org_ref(c["org.id"], c["org.name"], c["org.slug"]),
-            "forked_from": c["forked_from"],
-        }
-
-    def _text_filter(self, text: str):
-        if self.db.is_sqlite:
-            match = _fts_query(text)
-            if match is None:
-                return SQL("1 = 0")
-            return Circuit.id.in_(SQL("(SELECT circuit_id FROM circuit_fts WHERE circuit_fts MATCH ?)", (match,)))
-        # PostgreSQL: the generated tsvector of m0015 (GIN index), each word a prefix term.
-        terms = [f"{t}:*" for t in re.findall(r"\w+", text.lower())[:10]]
-        if not terms:
-            return SQL("1 = 0")
-        return Circuit.id.in_(SQL(
-            """(SELECT "id" FROM "circuit" WHERE "search_vector" @@ to_tsquery('simple', %s))""", (" & ".join(terms),)))
+    # Listing: see :class:`.circuit_list.CircuitListing`.
 
     # Create / update / delete ------------------------------------------------------------
     async def create(self, user: User, body: CircuitCreate) -> dict[str, Any]:
-        org = await access.organization_for_create(self.db, user, body.organization_name)
-        namespace = org.id if org else user.id
-        if await self.db.exists(Circuit.select().where((Circuit.namespace_id == namespace) & (Circuit.name == body.name))):
-            raise BadRequest(f"circuit name '{body.name}' already exists for this {'organization' if org else 'user'}")
+        org, namespace, taken = await self._create_target(user, body)
         now = utcnow()
         try:
             async with self._changing():
@@ -466,7 +209,7 @@ class Circuits(access.OwnedResources):
                 )
                 await self._set_tags(circuit.id, body.tags, replace=False)
         except IntegrityError:
-            raise BadRequest(f"circuit name '{body.name}' already exists for this {'organization' if org else 'user'}") from None
+            raise taken from None
         log.info("circuit.created", extra=fields(circuit_id=circuit.id, user_id=user.id))
         return await self.detail(await self._load(circuit.id), user.id)
 
@@ -488,54 +231,44 @@ class Circuits(access.OwnedResources):
         return await self.detail(await self._load(circuit.id), user.id)
 
     async def _blob_refs(self, circuit: Circuit) -> dict[str, int]:
-        rows = await self.db.list(
-            CircuitFile.select(CircuitFile.sha256, fn.COUNT(CircuitFile.id).alias("n"))
-            .join(CircuitVersion).where(CircuitVersion.circuit == circuit.id).group_by(CircuitFile.sha256)
-        )
-        return {r.sha256: r.n for r in rows}
+        return await queries.blob_ref_counts(self.db, CircuitFile, CircuitVersion.circuit == circuit.id,
+                                             via=CircuitVersion)
 
     # Stars and forks ---------------------------------------------------------------------
     async def fork(self, user: User, circuit_id: str, name: str | None) -> dict[str, Any]:
         src, name, taken = await self._fork_source(user, circuit_id, name)
         now = utcnow()
         new_id_ = new_id()
-        try:
-            async with self._changing():
-                versions = await self.db.list(
-                    CircuitVersion.select().where(CircuitVersion.circuit == src.id).order_by(CircuitVersion.version_number)
+        async with self._forking(user, src, new_id_, taken):
+            versions = await self.db.list(
+                CircuitVersion.select().where(CircuitVersion.circuit == src.id).order_by(CircuitVersion.version_number)
+            )
+            files = await self.db.list(
+                CircuitFile.select().join(CircuitVersion).where(CircuitVersion.circuit == src.id)
+            )
+            await self.accounts.charge(owner_key(user.id), src.storage_bytes)
+            await Circuit.acreate(
+                id=new_id_, name=name, namespace_id=user.id, owner=user.id, organization=None,
+                title=src.title, description=src.description, framework=src.framework, tags=src.tags,
+                qubits=src.qubits, gates=src.gates, depth=src.depth, category=src.category,
+                difficulty=src.difficulty, is_public=src.is_public, extra_metadata=src.extra_metadata,
+                manifest=src.manifest, forked_from=src.id, storage_bytes=src.storage_bytes,
+                created_at=now, updated_at=now,
+            )
+            await self._set_tags(new_id_, src.tags or [], replace=False)
+            id_map: dict[str, str] = {}
+            for v in versions:
+                id_map[v.id] = new_id()
+                await CircuitVersion.acreate(
+                    id=id_map[v.id], circuit=new_id_, version_number=v.version_number, commit_hash=v.commit_hash,
+                    parent_hash=v.parent_hash, tree_hash=v.tree_hash, commit_message=v.commit_message,
+                    file_path=storage_path(new_id_, v.version_number, v.file_path.split("/", 3)[3]),
+                    file_size=v.file_size, created_by=v.created_by_id, created_at=v.created_at,
+                    git_commit=v.git_commit, git_objects=v.git_objects,
                 )
-                files = await self.db.list(
-                    CircuitFile.select().join(CircuitVersion).where(CircuitVersion.circuit == src.id)
-                )
-                await self.accounts.charge(owner_key(user.id), src.storage_bytes)
-                await Circuit.acreate(
-                    id=new_id_, name=name, namespace_id=user.id, owner=user.id, organization=None,
-                    title=src.title, description=src.description, framework=src.framework, tags=src.tags,
-                    qubits=src.qubits, gates=src.gates, depth=src.depth, category=src.category,
-                    difficulty=src.difficulty, is_public=src.is_public, extra_metadata=src.extra_metadata,
-                    manifest=src.manifest, forked_from=src.id, storage_bytes=src.storage_bytes,
-                    created_at=now, updated_at=now,
-                )
-                await self._set_tags(new_id_, src.tags or [], replace=False)
-                id_map: dict[str, str] = {}
-                for v in versions:
-                    id_map[v.id] = new_id()
-                    await CircuitVersion.acreate(
-                        id=id_map[v.id], circuit=new_id_, version_number=v.version_number, commit_hash=v.commit_hash,
-                        parent_hash=v.parent_hash, tree_hash=v.tree_hash, commit_message=v.commit_message,
-                        file_path=storage_path(new_id_, v.version_number, v.file_path.split("/", 3)[3]),
-                        file_size=v.file_size, created_by=v.created_by_id, created_at=v.created_at,
-                        git_commit=v.git_commit, git_objects=v.git_objects,
-                    )
-                rows = [{"version": id_map[f.version_id], "path": f.path, "sha256": f.sha256, "size": f.size,
-                         "kind": f.kind} for f in files]
-                for i in range(0, len(rows), 200):
-                    await self.db.execute(CircuitFile.insert_many(rows[i:i + 200]))
-                await self.blobs.add_refs(Counter(f.sha256 for f in files))
-                await social.bump_counter(self.db, Circuit, src.id, "forks_count", 1)
-        except IntegrityError:
-            raise taken from None
-        log.info("circuit.forked", extra=fields(circuit_id=new_id_, source_id=src.id, user_id=user.id))
+            rows = [{"version": id_map[f.version_id], "path": f.path, "sha256": f.sha256, "size": f.size,
+                     "kind": f.kind} for f in files]
+            await self._copy_file_rows(CircuitFile, rows, (f.sha256 for f in files))
         return await self.detail(await self._load(new_id_), user.id)
 
     # Versions and files ------------------------------------------------------------------
@@ -774,25 +507,3 @@ class Circuits(access.OwnedResources):
         circuit = await self.db.first(self._query().where((Circuit.namespace_id == namespace) & (Circuit.name == name)))
         await permissions.ensure_readable(self.db, who, circuit, "circuit")
         return circuit
-
-
-#: Keys of a list row in :meth:`Circuits._card_from_row`, and which columns need converting
-#: (JSON, booleans, timestamps); text and integer columns arrive as they are.
-_LIST_NAMES = tuple(
-    [f.name for f in Circuits._LIST_COLUMNS[:-7]] + ["user.id", "user.username", "user.name", "user.avatar",
-                                                      "org.id", "org.name", "org.slug"]
-)
-_LIST_CONVERTED = tuple(
-    i for i, f in enumerate(Circuits._LIST_COLUMNS)
-    if not (isinstance(f, (CharField, IntegerField, ForeignKeyField)) or type(f) is TextField)
-)
-
-
-async def attach_storage_and_circuits(hub) -> None:
-    """Called from ``Hub.start()``: ``hub.blobs``, ``hub.storage_accounts``, ``hub.circuits``."""
-    settings = hub.settings
-    hub.blobs = BlobStore(settings.data_dir / "blobs", hub.db)
-    await hub.blobs.start()
-    hub.storage_accounts = StorageAccounts(hub.db, settings.storage.user_quota_bytes)
-    hub.circuits = Circuits(hub.db, hub.blobs, hub.storage_accounts, settings.storage)
-    hub.orgs.resource_models["circuit"] = Circuit

@@ -24,13 +24,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterable, Protocol
+from typing import Any, AsyncIterable
 
-from peewee import SQL, IntegrityError, fn
+from peewee import IntegrityError
 
 from ..config import DatasetsConfig, StorageConfig
 from ..db.core import Db
@@ -41,7 +39,9 @@ from ..errors import ApiError, BadRequest, Conflict, NotFound, ServiceUnavailabl
 from ..logs import fields
 from ..schemas.datasets import SORT_FIELDS, DatasetCreate, DatasetListQuery, DatasetUpdate, OrgDatasetsQuery
 from ..storage import BlobStore, StagedBlob, StorageAccounts, UnsafePath, owner_key, safe_relative_path
+from ..db import resources as queries
 from . import access, permissions, social
+from .resources import IncomingFileLike, ResourceService, sort_order
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,6 @@ CONTENT_TYPES = {
 class Unprocessable(ApiError):
     status = 422
     default_detail = "the stored file cannot be previewed"
-
-
-class IncomingFileLike(Protocol):
-    filename: str
-    chunks: AsyncIterable[bytes]
 
 
 @dataclass(frozen=True)
@@ -89,11 +84,6 @@ def commit_hash(blob_sha: str, parent: str | None, file_name: str, message: str 
 
 def storage_path(dataset_id: str, version_number: int, file_name: str) -> str:
     return f"datasets/{dataset_id}/v{version_number}/{file_name}"
-
-
-def _fts_query(text: str) -> str | None:
-    tokens = re.findall(r"\w+", text.lower())[:10]
-    return " ".join(f'"{t}"*' for t in tokens) or None
 
 
 def _file_name(raw: str | None, dataset: Dataset) -> str:
@@ -128,16 +118,14 @@ def _check_file(path: Path, fmt: str) -> int:
     return formats.count_rows(path, fmt)
 
 
-class Datasets(access.OwnedResources):
+class Datasets(ResourceService):
     model = Dataset
     noun = "dataset"
     star_target = STAR_TARGET
 
     def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, storage: StorageConfig,
                  config: DatasetsConfig):
-        self.db = db
-        self.blobs = blobs
-        self.accounts = accounts
+        super().__init__(db, blobs, accounts)
         self.max_file_bytes = config.max_file_bytes or storage.max_file_bytes
         self._preview_slots = asyncio.Semaphore(config.preview_concurrency)
         self._scan_slots = asyncio.Semaphore(config.scan_concurrency)
@@ -195,9 +183,6 @@ class Datasets(access.OwnedResources):
         return await self.detail(await self.get_visible(who, dataset_id), permissions.user_id_of(who))
 
     # Listing --------------------------------------------------------------------------
-    async def _visible_where(self, who: Any):
-        return (await permissions.visibility(self.db, who)).where(Dataset)
-
     async def list(self, who: Any, q: DatasetListQuery) -> dict[str, Any]:
         """Datasets the caller may see. Repeated ``tags``/``task_categories`` must all match."""
         user_id = permissions.user_id_of(who)
@@ -211,7 +196,7 @@ class Datasets(access.OwnedResources):
                 )
         joined = False
         if q.owner:
-            where &= (User.username == q.owner.lower()) | (Organization.slug == q.owner.lower())
+            where &= queries.owner_is(q.owner)
             joined = True
         if q.q and q.q.strip():
             where &= self._text_filter(q.q)
@@ -228,49 +213,17 @@ class Datasets(access.OwnedResources):
         return await self._page(where, q, permissions.user_id_of(who))
 
     async def _page(self, where, q, user_id: str | None, *, joined: bool = False) -> dict[str, Any]:
-        sort = q.sort.lstrip("+-")
-        assert sort in SORT_FIELDS
-        descending = sort != "name"
-        if q.sort.startswith("-"):
-            descending = True
-        elif q.sort.startswith("+"):
-            descending = False
-        if q.order:
-            descending = q.order == "desc"
-        column = getattr(Dataset, sort)
-        order = (column.desc(), Dataset.id.desc()) if descending else (column.asc(), Dataset.id.asc())
+        order = sort_order(Dataset, q.sort, q.order, SORT_FIELDS)
         count_query = self._query(Dataset.id) if joined else Dataset.select(Dataset.id)
-        total = await self.db.count(count_query.where(where))
         card_columns = [getattr(Dataset, n) for n in Dataset._meta.sorted_field_names if n != "citation"]
-        rows = await self.db.list(
-            self._query(*card_columns).where(where).order_by(*order).offset(q.offset).limit(q.limit)
-        )
-        starred = await social.starred_ids(self.db, STAR_TARGET, [r.id for r in rows], user_id)
-        return {
-            "datasets": [self.card(r, (r.id in starred) if user_id else None) for r in rows],
-            "total": total, "page": q.page, "pages": -(-total // q.limit) if total else 0,
-        }
+        return await self._page_of(self._query(*card_columns), count_query, where, order, q, user_id, "datasets")
 
     def _text_filter(self, text: str):
-        if self.db.is_sqlite:
-            match = _fts_query(text)
-            if match is None:
-                return SQL("1 = 0")
-            return Dataset.id.in_(SQL("(SELECT dataset_id FROM dataset_fts WHERE dataset_fts MATCH ?)", (match,)))
-        # PostgreSQL: the generated tsvector of m0015 (GIN index), each word a prefix term.
-        terms = [f"{t}:*" for t in re.findall(r"\w+", text.lower())[:10]]
-        if not terms:
-            return SQL("1 = 0")
-        return Dataset.id.in_(SQL(
-            """(SELECT "id" FROM "dataset" WHERE "search_vector" @@ to_tsquery('simple', %s))""", (" & ".join(terms),)))
+        return queries.text_filter(self.db, Dataset, text)
 
     # Create / update / delete ------------------------------------------------------------
     async def create(self, user: User, body: DatasetCreate) -> dict[str, Any]:
-        org = await access.organization_for_create(self.db, user, body.organization_name)
-        namespace = org.id if org else user.id
-        taken = BadRequest(f"dataset name '{body.name}' already exists for this {'organization' if org else 'user'}")
-        if await self.db.exists(Dataset.select().where((Dataset.namespace_id == namespace) & (Dataset.name == body.name))):
-            raise taken
+        org, namespace, taken = await self._create_target(user, body)
         now = utcnow()
         try:
             async with self.db.tx():
@@ -313,11 +266,7 @@ class Datasets(access.OwnedResources):
         return await self.detail(await self._load(dataset.id), user.id)
 
     async def _blob_refs(self, dataset: Dataset) -> dict[str, int]:
-        rows = await self.db.list(
-            DatasetVersion.select(DatasetVersion.sha256, fn.COUNT(DatasetVersion.id).alias("n"))
-            .where(DatasetVersion.dataset == dataset.id).group_by(DatasetVersion.sha256)
-        )
-        return {r.sha256: r.n for r in rows}
+        return await queries.blob_ref_counts(self.db, DatasetVersion, DatasetVersion.dataset == dataset.id)
 
     # Stars and forks ---------------------------------------------------------------------
     async def fork(self, user: User, dataset_id: str, name: str | None) -> dict[str, Any]:
@@ -325,37 +274,30 @@ class Datasets(access.OwnedResources):
         src, name, taken = await self._fork_source(user, dataset_id, name)
         now = utcnow()
         fork_id = new_id()
-        try:
-            async with self.db.tx():
-                src_now = await Dataset.aget_or_none(Dataset.id == src.id)
-                if src_now is None:
-                    raise NotFound("dataset not found")
-                versions = await self._versions(src.id)
-                await self.accounts.charge(owner_key(user.id), src_now.storage_bytes)
-                await Dataset.acreate(
-                    id=fork_id, name=name, namespace_id=user.id, owner=user.id, organization=None,
-                    title=src_now.title, description=src_now.description, format=src_now.format, tags=src_now.tags,
-                    task_categories=src_now.task_categories, license=src_now.license, citation=src_now.citation,
-                    is_public=src_now.is_public, forked_from=src.id,
-                    forked_from_version=versions[-1].id if versions else None,
-                    storage_bytes=src_now.storage_bytes, latest_version_number=src_now.latest_version_number,
-                    size_bytes=src_now.size_bytes, created_at=now, updated_at=now,
-                )
-                await self._set_labels(fork_id, src_now.tags or [], src_now.task_categories or [], replace=False)
-                rows = [{
-                    "id": new_id(), "dataset": fork_id, "version_number": v.version_number,
-                    "commit_hash": v.commit_hash, "parent_hash": v.parent_hash, "commit_message": v.commit_message,
-                    "file_name": v.file_name, "sha256": v.sha256, "file_size": v.file_size,
-                    "total_rows": v.total_rows, "downloads_count": 0, "created_by": v.created_by_id,
-                    "created_at": v.created_at,
-                } for v in versions]
-                for i in range(0, len(rows), 200):
-                    await self.db.execute(DatasetVersion.insert_many(rows[i:i + 200]))
-                await self.blobs.add_refs(Counter(v.sha256 for v in versions))
-                await social.bump_counter(self.db, Dataset, src.id, "forks_count", 1)
-        except IntegrityError:
-            raise taken from None
-        log.info("dataset.forked", extra=fields(dataset_id=fork_id, source_id=src.id, user_id=user.id))
+        async with self._forking(user, src, fork_id, taken):
+            src_now = await Dataset.aget_or_none(Dataset.id == src.id)
+            if src_now is None:
+                raise NotFound("dataset not found")
+            versions = await self._versions(src.id)
+            await self.accounts.charge(owner_key(user.id), src_now.storage_bytes)
+            await Dataset.acreate(
+                id=fork_id, name=name, namespace_id=user.id, owner=user.id, organization=None,
+                title=src_now.title, description=src_now.description, format=src_now.format, tags=src_now.tags,
+                task_categories=src_now.task_categories, license=src_now.license, citation=src_now.citation,
+                is_public=src_now.is_public, forked_from=src.id,
+                forked_from_version=versions[-1].id if versions else None,
+                storage_bytes=src_now.storage_bytes, latest_version_number=src_now.latest_version_number,
+                size_bytes=src_now.size_bytes, created_at=now, updated_at=now,
+            )
+            await self._set_labels(fork_id, src_now.tags or [], src_now.task_categories or [], replace=False)
+            rows = [{
+                "id": new_id(), "dataset": fork_id, "version_number": v.version_number,
+                "commit_hash": v.commit_hash, "parent_hash": v.parent_hash, "commit_message": v.commit_message,
+                "file_name": v.file_name, "sha256": v.sha256, "file_size": v.file_size,
+                "total_rows": v.total_rows, "downloads_count": 0, "created_by": v.created_by_id,
+                "created_at": v.created_at,
+            } for v in versions]
+            await self._copy_file_rows(DatasetVersion, rows, (v.sha256 for v in versions))
         return await self.detail(await self._load(fork_id), user.id)
 
     # Versions ------------------------------------------------------------------------
@@ -526,10 +468,3 @@ class Datasets(access.OwnedResources):
                                   .where(Dataset.id == dataset_id))
             await self.db.execute(DatasetVersion.update(downloads_count=DatasetVersion.downloads_count + 1)
                                   .where(DatasetVersion.id == version_id))
-
-
-async def attach_datasets(hub) -> None:
-    """Called from ``Hub.start()`` after the blob store exists: ``hub.datasets``."""
-    settings = hub.settings
-    hub.datasets = Datasets(hub.db, hub.blobs, hub.storage_accounts, settings.storage, settings.datasets)
-    hub.orgs.resource_models["dataset"] = Dataset

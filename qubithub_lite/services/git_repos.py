@@ -94,6 +94,10 @@ class GitRepos:
         self._slots = asyncio.Semaphore(config.max_concurrent)
         self._locks: dict[str, asyncio.Lock] = {}
 
+    def discard_cut_off_pushes(self) -> None:
+        """At a server's start: the temporary trees of pushes a restart cut off."""
+        shutil.rmtree(self.cache / "tmp", ignore_errors=True)
+
     def available(self) -> None:
         if self.git is None:
             raise GitUnavailable()
@@ -399,9 +403,3 @@ class GitRepos:
             for blob in list(staged.values()) + extra:
                 blob.discard()
         log.info("circuit.pushed", extra=fields(circuit_id=circuit.id, versions=len(plan["commits"]), user_id=user.id))
-
-
-async def attach_git(hub) -> None:
-    """``hub.git_repos`` (needs ``hub.circuits``)."""
-    hub.git_repos = GitRepos(hub.circuits, hub.settings.git, hub.settings.storage, hub.settings.data_dir / "git-cache")
-    shutil.rmtree(hub.git_repos.cache / "tmp", ignore_errors=True)  # pushes cut off by a restart

@@ -68,12 +68,14 @@ def dataset_commit(dataset_id: str, number: int, sha256: str) -> str:
 
 
 class HfCompat:
-    def __init__(self, hub):
-        self.hub = hub
-        self.db = hub.db
+    def __init__(self, db, circuits, datasets, spaces):
+        self.db = db
+        self.circuits = circuits
+        self.datasets = datasets
+        self.spaces = spaces
 
     def _service(self, kind: str):
-        return {"models": self.hub.circuits, "datasets": self.hub.datasets, "spaces": self.hub.spaces}[kind]
+        return {"models": self.circuits, "datasets": self.datasets, "spaces": self.spaces}[kind]
 
     # Repositories and revisions -----------------------------------------------------------
     async def repo(self, kind: str, who, owner: str, name: str):
@@ -94,7 +96,7 @@ class HfCompat:
     async def revisions(self, kind: str, resource) -> list[Revision]:
         """Every revision of a repository, oldest first (files loaded lazily for circuits)."""
         if kind == "models":
-            await self.hub.circuits.git.ensure(resource.id)
+            await self.circuits.git.ensure(resource.id)
             return [Revision(v.git_commit, {}, v.created_at, v.commit_message or f"Version {v.version_number}",
                              v.version_number, v.id, {"author": v.created_by_id})
                     for v in await repos.circuit_versions(self.db, resource.id)]
@@ -154,7 +156,7 @@ class HfCompat:
         return out
 
     async def _oids(self, files: list[HfFile]) -> dict[str, str]:
-        return await self.hub.circuits.git.blob_ids({f.sha256 for f in files})
+        return await self.circuits.git.blob_ids({f.sha256 for f in files})
 
     async def tree(self, kind: str, who, owner: str, name: str, rev: str, path: str,
                    *, recursive: bool, offset: int, limit: int, expand: bool) -> tuple[list[dict], bool]:
@@ -226,7 +228,3 @@ class HfCompat:
         if f is None:
             raise HfNotFound("EntryNotFound", f"'{path[:200]}' not found at revision {revision.sha}")
         return resource, revision, f
-
-
-def attach_hf(hub) -> None:
-    hub.hf = HfCompat(hub)

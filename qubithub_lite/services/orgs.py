@@ -18,11 +18,11 @@ from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from . import permissions
 
 class Orgs:
-    def __init__(self, db: Db):
+    def __init__(self, db: Db, resource_models: dict[str, Any] | None = None):
         self.db = db
-        #: name -> model (with owner, organization, is_public) of the resources a profile counts;
-        #: resource modules register theirs.
-        self.resource_models: dict[str, Any] = {}
+        #: name -> model (with owner, organization, is_public) of the resources a profile counts,
+        #: given by the hub's wiring (``{"circuit": Circuit, "dataset": Dataset, "space": Space}``).
+        self.resource_models: dict[str, Any] = dict(resource_models or {})
 
     async def create(self, user: Any, name: str, slug: str, description: str | None) -> Organization:
         permissions.ensure_personal(user, "create an organization")

@@ -4,6 +4,13 @@ Every transition is one transaction that guards on the current status (terminal
 states never change), adjusts the per-user and per-circuit ``RunStats`` rows
 and writes its audit-log row. After the commit the new state is published to
 WebSocket subscribers.
+
+The service gets its collaborators at construction: a :class:`~qubithub_lite.jobs.scheduler.Scheduler`
+(wake the slots, stop a cancelled run, the fairness order for queue positions; None in a
+CLI hub, whose runs are never queued) and an optional :class:`RunExtension` (benchmarks).
+The queue talks back only through the :class:`~qubithub_lite.jobs.scheduler.RunStore`
+methods below (``transition``, ``claim_next``, ``interrupted``, ``circuit_and_version``,
+``analysis``, ``release``).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import json
 import logging
 import re
 import secrets
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
 from peewee import JOIN, fn
 
@@ -21,9 +28,12 @@ from ..db.core import Db, to_models
 from ..db.fields import new_id, utcnow
 from ..db.models import AuditLog, Organization, User
 from ..db.run_statements import STAT_FIELDS, RunStatements
-from ..db.runs import ACTIVE, TERMINAL, Run, RunStats, run_ids_with_prefix
+from ..db.circuits import CircuitVersion
+from ..db.runs import Run, RunStats, run_ids_with_prefix
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..jobs.events import RunEvents
+from ..jobs.scheduler import Fairness, Scheduler
+from ..run_status import ACTIVE, TERMINAL, WAITING, RunStatus
 from ..schemas.common import page_info
 from ..schemas.runs import RunCreate, RunListQuery, RunResponse
 from . import permissions
@@ -36,30 +46,31 @@ log = logging.getLogger(__name__)
 SHORT_ID_RE = re.compile(r"^[0-9a-f][0-9a-f-]{7,34}$")
 SHORT_ID_CANDIDATES = 20
 
-ALLOWED = {
-    "queued": ("pending", "running"),  # running -> queued: a retry after a restart
-    "running": ("queued",),
-    "completed": ("running",),
-    "failed": ("pending", "queued", "running"),
-    "cancelled": ("pending", "queued", "running"),
-}
+class RunExtension(Protocol):
+    """What another service adds to every run (benchmarks)."""
+
+    def analysis_for(self, run: Run) -> Awaitable[Any]:
+        """The analysis spec a run's simulation task carries (None: an ordinary run)."""
+
+    def on_transition(self, run: Run, new: RunStatus, changes: dict[str, Any]) -> list:
+        """Statements written in the same transaction as moving ``run`` to ``new``."""
+
+    def block(self, run: Run) -> Awaitable[Any]:
+        """The ``benchmark`` block of a completed run's response (None: none)."""
 
 
 class Runs:
-    def __init__(self, db: Db, events: RunEvents, settings, backends: Callable[[], dict]):
+    def __init__(self, db: Db, events: RunEvents, settings, backends: Callable[[], dict], *,
+                 scheduler: Scheduler | None = None, extension: RunExtension | None = None):
         self.db = db
         self.events = events
         self.settings = settings
         self._backends = backends
-        self.queue = None  # set by the hub: jobs.queue.RunQueue
+        self.scheduler = scheduler
+        self.extension = extension
         # owner/name of a circuit never changes (no renames), so it is cached for good.
         self._repo_names: dict[str, str] = {}
         self.sql = RunStatements(db.engine.param)
-        # Extensions (benchmarks): the analysis spec a run's simulation task carries, and
-        # statements written in the same transaction as a transition.
-        self.analysis_for: Callable[[Run], Any] | None = None
-        self.transition_hooks: list[Callable[[Run, str, dict[str, Any]], list]] = []
-        self.benchmark_block: Callable[[Run], Any] | None = None  # the `benchmark` of a completed run
 
     # Submission ------------------------------------------------------------------
     async def submit(self, user: User, req: RunCreate, *, extra: Callable[[Run], list] | None = None) -> Run:
@@ -94,7 +105,7 @@ class Runs:
             raise BadRequest("the circuit has no uploaded files yet; upload circuit files before running it")
         run = Run(
             id=new_id(), circuit=circuit.id, circuit_version=circuit.latest_version_id, user=user.id,
-            backend_type=req.backend_type, backend_name=name, status="pending", shots=req.shots,
+            backend_type=req.backend_type, backend_name=name, status=RunStatus.PENDING.value, shots=req.shots,
             parameters=req.parameters, options={k: v for k, v in options.items() if v is not None} or None,
             seed=req.seed if req.seed is not None else secrets.randbelow(2**31), created_at=utcnow(),
         )
@@ -110,8 +121,9 @@ class Runs:
         if written is None:
             active = (await self.db.execute_sql(self.sql.active_count, [user.id])).fetchone()[0]
             raise Forbidden(f"usage limit exceeded: {active} unfinished runs (limit {limit})")
-        if self.queue is not None:
-            await self.queue.enqueue(run)
+        if self.scheduler is not None:
+            await self.transition(run, RunStatus.QUEUED)
+            self.scheduler.wake()
         return run
 
     async def _circuit_with_latest_version(self, circuit_id: str) -> Circuit | None:
@@ -124,7 +136,7 @@ class Runs:
         return rows[0] if rows else None
 
     # Transitions -----------------------------------------------------------------
-    async def transition(self, run_id: str | Run, new: str, *, actor: str | None = None, **fields: Any) -> Run | None:
+    async def transition(self, run_id: str | Run, new: RunStatus, *, actor: str | None = None, **fields: Any) -> Run | None:
         """Move a run to ``new`` if its current state allows it; None when it doesn't.
 
         One transaction: the guarded UPDATE of the run (``WHERE status = old``), the stats
@@ -132,7 +144,7 @@ class Runs:
         UPDATE is tried directly and the row is re-read only if the state moved on meanwhile."""
         run = run_id if isinstance(run_id, Run) else await self.load(run_id)
         for attempt in (0, 1):
-            if run is None or run.status not in ALLOWED[new]:
+            if run is None or not RunStatus(new).may_follow(run.status):
                 return None
             changes, statements = self._transition_plan(run, new, actor, fields)
             if await self.db.write(statements, guard=True) is not None:
@@ -149,25 +161,26 @@ class Runs:
         """(column changes, statements) of moving ``run`` from its status to ``new``: the
         guarded UPDATE first (``WHERE status = old``), then the stats delta and the audit row."""
         old = run.status
-        changes = {"status": new, **fields}
+        new = RunStatus(new)
+        changes = {"status": new.value, **fields}
         now = utcnow()
-        if new == "queued":
+        if new == RunStatus.QUEUED:
             changes.setdefault("queued_at", now)
-        elif new == "running":
+        elif new == RunStatus.RUNNING:
             changes.setdefault("started_at", now)
             changes["attempts"] = run.attempts + 1
-        elif new in TERMINAL:
+        elif new.is_terminal:
             changes.setdefault("completed_at", now)
         delta = {f"{old}_runs": -1, f"{new}_runs": 1}
-        if new == "completed":
+        if new == RunStatus.COMPLETED:
             delta["total_execution_time"] = _execution_seconds(
                 changes.get("metrics", run.metrics), changes.get("started_at", run.started_at), changes["completed_at"])
         audit = {"from": old}
-        if new == "failed":
+        if new == RunStatus.FAILED:
             audit.update(error_class=changes.get("error_class", run.error_class),
                          error_message=(changes.get("error_message", run.error_message) or "")[:500])
-        action = "run.retried" if (old, new) == ("running", "queued") else f"run.{new}"
-        extra = [st for hook in self.transition_hooks for st in hook(run, new, changes)]
+        action = "run.retried" if (old, new) == (RunStatus.RUNNING, RunStatus.QUEUED) else f"run.{new}"
+        extra = self.extension.on_transition(run, new, changes) if self.extension is not None else []
         return changes, [
             self.sql.update_run(run.id, old, changes),
             self.sql.bump_stats(run.user_id, run.circuit_id, delta),
@@ -175,27 +188,27 @@ class Runs:
             *extra,
         ]
 
-    async def claim_next(self, eligible: Callable[[str], bool], order: Callable[[str, Any], Any]) -> Run | None:
+    async def claim_next(self, fairness: Fairness) -> Run | None:
         """Move the next queued run to ``running``, in one transaction, and return it.
 
-        The candidates are each user's oldest queued run; ``eligible(user_id)`` filters them
-        and ``order(user_id, oldest_created_at)`` sorts them (the queue's fairness rules).
-        Both run next to the database, so they must only read snapshots."""
-        run = await self.db.transaction(self._claim, eligible, order)
+        The candidates are each user's oldest queued run; ``fairness`` (a snapshot of the
+        queue's fairness state) filters and sorts them next to the database."""
+        run = await self.db.transaction(self._claim, fairness)
         if run is not None:
             await self.publish(run)
         return run
 
-    def _claim(self, execute, eligible, order) -> Run | None:
-        heads = [(user_id, oldest) for user_id, oldest in execute(self.sql.queued_heads).fetchall() if eligible(user_id)]
-        heads.sort(key=lambda head: order(*head))
+    def _claim(self, execute, fairness: Fairness) -> Run | None:
+        heads = [(user_id, oldest) for user_id, oldest in execute(self.sql.queued_heads).fetchall()
+                 if fairness.eligible(user_id)]
+        heads.sort(key=lambda head: fairness.key(*head))
         for user_id, _ in heads:
             cursor = execute(self.sql.next_queued, [user_id])
             found = to_models(Run, cursor.description, cursor.fetchall())
             if not found:
                 continue
             run = found[0]
-            changes, statements = self._transition_plan(run, "running", None, {})
+            changes, statements = self._transition_plan(run, RunStatus.RUNNING, None, {})
             if execute(*statements[0]).rowcount == 0:
                 continue
             for sql, params in statements[1:]:
@@ -204,6 +217,22 @@ class Runs:
                 setattr(run, key, value)
             return run
         return None
+
+    async def interrupted(self) -> list[Run]:
+        """Runs a stopped server left ``pending`` or ``running`` (id, status, attempts)."""
+        return await self.db.list(Run.select(Run.id, Run.status, Run.attempts)
+                                  .where(Run.status.in_((RunStatus.PENDING.value, RunStatus.RUNNING.value))))
+
+    async def circuit_and_version(self, run: Run) -> tuple[Circuit, CircuitVersion] | None:
+        circuit = await Circuit.aget_or_none(Circuit.id == run.circuit_id)
+        version = await CircuitVersion.aget_or_none(CircuitVersion.id == run.circuit_version_id)
+        return None if circuit is None or version is None else (circuit, version)
+
+    async def analysis(self, run: Run) -> Any:
+        return await self.extension.analysis_for(run) if self.extension is not None else None
+
+    async def release(self) -> None:
+        await self.db.release()
 
     async def publish(self, run: Run) -> None:
         if self.events.has_subscribers(run.id):
@@ -291,7 +320,7 @@ class Runs:
 
     async def response(self, run: Run) -> RunResponse:
         names = await self.repo_names({run.circuit_id})
-        position = await self.queue_position(run) if run.status in ("pending", "queued") else None
+        position = await self.queue_position(run) if RunStatus(run.status).is_waiting else None
         return RunResponse(
             id=run.id, circuit_id=run.circuit_id, circuit_version_id=run.circuit_version_id, user_id=run.user_id,
             backend_type=run.backend_type, backend_name=run.backend_name, status=run.status, shots=run.shots,
@@ -299,19 +328,20 @@ class Runs:
             error_class=run.error_class, error_message=run.error_message, queue_position=position,
             circuit_name=names.get(run.circuit_id), created_at=run.created_at, started_at=run.started_at,
             completed_at=run.completed_at,
-            benchmark=await self.benchmark_block(run) if self.benchmark_block and run.status == "completed" else None,
+            benchmark=(await self.extension.block(run)
+                       if self.extension is not None and run.status == RunStatus.COMPLETED else None),
         )
 
     async def queue_position(self, run: Run) -> int | None:
         """1-based place under the fair order (round robin across users, oldest first per user)."""
-        if run.status == "pending":
+        if run.status == RunStatus.PENDING:
             run = await self.load(run.id) or run
-        if run.status not in ("pending", "queued"):
+        if run.status not in WAITING:
             return None
         cursor = await self.db.execute_sql(self.sql.waiting_by_user, self.sql.position_params(run))
         waiting = {user_id: (n, older) for user_id, n, older in cursor.fetchall()}
         mine_before = waiting.get(run.user_id, (0, 0))[1]
-        order = self.queue.service_order() if self.queue is not None else {}
+        order = self.scheduler.service_order() if self.scheduler is not None else {}
         mine_rank = order.get(run.user_id, 0.0)
         ahead = mine_before
         for user_id, (n, _) in waiting.items():
@@ -384,16 +414,16 @@ class Runs:
             raise NotFound("run not found")
         run = await self.get_own(who, run_id)
         if run.status in ACTIVE:
-            cancelled = await self.transition(run.id, "cancelled", actor=user_id, error_message="cancelled by user")
+            cancelled = await self.transition(run.id, RunStatus.CANCELLED, actor=user_id, error_message="cancelled by user")
             if cancelled is not None:
-                if self.queue is not None:
-                    await self.queue.stop_run(run.id)
+                if self.scheduler is not None:
+                    await self.scheduler.cancel(run.id)
                 return
             run = await self.load(run_id)  # it finished meanwhile: delete it below
         if run is None or run.status not in TERMINAL:
             return
         delta: dict[str, float] = {"total_runs": -1, f"{run.status}_runs": -1, "total_shots": -run.shots}
-        if run.status == "completed":
+        if run.status == RunStatus.COMPLETED:
             delta["total_execution_time"] = -_execution_seconds(run.metrics, run.started_at, run.completed_at)
         await self.db.write([
             (self.sql.delete_run, [run.id, run.status]),  # guard: deleted once

@@ -30,14 +30,14 @@ import json
 import logging
 import re
 from collections import Counter
-from typing import Any, AsyncIterable, AsyncIterator, Callable, Protocol
+from typing import Any, AsyncIterator, Callable
 
-from peewee import IntegrityError, fn
+from peewee import IntegrityError
 
 from ..config import SpacesConfig, StorageConfig
 from ..db.core import Db
 from ..db.fields import new_id, utcnow
-from ..db.models import Organization, User
+from ..db.models import User
 from ..db.spaces import Space, SpaceFile
 from ..errors import ApiError, BadRequest, Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, TooManyRequests
 from ..logs import fields
@@ -46,7 +46,9 @@ from ..schemas.spaces import (
     SORT_FIELDS, ExecuteRequest, SpaceCreate, SpaceListQuery, SpaceUpdate, VisualizeRequest,
 )
 from ..storage import BlobStore, StagedBlob, StorageAccounts, owner_key, safe_relative_path
+from ..db import resources as queries
 from . import access, permissions, social
+from .resources import IncomingFileLike, ResourceService, sort_order
 from .svg_safety import UnsafeSvg, check_svg
 from .visualize import (
     CODE_FILE, DRIVER_SOURCE, EXECUTE_PRELOAD, STATUS_FILE, SVG_FILE, VISUALIZE_PRELOAD, detect_framework,
@@ -64,11 +66,6 @@ LIMIT_TEXT = {
     "cpu": "CPU-time limit exceeded",
     "disk": "work-dir disk quota exceeded",
 }
-
-
-class IncomingFileLike(Protocol):
-    filename: str
-    chunks: AsyncIterable[bytes]
 
 
 async def one_chunk(data: bytes) -> AsyncIterator[bytes]:
@@ -125,16 +122,14 @@ class ExecutionSlots:
 
 
 # The service ------------------------------------------------------------------------------
-class Spaces(access.OwnedResources):
+class Spaces(ResourceService):
     model = Space
     noun = "space"
     star_target = TARGET
 
     def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, storage: StorageConfig,
                  config: SpacesConfig, sandbox_provider: Callable[[], Sandbox]):
-        self.db = db
-        self.blobs = blobs
-        self.accounts = accounts
+        super().__init__(db, blobs, accounts)
         self.storage = storage
         self.config = config
         self.sandbox_provider = sandbox_provider
@@ -194,9 +189,6 @@ class Spaces(access.OwnedResources):
         return await self.detail(space, user_id)
 
     # Listing -------------------------------------------------------------------------------
-    async def _visible_where(self, who: Any):
-        return (await permissions.visibility(self.db, who)).where(Space)
-
     async def list(self, who: Any, q: SpaceListQuery, *, organization: Any = None) -> dict[str, Any]:
         user_id = permissions.user_id_of(who)
         if organization is not None:  # an organization's spaces (members: all; others: public)
@@ -210,38 +202,18 @@ class Spaces(access.OwnedResources):
         if q.space_type:
             where &= Space.space_type == q.space_type
         if q.owner:
-            where &= (User.username == q.owner.lower()) | (Organization.slug == q.owner.lower())
+            where &= queries.owner_is(q.owner)
         if q.q and q.q.strip():
-            for token in re.findall(r"\w+", q.q.lower())[:10]:
+            for token in queries.search_words(q.q):
                 where &= (Space.name.contains(token) | Space.title.contains(token)
                           | Space.description.contains(token))
-        sort = q.sort.lstrip("+-")
-        assert sort in SORT_FIELDS
-        descending = sort != "name"
-        if q.sort.startswith("-"):
-            descending = True
-        elif q.sort.startswith("+"):
-            descending = False
-        if q.order:
-            descending = q.order == "desc"
-        column = getattr(Space, sort)
-        order = (column.desc(), Space.id.desc()) if descending else (column.asc(), Space.id.asc())
+        order = sort_order(Space, q.sort, q.order, SORT_FIELDS)
         base = self._query()
-        total = await self.db.count(base.where(where))
-        rows = await self.db.list(base.where(where).order_by(*order).offset(q.offset).limit(q.limit))
-        starred = await social.starred_ids(self.db, TARGET, [r.id for r in rows], user_id)
-        return {
-            "spaces": [self.card(r, (r.id in starred) if user_id else None) for r in rows],
-            "total": total, "page": q.page, "pages": -(-total // q.limit) if total else 0,
-        }
+        return await self._page_of(base, base, where, order, q, user_id, "spaces")
 
     # Create / update / delete ----------------------------------------------------------------
     async def create(self, user: User, body: SpaceCreate) -> dict[str, Any]:
-        org = await access.organization_for_create(self.db, user, body.organization_name)
-        namespace = org.id if org else user.id
-        taken = BadRequest(f"space name '{body.name}' already exists for this {'organization' if org else 'user'}")
-        if await self.db.exists(Space.select().where((Space.namespace_id == namespace) & (Space.name == body.name))):
-            raise taken
+        org, namespace, taken = await self._create_target(user, body)
         now = utcnow()
         try:
             async with self.db.tx():
@@ -265,11 +237,7 @@ class Spaces(access.OwnedResources):
         return await self.detail(await self._load(space.id), user.id)
 
     async def _blob_refs(self, space: Space) -> dict[str, int]:
-        rows = await self.db.list(
-            SpaceFile.select(SpaceFile.sha256, fn.COUNT(SpaceFile.id).alias("n"))
-            .where(SpaceFile.space == space.id).group_by(SpaceFile.sha256)
-        )
-        return {r.sha256: r.n for r in rows}
+        return await queries.blob_ref_counts(self.db, SpaceFile, SpaceFile.space == space.id)
 
     # Stars and forks ---------------------------------------------------------------------------
     async def fork(self, user: User, space_id: str, name: str | None) -> dict[str, Any]:
@@ -277,25 +245,18 @@ class Spaces(access.OwnedResources):
         src, name, taken = await self._fork_source(user, space_id, name)
         now = utcnow()
         fork_id = new_id()
-        try:
-            async with self.db.tx():
-                files = await self._files(src.id)
-                size = sum(f.size for f in files)
-                await self.accounts.charge(owner_key(user.id), size)
-                await Space.acreate(
-                    id=fork_id, name=name, namespace_id=user.id, owner=user.id, organization=None, title=src.title,
-                    description=src.description, sdk=src.sdk, space_type=src.space_type, is_public=src.is_public,
-                    forked_from=src.id, storage_bytes=size, created_at=now, updated_at=now,
-                )
-                rows = [{"id": new_id(), "space": fork_id, "path": f.path, "sha256": f.sha256, "size": f.size,
-                         "created_at": now, "updated_at": now} for f in files]
-                for i in range(0, len(rows), 200):
-                    await self.db.execute(SpaceFile.insert_many(rows[i:i + 200]))
-                await self.blobs.add_refs(Counter(f.sha256 for f in files))
-                await social.bump_counter(self.db, Space, src.id, "forks_count", 1)
-        except IntegrityError:
-            raise taken from None
-        log.info("space.forked", extra=fields(space_id=fork_id, source_id=src.id, user_id=user.id))
+        async with self._forking(user, src, fork_id, taken):
+            files = await self._files(src.id)
+            size = sum(f.size for f in files)
+            await self.accounts.charge(owner_key(user.id), size)
+            await Space.acreate(
+                id=fork_id, name=name, namespace_id=user.id, owner=user.id, organization=None, title=src.title,
+                description=src.description, sdk=src.sdk, space_type=src.space_type, is_public=src.is_public,
+                forked_from=src.id, storage_bytes=size, created_at=now, updated_at=now,
+            )
+            rows = [{"id": new_id(), "space": fork_id, "path": f.path, "sha256": f.sha256, "size": f.size,
+                     "created_at": now, "updated_at": now} for f in files]
+            await self._copy_file_rows(SpaceFile, rows, (f.sha256 for f in files))
         return await self.detail(await self._load(fork_id), user.id)
 
     # Files ------------------------------------------------------------------------------------
@@ -545,13 +506,3 @@ def visualize_response(result: SandboxResult, framework: str, timeout: float, ma
         return out
     out.update(status="success", diagram=base64.b64encode(svg).decode("ascii"))
     return out
-
-
-def attach_spaces(hub) -> Spaces:
-    """Called from ``Hub.start()`` after storage exists: ``hub.spaces`` (code runs on ``hub.require_sandbox()``)."""
-    settings = hub.settings
-    spaces = Spaces(hub.db, hub.blobs, hub.storage_accounts, settings.storage, settings.spaces,
-                    hub.require_sandbox)
-    hub.spaces = spaces
-    hub.orgs.resource_models["space"] = Space
-    return spaces

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 
+from ..backends import frameworks
+
 #: Work-dir folder for the driver's own files. Space file names never start with
 #: a dot (``storage.paths``), so it cannot collide with the user's files.
 WORK = ".qubithub"
@@ -29,18 +31,13 @@ CODE_FILE = f"{WORK}/code.py"
 SVG_FILE = f"{WORK}/diagram.svg"
 STATUS_FILE = f"{WORK}/visualize.json"
 
-#: Modules a warm sandboxed interpreter imports before an execute call of that SDK.
-EXECUTE_PRELOAD: dict[str, tuple[str, ...]] = {"qiskit": ("qiskit",), "cirq": ("cirq",), "pennylane": ("pennylane",)}
-#: ... and before a visualize call (the drawer's matplotlib too, with its font cache built).
-VISUALIZE_PRELOAD: dict[str, tuple[str, ...]] = {
-    "qiskit": ("qiskit", "qiskit.visualization", "matplotlib.pyplot", "pylatexenc.latex2text"),
-    "cirq": ("cirq", "cirq.contrib.svg"),
-    "pennylane": ("pennylane", "matplotlib.pyplot"),
-}
+#: Modules a warm sandboxed interpreter imports before an execute / visualize call of an SDK
+#: (the framework facts live in ``backends.frameworks``; re-exported here for the services).
+EXECUTE_PRELOAD, VISUALIZE_PRELOAD = frameworks.EXECUTE_PRELOAD, frameworks.VISUALIZE_PRELOAD
 
 _IMPORT_RE = {
     fw: re.compile(rf"^[ \t]*(?:import[ \t]+{mod}\b|from[ \t]+{mod}(?:\.[\w.]+)?[ \t]+import\b)", re.M)
-    for fw, mod in (("qiskit", "qiskit"), ("cirq", "cirq"), ("pennylane", "pennylane"))
+    for fw, mod in ((sdk, sdk) for sdk in frameworks.SDKS)
 }
 
 

@@ -4,8 +4,9 @@
   transaction → release → collect_garbage.
 - :class:`~.quota.StorageAccounts` (``hub.storage_accounts``): per-owner usage and quota.
 - :func:`~.paths.safe_relative_path`: upload file-name sanitising.
-- :class:`~.http.BlobResponse`, :func:`~.http.iter_multipart_files`,
-  :func:`~.http.drain_body`: the HTTP side (only API modules import it).
+
+The HTTP side (serving blobs, streaming uploads) is the API layer's:
+``qubithub_lite/api/downloads.py`` and ``qubithub_lite/api/uploads.py``.
 """
 
 from .blobs import BlobStore, StagedBlob, TooLarge

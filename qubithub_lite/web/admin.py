@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import ApiError, BadRequest, NotFound
-from . import NAV, STATE_KEY, NavEntry
+from .common import NAV, STATE_KEY, NavEntry
 from .pages import View, form, page, parse, redirect
 
 NAV.append(NavEntry("Admin", "/admin", needs_user=True, admin_only=True))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-from . import NAV, NavEntry
+from .common import NAV, NavEntry
 from .pages import View, form, page, pages_around, parse, redirect
 
 NAV.append(NavEntry("Benchmarks", "/benchmarks"))

@@ -19,8 +19,10 @@ from pydantic import BaseModel, ValidationError
 from ..api.routing import HUB_KEY, PRINCIPAL_KEY, describe_validation
 from ..errors import ApiError, BadRequest, Forbidden, NotFound, PayloadTooLarge
 from ..hub import Hub
+from ..run_status import RunStatus
 from ..schemas.api_keys import SCOPES
-from . import STATE_KEY, SECURITY_HEADERS, STATIC_DIR, render, session as sess, web_key
+from . import render, session as sess
+from .common import SECURITY_HEADERS, STATE_KEY, STATIC_DIR, web_key
 
 PAGES_KEY = web.AppKey("web_pages", web.UrlDispatcher)
 PageHandler = Callable[["View"], Awaitable[web.StreamResponse]]
@@ -431,7 +433,7 @@ async def my_runs(v: View):
     stats = await v.hub.runs.stats("user", user.id)
     return v.render("runs.html", runs=result["runs"], total=result["total"], page=result["page"],
                     pages=result["pages"], around=pages_around(result["page"], result["pages"]), stats=stats,
-                    run_status=q.status or "")
+                    run_status=q.status or "", run_statuses=[s.value for s in RunStatus])
 
 
 async def _run(v: View) -> tuple[Any, dict[str, Any] | None]:
@@ -451,7 +453,7 @@ async def run_page(v: View):
         circuit = None
     return v.render("run.html", run=run, counts=counts, bars=render.histogram(counts, (expected or {}).get("dominant_states")),
                     check=render.expected_check(counts, expected), circuit=circuit,
-                    done=run.status in ("completed", "failed", "cancelled"))
+                    done=RunStatus(run.status).is_terminal)
 
 
 @page("/runs/{run_id}/counts.json", exclusive=True)
@@ -788,7 +790,7 @@ async def _read_part(part: BodyPartReader, cap: int, what: str) -> bytes:
 async def _read_upload(request: web.Request, *, stream: bool) -> tuple[dict[str, str], list[Any]]:
     """The form's fields and files. With ``stream`` it stops at the first file, which is
     returned unread (its chunks come straight from the request); fields after it are not read."""
-    from ..storage.http import IncomingFile, _part_chunks
+    from ..api.uploads import IncomingFile, _part_chunks
 
     fields: dict[str, str] = {}
     files: list[Any] = []

@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +138,65 @@ async def test_other_frameworks_in_worker(executor: LocalProcessExecutor) -> Non
         r = await executor.submit(SimTask(f"c-{backend}", backend, data, "cirq_json", shots=20, seed=1))
         assert r.ok, r
         assert r.results["counts"] == {"01": 20}
+
+
+def _gone(pid: int) -> bool:
+    """The process exited and was reaped (or is a zombie on its way out)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return True
+
+
+async def wait_until(check, limit: float = 30) -> None:
+    deadline = time.monotonic() + limit
+    while not check():
+        assert time.monotonic() < deadline, "condition never held"
+        await asyncio.sleep(0.1)
+
+
+async def test_idle_workers_exit_and_the_next_task_starts_one() -> None:
+    data = qpy_artifact(bell_qiskit()).data
+    async with LocalProcessExecutor(workers=2, idle_seconds=1.0) as ex:
+        first = await ex.submit(SimTask("before-idle", "qiskit_aer", data, "qpy", shots=50, seed=3))
+        assert first.ok
+        pids = {first.metrics["worker_pid"], *ex.stats()["worker_pids"]}
+        await wait_until(lambda: ex.stats()["worker_pids"] == [])
+        await wait_until(lambda: all(_gone(pid) for pid in pids))
+        again = await ex.submit(SimTask("after-idle", "qiskit_aer", data, "qpy", shots=50, seed=3))
+        assert again.ok and again.results["counts"] == first.results["counts"]
+        assert again.metrics["worker_pid"] not in pids
+
+
+async def test_at_most_max_idle_workers_stay_warm() -> None:
+    data = qpy_artifact(bell_qiskit()).data
+    async with LocalProcessExecutor(workers=2, max_idle_workers=1) as ex:
+        assert len(ex.stats()["worker_pids"]) == 1  # pre-starts only what it keeps
+        results = await asyncio.gather(*(ex.submit(SimTask(f"m{i}", "qiskit_aer", data, "qpy", shots=20))
+                                         for i in range(6)))
+        assert all(r.ok for r in results)
+        used = {r.metrics["worker_pid"] for r in results}
+        assert len(used) == 2  # both run at once under load
+        await wait_until(lambda: len(ex.stats()["worker_pids"]) == 1)
+        stopped = used - set(ex.stats()["worker_pids"])
+        await wait_until(lambda: all(_gone(pid) for pid in stopped))
+
+
+async def test_workers_over_the_memory_budget_exit_and_the_next_task_starts_one() -> None:
+    data = qpy_artifact(bell_qiskit()).data
+    async with LocalProcessExecutor(workers=2, memory_budget_bytes=1) as ex:  # every worker is over
+        first = await ex.submit(SimTask("fat", "qiskit_aer", data, "qpy", shots=20, seed=5))
+        assert first.ok
+        await wait_until(lambda: ex.stats()["worker_pids"] == [] and ex.stats()["evicted"] >= 2)
+        await wait_until(lambda: _gone(first.metrics["worker_pid"]))
+        again = await ex.submit(SimTask("lean", "qiskit_aer", data, "qpy", shots=20, seed=5))
+        assert again.ok and again.results["counts"] == first.results["counts"]
+
+
+async def test_workers_within_the_memory_budget_stay() -> None:
+    data = qpy_artifact(bell_qiskit()).data
+    async with LocalProcessExecutor(workers=2, memory_budget_bytes=64 << 30) as ex:
+        for i in range(3):
+            assert (await ex.submit(SimTask(f"b{i}", "qiskit_aer", data, "qpy", shots=20))).ok
+        await asyncio.sleep(1)
+        assert ex.stats()["evicted"] == 0 and len(ex.stats()["worker_pids"]) == 2

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from qubithub_lite import frozen
+from qubithub_lite.__main__ import cli_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "packaging" / "qubithub-lite.spec"
@@ -155,12 +156,12 @@ def test_python_argv_tells_python_from_the_cli(tmp_path, monkeypatch):
     (tmp_path / "s.py").write_text("print(1)\n")
     for cli_args in ([], ["serve", "--port", "1"], ["--version"], ["--data-dir", "d", "users", "list"],
                      ["missing.py"], ["serve"]):
-        assert frozen.python_argv(cli_args) is None, cli_args
+        assert frozen.python_argv(cli_args, cli_commands) is None, cli_args
     for py_args in (["-c", "pass"], ["-I", "-B", "-c", "pass"], ["-m", "json.tool"], ["-"], ["s.py", "x"],
                     [str(tmp_path / "prog")], ["prog"], ["-W", "ignore", "s.py"],
                     ["--multiprocessing-fork", "tracker_fd=5", "pipe_handle=7"]):
-        assert frozen.python_argv(py_args) == py_args, py_args
-    assert frozen.python_argv([frozen.PYTHON_COMPAT, "-c", "pass"]) == ["-c", "pass"]
+        assert frozen.python_argv(py_args, cli_commands) == py_args, py_args
+    assert frozen.python_argv([frozen.PYTHON_COMPAT, "-c", "pass"], cli_commands) == ["-c", "pass"]
 
 
 def _compat(*argv, **kw):

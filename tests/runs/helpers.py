@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import aiohttp
 
-BELL = '''
-from qiskit import QuantumCircuit
+import qubithub_lite
 
-def create_circuit():
-    qc = QuantumCircuit(2, 2)
-    qc.h(0)
-    qc.cx(0, 1)
-    qc.measure([0, 1], [0, 1])
-    return qc
-'''
+EXAMPLES = Path(qubithub_lite.__file__).parent / "examples" / "circuits"
+
+
+def example_source(name: str) -> str:
+    """The ``circuit.py`` of a bundled example circuit."""
+    return (EXAMPLES / name / "circuit.py").read_text(encoding="utf-8")
+
+
+#: The bundled examples' Bell circuits (qiskit: H, CX, measure both; PennyLane: the same, as counts).
+BELL = example_source("bell-qiskit")
 
 PARAM = '''
 from qiskit import QuantumCircuit
@@ -48,17 +51,7 @@ def create_circuit():
     return cirq.Circuit([cirq.X(q0), cirq.measure(q0, q1, key="m")])
 '''
 
-PENNYLANE = '''
-import pennylane as qml
-
-dev = qml.device("default.qubit", wires=2)
-
-@qml.qnode(dev)
-def circuit():
-    qml.Hadamard(wires=0)
-    qml.CNOT(wires=[0, 1])
-    return qml.counts()
-'''
+PENNYLANE = example_source("bell-pennylane")
 
 QASM3 = '''OPENQASM 3.0;
 include "stdgates.inc";

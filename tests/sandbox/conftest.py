@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from qubithub_lite.sandbox import Sandbox, SandboxConfig, SandboxUnavailable, get_sandbox
+from tests.processes import processes_with
 
 #: Small, fast defaults for tests; individual tests tighten further.
 TEST_CONFIG = {"warm_pool_size": 1, "warm_preload": [], "timeout_seconds": 20}
@@ -60,16 +61,3 @@ def find_processes():
     return processes_with
 
 
-def processes_with(token: str) -> list[int]:
-    """Host pids whose command line contains ``token``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if token.encode() in cmdline:
-            found.append(int(entry))
-    return found

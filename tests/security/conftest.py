@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import PASSWORD, free_port
+from tests.conftest import PASSWORD, free_port, server_env
 
 from .latency import AttackReport, watch
 
@@ -36,15 +36,7 @@ class Server:
 
 def _start(data_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUBITHUB_LITE_")}
-    env.update({
-        "QUBITHUB_LITE_AUTH_BCRYPT_ROUNDS": "4",
-        "QUBITHUB_LITE_RATE_LIMITS_ENABLED": "false",
-        "QUBITHUB_LITE_LOGGING_LEVEL": "warning",
-        "QUBITHUB_LITE_RUNS_PRESTART_WORKERS": "false",
-        "QUBITHUB_LITE_SANDBOX_WARM_POOL_SIZE": "0",
-    })
-    env.update(extra_env or {})
+    env = server_env(extra_env)
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir.parent / "server.log"
     with log.open("wb") as out:

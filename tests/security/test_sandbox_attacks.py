@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from qubithub_lite.sandbox import Sandbox, SandboxConfig, SandboxResult, SandboxUnavailable, get_sandbox
+from tests.processes import processes_with
 
 pytestmark = pytest.mark.sandbox
 
@@ -64,19 +65,6 @@ async def execute(box: Sandbox, mode: str, code: str, limits=None, **kw) -> Sand
 
 
 both_paths = pytest.mark.parametrize("mode", ["cold", "warm"])
-
-
-def processes_with(token: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            if token.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
-                found.append(int(entry))
-        except OSError:
-            continue
-    return found
 
 
 # --- #10 point 8: /dev/shm and /dev ---------------------------------------------------

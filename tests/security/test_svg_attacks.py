@@ -11,8 +11,8 @@ import time
 import pytest
 import requests
 
-from qubithub_lite.sandbox import SandboxConfig, SandboxUnavailable, get_sandbox
 from qubithub_lite.services.svg_safety import UnsafeSvg, check_svg
+from tests.spaces.conftest import sandbox_driver  # noqa: F401  (the fixture)
 
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">{}</svg>'
 
@@ -169,15 +169,6 @@ def test_check_time_is_linear(unit):
 
 
 # Through a real server: sandboxed user code hands the server a hostile diagram ------------
-@pytest.fixture(scope="module")
-def sandbox_driver() -> str:
-    try:
-        sandbox = get_sandbox(SandboxConfig(warm_pool_size=0, warm_preload=[]))
-    except SandboxUnavailable as exc:
-        pytest.skip(f"no working sandbox driver: {exc}")
-    return sandbox.name
-
-
 #: User code that replaces the driver's drawer (it runs in the sandbox as __main__'s code).
 HOSTILE_DRAWER = '''
 import sys, cirq

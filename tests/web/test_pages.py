@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import PASSWORD
+from tests.runs.helpers import PARAM
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 MANIFEST = """[project]
@@ -238,16 +239,7 @@ max = 6.3
 unit = "rad"
 description = "Rotation angle"
 """
-PARAM_CODE = """from qiskit import QuantumCircuit
-from qiskit.circuit import Parameter
-
-def create_circuit():
-    theta = Parameter("theta")
-    qc = QuantumCircuit(1, 1)
-    qc.ry(theta, 0)
-    qc.measure(0, 0)
-    return qc
-"""
+PARAM_CODE = PARAM.lstrip()
 
 
 async def test_run_form_from_the_manifest_without_scripts(client, alice):

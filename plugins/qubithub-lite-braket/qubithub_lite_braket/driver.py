@@ -17,9 +17,10 @@ import os
 import time
 from typing import Any, ClassVar
 
-from qubithub_lite.backends.base import Artifact, Availability, BackendDriver, BackendError, OptionSpec, RunResult, modules_present
-from qubithub_lite.backends.memory import check_memory
-from qubithub_lite.backends.results import counts_from_rows
+from qubithub_lite.backends import (
+    Artifact, Availability, BackendDriver, BackendError, OptionSpec, RunResult, check_memory, counts_from_rows,
+    modules_present, qiskit_circuit_for, split_final_measurements,
+)
 
 DEVICES_ENV = "QUBITHUB_BRAKET_DEVICES"
 S3_ENV = "QUBITHUB_BRAKET_S3"
@@ -37,8 +38,6 @@ def to_braket_qasm3(qc: Any) -> tuple[str, list[int]]:
     import re
 
     from qiskit import qasm3, transpile
-
-    from qubithub_lite.backends.artifacts import split_final_measurements
 
     try:
         bare, clbit_qubits = split_final_measurements(qc)
@@ -82,8 +81,6 @@ class BraketBackend(BackendDriver):
     def run(self, artifact: Artifact, shots: int, seed: int | None, parameters: dict[str, Any] | None, options: dict[str, Any] | None) -> RunResult:
         import numpy as np
         from braket.ir.openqasm import Program
-
-        from qubithub_lite.backends.aer import qiskit_circuit_for
 
         self.validate_options(options)
         avail = self.availability()

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable without
 
 pytest.importorskip("braket")
 
-from qubithub_lite.backends.base import Artifact, BackendError  # noqa: E402
+from qubithub_lite.backends import Artifact, BackendError  # noqa: E402
 from qubithub_lite_braket.driver import braket_backends  # noqa: E402
 
 

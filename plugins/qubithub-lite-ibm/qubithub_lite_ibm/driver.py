@@ -17,8 +17,10 @@ import os
 import time
 from typing import Any, ClassVar
 
-from qubithub_lite.backends.base import Artifact, Availability, BackendDriver, BackendError, OptionSpec, RunResult, modules_present
-from qubithub_lite.backends.results import new_seed, normalize_counts
+from qubithub_lite.backends import (
+    Artifact, Availability, BackendDriver, BackendError, OptionSpec, RunResult, device_calibration, modules_present,
+    new_seed, normalize_counts, qiskit_circuit_for,
+)
 
 TOKEN_ENV = "QISKIT_IBM_TOKEN"
 BACKENDS_ENV = "QUBITHUB_IBM_BACKENDS"
@@ -73,8 +75,6 @@ class IBMRuntimeBackend(BackendDriver):
         from qiskit.transpiler import generate_preset_pass_manager
         from qiskit_ibm_runtime import SamplerV2
 
-        from qubithub_lite.backends.aer import qiskit_circuit_for
-
         opts = self.validate_options(options)
         seed = new_seed() if seed is None else int(seed)
         qc = qiskit_circuit_for(artifact, parameters)
@@ -118,8 +118,6 @@ class IBMRuntimeBackend(BackendDriver):
             return False
 
     def calibration(self) -> dict[str, Any] | None:
-        from qubithub_lite.backends.aer import device_calibration
-
         return device_calibration(self.backend(), self.name)
 
 

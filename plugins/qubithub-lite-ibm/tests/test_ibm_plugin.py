@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable without installing
 
-from qubithub_lite.backends.base import Artifact, BackendError  # noqa: E402
+from qubithub_lite.backends import Artifact, BackendError  # noqa: E402
 from qubithub_lite_ibm.driver import IBMRuntimeBackend, ibm_backends  # noqa: E402
 
 

@@ -34,10 +34,11 @@ from ...db.runs import Run
 from ...errors import BadRequest, NotFound
 from ...logs import fields
 from ...schemas.circuits import CircuitCreate
+from ...run_status import RunStatus
 from ...schemas.runs import RunCreate
 from .. import access
 from . import scoring
-from .suites import Problem, Suite, SuiteCircuit, load_suites
+from .suites import Problem, Suite, SuiteCircuit
 
 log = logging.getLogger(__name__)
 
@@ -75,21 +76,105 @@ def assign_ranks(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return entries
 
 
-class Benchmarks:
-    def __init__(self, hub) -> None:
-        self.hub = hub
-        self.db = hub.db
-        self.runs = hub.runs
-        self.suites: dict[str, Suite] = load_suites()
-        self._circuit_ids: dict[tuple[str, str, str, int], str] = {}
-        self._lock = asyncio.Lock()
-        self._system: User | None = None
+class BenchmarkRunHooks:
+    """What benchmarks add to every run (the run service's ``RunExtension``): the analysis
+    spec a benchmark run's simulation carries, its score written in the completion's
+    transaction, and the ``benchmark`` block of its response. Built before the run service
+    (which receives it), so it needs only the database and the suites."""
+
+    def __init__(self, db, suites: dict[str, Suite]) -> None:
+        self.db = db
+        self.suites = suites
         #: False once the database is known to hold no benchmark run: ordinary runs then skip
         #: the lookup in :meth:`analysis_for` (this process is the only writer).
         self._any_runs: bool | None = None
-        self.runs.analysis_for = self.analysis_for
-        self.runs.transition_hooks.append(self.on_transition)
-        self.runs.benchmark_block = self.block
+
+    def note_submission(self) -> None:
+        """A benchmark run is being submitted: from now on, every run is looked up."""
+        self._any_runs = True
+
+    async def analysis_for(self, run) -> dict[str, Any] | None:
+        """What the worker needs to analyse a benchmark run (None: not a benchmark run)."""
+        if self._any_runs is None:
+            found = await self.db.exists(BenchmarkRun.select(BenchmarkRun.run))
+            if self._any_runs is None:  # a submission meanwhile has set it already
+                self._any_runs = found
+        if not self._any_runs:
+            return None
+        row = await BenchmarkRun.aget_or_none(BenchmarkRun.run == run.id)
+        if row is None:
+            return None
+        suite = self.suites.get(row.suite_name)
+        problem = suite.problem(row.problem_id) if suite is not None and suite.version == row.suite_version else None
+        if problem is None:
+            log.warning("benchmark.problem_gone", extra=fields(run_id=run.id, suite=row.suite_name))
+            return None
+        known = problem.known_ideal
+        reference = problem.circuits[row.circuit_index or 0]
+        return {"ideal": known, "reference_qasm": None if known is not None else reference.qasm}
+
+    def on_transition(self, run, new: str, changes: dict[str, Any]) -> list:
+        """On completion: the score, computed here from the raw counts and the ideal
+        distribution, written in the completion's transaction (the worker's analysis is
+        taken out of the run's results)."""
+        results = changes.get("results")
+        if new != RunStatus.COMPLETED or not isinstance(results, dict) or "benchmark" not in results:
+            return []
+        analysis = results["benchmark"]
+        changes["results"] = {k: v for k, v in results.items() if k != "benchmark"}
+        try:
+            ideal = {str(k): float(v) for k, v in analysis["ideal"].items()}
+            num_bits = int(analysis["num_bits"])
+            score, hf = scoring.score(results.get("counts") or {}, ideal, num_bits)
+            low, high = (float(x) for x in analysis["score_ci"])
+            transpiled = dict(analysis["transpiled"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("benchmark.unscored", extra=fields(run_id=run.id, error=str(exc)[:200]))
+            return []
+        statements = []
+        calibration = analysis.get("calibration")
+        calibration_hash = None
+        if isinstance(calibration, dict) and calibration.get("hash"):
+            calibration_hash = calibration["hash"]
+            snapshot = calibration.get("snapshot") or {}
+            statements.append(BenchmarkCalibration.insert(
+                hash=calibration_hash, backend_name=run.backend_name, data=snapshot, created_at=utcnow(),
+            ).on_conflict_ignore().sql())
+            transpiled["calibration"] = {"hash": calibration_hash, "calibrated_at": snapshot.get("calibrated_at"),
+                                         "source": snapshot.get("source")}
+        statements.append(BenchmarkRun.update(
+            score=round(score, 6), hellinger_fidelity=round(hf, 6),
+            score_ci_low=round(min(low, score), 6), score_ci_high=round(max(high, score), 6),
+            ideal=ideal, transpiled=transpiled, calibration=calibration_hash, scored_at=utcnow(),
+        ).where(BenchmarkRun.run == run.id).sql())
+        return statements
+
+    async def block(self, run) -> dict[str, Any] | None:
+        row = await BenchmarkRun.aget_or_none(BenchmarkRun.run == run.id)
+        if row is None or row.score is None:
+            return None
+        t = row.transpiled or {}
+        return {
+            "suite_name": row.suite_name, "suite_version": row.suite_version, "problem_id": row.problem_id,
+            "score": row.score, "hellinger_fidelity": row.hellinger_fidelity,
+            "score_ci": [row.score_ci_low, row.score_ci_high],
+            "transpiled": {"hash": t.get("hash"), "depth": t.get("depth"), "two_qubit_gates": t.get("two_qubit_gates"),
+                           "features": t.get("features")},
+            "calibration": t.get("calibration"),
+        }
+
+
+class Benchmarks:
+    def __init__(self, db, runs, circuits, accounts, hooks: BenchmarkRunHooks) -> None:
+        self.db = db
+        self.runs = runs
+        self.circuits = circuits
+        self.accounts = accounts
+        self.hooks = hooks
+        self.suites: dict[str, Suite] = hooks.suites
+        self._circuit_ids: dict[tuple[str, str, str, int], str] = {}
+        self._lock = asyncio.Lock()
+        self._system: User | None = None
 
     # Suites ------------------------------------------------------------------------
     def suite(self, name: str) -> Suite:
@@ -141,7 +226,7 @@ class Benchmarks:
                              f"{len(suite.problems)} problems (0-{len(suite.problems) - 1})")
         problem = suite.problems[q.problem_idx]
         if q.circuit_id is not None:
-            circuit = await self.hub.circuits.get_visible(user.id, q.circuit_id)
+            circuit = await self.circuits.get_visible(user.id, q.circuit_id)
             if circuit.framework not in SCORABLE_FRAMEWORKS:
                 raise BadRequest(f"benchmarks score {', '.join(SCORABLE_FRAMEWORKS)} circuits; this one is {circuit.framework}")
             circuit_id, circuit_index, reference = circuit.id, None, problem.circuits[0]
@@ -163,12 +248,12 @@ class Benchmarks:
                 ).sql()]
 
             req = RunCreate(circuit_id=circuit_id, backend_type=driver.type, backend_name=driver.name, shots=suite.shots)
-            self._any_runs = True
+            self.hooks.note_submission()
             runs.append(await self.runs.submit(user, req, extra=extra))
         responses = []
         for run in runs:
             response = await self.runs.response(run)
-            response.status = "pending"  # the state this request created
+            response.status = RunStatus.PENDING.value  # the state this request created
             response.benchmark = None
             responses.append(response)
         log.info("benchmark.submitted", extra=fields(user_id=user.id, suite=suite.name, problem=problem.id,
@@ -187,7 +272,7 @@ class Benchmarks:
                 username = f"{SYSTEM_USERNAME}-{secrets.token_hex(3)}"
             now = utcnow()
             # Nobody knows this password: the account owns the suite circuits and never signs in.
-            password_hash = await self.hub.accounts.hasher.hash(secrets.token_urlsafe(32))
+            password_hash = await self.accounts.hasher.hash(secrets.token_urlsafe(32))
             async with self.db.tx():
                 user = await User.acreate(id=new_id(), email=SYSTEM_EMAIL, username=username, name="QubitHub benchmarks",
                                           password_hash=password_hash, created_at=now, updated_at=now)
@@ -210,7 +295,7 @@ class Benchmarks:
             name = f"{problem.id}-c{sc.index}-v{suite.version.replace('.', '-')}"
             row = await Circuit.aget_or_none((Circuit.namespace_id == user.id) & (Circuit.name == name))
             if row is None:
-                detail = await self.hub.circuits.create(user, CircuitCreate(
+                detail = await self.circuits.create(user, CircuitCreate(
                     name=name, title=f"{problem.title} — {sc.name} ({suite.name} {suite.version})",
                     description=f"Benchmark suite {suite.name} {suite.version}, problem {problem.id}, circuit {sc.index}: "
                                 f"MQT Bench {sc.name}, generated at build time.",
@@ -221,81 +306,10 @@ class Benchmarks:
             else:
                 circuit_id = row.id
             if not await self.db.exists(CircuitVersion.select().where(CircuitVersion.circuit == circuit_id)):
-                await self.hub.circuits.upload(user, circuit_id, _one_file("circuit.qasm", sc.qasm.encode()),
+                await self.circuits.upload(user, circuit_id, _one_file("circuit.qasm", sc.qasm.encode()),
                                                f"{suite.name} {suite.version}", batch=False)
             self._circuit_ids[key] = circuit_id
             return circuit_id
-
-    # The runs engine's hooks -------------------------------------------------------------
-    async def analysis_for(self, run) -> dict[str, Any] | None:
-        """What the worker needs to analyse a benchmark run (None: not a benchmark run)."""
-        if self._any_runs is None:
-            found = await self.db.exists(BenchmarkRun.select(BenchmarkRun.run))
-            if self._any_runs is None:  # a submission meanwhile has set it already
-                self._any_runs = found
-        if not self._any_runs:
-            return None
-        row = await BenchmarkRun.aget_or_none(BenchmarkRun.run == run.id)
-        if row is None:
-            return None
-        suite = self.suites.get(row.suite_name)
-        problem = suite.problem(row.problem_id) if suite is not None and suite.version == row.suite_version else None
-        if problem is None:
-            log.warning("benchmark.problem_gone", extra=fields(run_id=run.id, suite=row.suite_name))
-            return None
-        known = problem.known_ideal
-        reference = problem.circuits[row.circuit_index or 0]
-        return {"ideal": known, "reference_qasm": None if known is not None else reference.qasm}
-
-    def on_transition(self, run, new: str, changes: dict[str, Any]) -> list:
-        """On completion: the score, computed here from the raw counts and the ideal
-        distribution, written in the completion's transaction (the worker's analysis is
-        taken out of the run's results)."""
-        results = changes.get("results")
-        if new != "completed" or not isinstance(results, dict) or "benchmark" not in results:
-            return []
-        analysis = results["benchmark"]
-        changes["results"] = {k: v for k, v in results.items() if k != "benchmark"}
-        try:
-            ideal = {str(k): float(v) for k, v in analysis["ideal"].items()}
-            num_bits = int(analysis["num_bits"])
-            score, hf = scoring.score(results.get("counts") or {}, ideal, num_bits)
-            low, high = (float(x) for x in analysis["score_ci"])
-            transpiled = dict(analysis["transpiled"])
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            log.warning("benchmark.unscored", extra=fields(run_id=run.id, error=str(exc)[:200]))
-            return []
-        statements = []
-        calibration = analysis.get("calibration")
-        calibration_hash = None
-        if isinstance(calibration, dict) and calibration.get("hash"):
-            calibration_hash = calibration["hash"]
-            snapshot = calibration.get("snapshot") or {}
-            statements.append(BenchmarkCalibration.insert(
-                hash=calibration_hash, backend_name=run.backend_name, data=snapshot, created_at=utcnow(),
-            ).on_conflict_ignore().sql())
-            transpiled["calibration"] = {"hash": calibration_hash, "calibrated_at": snapshot.get("calibrated_at"),
-                                         "source": snapshot.get("source")}
-        statements.append(BenchmarkRun.update(
-            score=round(score, 6), hellinger_fidelity=round(hf, 6),
-            score_ci_low=round(min(low, score), 6), score_ci_high=round(max(high, score), 6),
-            ideal=ideal, transpiled=transpiled, calibration=calibration_hash, scored_at=utcnow(),
-        ).where(BenchmarkRun.run == run.id).sql())
-        return statements
-
-    async def block(self, run) -> dict[str, Any] | None:
-        row = await BenchmarkRun.aget_or_none(BenchmarkRun.run == run.id)
-        if row is None or row.score is None:
-            return None
-        t = row.transpiled or {}
-        return {
-            "suite_name": row.suite_name, "suite_version": row.suite_version, "problem_id": row.problem_id,
-            "score": row.score, "hellinger_fidelity": row.hellinger_fidelity,
-            "score_ci": [row.score_ci_low, row.score_ci_high],
-            "transpiled": {"hash": t.get("hash"), "depth": t.get("depth"), "two_qubit_gates": t.get("two_qubit_gates"),
-                           "features": t.get("features")},
-            "calibration": t.get("calibration"),
-        }
 
     # Leaderboards ------------------------------------------------------------------------
     async def _entries(self, suite: Suite, problem_id: str, viewer_id: str | None) -> list[dict[str, Any]]:
@@ -417,7 +431,3 @@ def _datetime(value):
     if isinstance(value, str):
         return dt.datetime.fromisoformat(value)
     return value
-
-
-def attach_benchmarks(hub) -> None:
-    hub.benchmarks = Benchmarks(hub)
