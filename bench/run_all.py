@@ -48,6 +48,7 @@ BENCHES: dict[str, tuple[list[str], int]] = {
     "backup": (["--circuits", "500", "--dataset-mib", "128"], 240),
     "footprint": (["--load", "30", "--idle", "0", "--settle", "10"], 420),
     "scaleout": (["--runs", "100", "--circuits", "200", "--seconds", "3"], 480),
+    "dask": (["--queued", "150"], 420),
 }
 
 

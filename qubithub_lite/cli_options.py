@@ -11,6 +11,12 @@ from .config import ConfigError, Settings, load_settings
 from .logs import setup_logging
 
 
+class ConfigUsageError(click.ClickException):
+    """A bad setting: one line, exit status 2 (like a bad command-line option)."""
+
+    exit_code = 2
+
+
 def cli_settings(ctx_obj: dict[str, Any], **server: Any) -> Settings:
     """The settings a command runs with: the config file and ``--data-dir`` from the command
     line (``ctx_obj``), then ``server`` overrides; logging set up from them."""
@@ -20,7 +26,7 @@ def cli_settings(ctx_obj: dict[str, Any], **server: Any) -> Settings:
     try:
         settings = load_settings(ctx_obj.get("config"), overrides)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise ConfigUsageError(str(exc)) from None
     setup_logging(settings.logging.level, settings.logging.format)
     return settings
 

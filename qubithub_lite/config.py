@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from .sandbox.config import SandboxConfig
 
@@ -138,6 +138,38 @@ class RunsConfig(Section):
         30, gt=0, le=3600, description="A running run's claim lasts this long unless its process renews it (heartbeats "
         "every third); another process takes over a run only after its lease expired (several API processes)."
     )
+    executor: str = Field(
+        "local",
+        description=(
+            'Where simulations run: "local" (the warm worker processes above) or "dask" (a Dask '
+            "cluster at dask_scheduler; pip install 'qubithub-lite[dask]'), or another name from "
+            "the qubithub_lite.executors entry-point group."
+        ),
+    )
+    dask_scheduler: str = Field(
+        "",
+        description=(
+            'With executor = "dask": the scheduler address, e.g. "tcp://10.0.0.5:8786" (tls:// for '
+            "TLS). Anyone who can reach the scheduler can run code on its workers: keep it private."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _executor_is_known(self) -> RunsConfig:
+        from .jobs.executor_plugins import executor_names
+
+        known = executor_names()
+        if self.executor not in known:
+            raise ValueError(f"unknown executor {self.executor!r} (known: {', '.join(sorted(known))})")
+        if self.executor == "dask":
+            scheme, sep, rest = self.dask_scheduler.partition("://")
+            if not sep or not rest or scheme not in ("tcp", "tls", "ws", "wss", "ucx", "inproc"):
+                raise ValueError('executor = "dask" needs dask_scheduler = "tcp://host:port" (or tls://…)')
+            import importlib.util
+
+            if importlib.util.find_spec("distributed") is None:
+                raise ValueError("executor = \"dask\" needs the dask extra: pip install 'qubithub-lite[dask]'")
+        return self
 
 
 class SpacesConfig(Section):
@@ -239,7 +271,62 @@ def _env_value(raw: str) -> Any:
     return raw
 
 
+#: ``QUBITHUB_LITE_*`` variables that are not settings: the config file's path, and the test
+#: suite's own switches (``QUBITHUB_LITE_TEST_DATABASE``, ``QUBITHUB_LITE_TEST_SERVER_CMD``).
+#: Any other ``QUBITHUB_LITE_*`` variable must name a setting.
+RESERVED_ENV = frozenset({"CONFIG"})
+RESERVED_ENV_PREFIXES = ("TEST_",)
+
+
+def _nearest(name: str, candidates: list[str]) -> str:
+    """The candidate closest to ``name`` (a typo's likely meaning)."""
+    import difflib
+
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.0)
+    return close[0] if close else candidates[0]
+
+
+def _setting_env_names() -> dict[str, tuple[str, str]]:
+    """``QUBITHUB_LITE_<SECTION>_<KEY>`` -> (section, key), for every setting."""
+    return {
+        f"{ENV_PREFIX}{section.upper()}_{key.upper()}": (section, key)
+        for section, info in Settings.model_fields.items()
+        for key in info.annotation.model_fields  # type: ignore[union-attr]
+    }
+
+
+def _check_env_names(environ: dict[str, str]) -> None:
+    """Every ``QUBITHUB_LITE_*`` variable names a setting (or is reserved): a typo is an
+    error, not a silently ignored variable."""
+    names = _setting_env_names()
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in names:
+            continue
+        rest = name[len(ENV_PREFIX):]
+        if rest in RESERVED_ENV or rest.startswith(RESERVED_ENV_PREFIXES):
+            continue
+        raise ConfigError(
+            f"unknown environment variable {name}: it names no setting "
+            f"(did you mean {_nearest(name.upper(), sorted(names))}?)"
+        )
+
+
+def _check_toml_keys(data: dict[str, Any], origin: str) -> None:
+    """Every [section] and key of the file is a setting; the error names the nearest one."""
+    sections = Settings.model_fields
+    for section, values in data.items():
+        if section not in sections:
+            raise ConfigError(f"{origin}: unknown section [{section}] (did you mean [{_nearest(section, list(sections))}]?)")
+        keys = list(sections[section].annotation.model_fields)  # type: ignore[union-attr]
+        for key in values:
+            if key not in keys:
+                raise ConfigError(
+                    f"{origin}: unknown key {key!r} in [{section}] (did you mean [{section}] {_nearest(key, keys)}?)"
+                )
+
+
 def _env_layer(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
+    _check_env_names(environ)
     layer: dict[str, dict[str, Any]] = {}
     sections = Settings.model_fields
     # Longest section names first so that e.g. RATE_LIMITS_ wins over a shorter prefix.
@@ -287,6 +374,7 @@ def load_settings(
         for section, values in data.items():
             if not isinstance(values, dict):
                 raise ConfigError(f"{config_file}: top-level key {section!r} must be a [section]")
+        _check_toml_keys(data, str(config_file))
         layers = data
     layers = _merge(layers, _env_layer(environ))
     layers = _merge(layers, {s: {k: v for k, v in vals.items() if v is not None} for s, vals in (overrides or {}).items()})

@@ -71,6 +71,7 @@ class SimTask:
     artifact_hash: str | None = None  # cache key; sha256 of kind+bytes when omitted
     framework: str | None = None  # framework of the source circuit (for messages)
     analysis: dict[str, Any] | None = None  # a benchmark run: see backends.benchmark_analysis
+    attempt: int = 0  # the run's attempt number (a cluster executor keys its task by it)
 
     def __post_init__(self) -> None:
         if self.artifact_hash is None:

@@ -263,7 +263,7 @@ class RunQueue:
             sim = await self.executor.submit(SimTask(
                 task_id=run.id, backend=run.backend_name, artifact=prepared.data or b"", artifact_kind=prepared.kind,
                 shots=run.shots, seed=run.seed, parameters=remaining, options=run.options or {}, timeout=timeout,
-                framework=prepared.framework, analysis=analysis,
+                framework=prepared.framework, analysis=analysis, attempt=run.attempts,
             ))
             if sim.status == RunStatus.CANCELLED:
                 raise asyncio.CancelledError()

@@ -3,35 +3,19 @@ simulations on, and the compiler. Each is built from what it uses, nothing else.
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Awaitable, Callable
 
 from ..sandbox.base import Sandbox
 from .compile import Compiler, RunFailure
 from .events import RunEvents
-from .executor import Executor, LocalProcessExecutor, RoutingExecutor
-from .workers import PlainLauncher, launcher_for, needs_network
+from .executor import Executor
 
 
 def build_executor(settings, sandbox: Sandbox | None, sandbox_error: str | None) -> Executor:
-    config = settings.runs
-    launcher = launcher_for(settings, sandbox, sandbox_error)
-    executor: Executor = LocalProcessExecutor(
-        workers=config.workers, default_timeout=config.default_timeout_seconds,
-        max_timeout=config.max_timeout_seconds, launcher=launcher,
-        max_idle_workers=config.max_idle_workers, idle_seconds=config.worker_idle_seconds,
-        memory_budget_bytes=config.worker_memory_budget_mib << 20)
-    if launcher.isolated:
-        # Hardware backends reach their provider with credentials from our environment:
-        # their tasks go to one plain worker, started only if such a run ever comes.
-        executor = RoutingExecutor(
-            executor,
-            lambda: LocalProcessExecutor(workers=1, default_timeout=config.default_timeout_seconds,
-                                         max_timeout=config.max_timeout_seconds,
-                                         launcher=PlainLauncher(sys.executable, reason="hardware backends")),
-            needs_network,
-        )
-    return executor
+    """The executor ``[runs] executor`` names (entry-point group ``qubithub_lite.executors``)."""
+    from .executor_plugins import build_executor as build
+
+    return build(settings, sandbox, sandbox_error)
 
 
 def build_compiler(settings, db, blobs, sandbox: Sandbox | None, sandbox_error: str | None) -> Compiler:
