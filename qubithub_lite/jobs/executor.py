@@ -80,7 +80,7 @@ class SimTask:
 @dataclass
 class SimResult:
     task_id: str
-    status: str  # completed | failed | cancelled
+    status: str  # RunStatus.COMPLETED | FAILED | CANCELLED
     results: dict[str, Any] | None = None  # {counts, shots, seed, memory, statevector}
     metrics: dict[str, Any] = field(default_factory=dict)
     error_class: str | None = None
@@ -326,7 +326,7 @@ class LocalProcessExecutor(Executor):
         self._closed = True
         for lease in list(self._pending.values()):
             if lease.outcome is None:
-                lease.outcome = SimResult(lease.task_id, "cancelled", error_message="executor closed")
+                lease.outcome = SimResult(lease.task_id, RunStatus.CANCELLED, error_message="executor closed")
             if lease.waiter is not None:
                 lease.waiter.cancel()
             if lease.worker is not None:
@@ -394,7 +394,7 @@ class LocalProcessExecutor(Executor):
         if lease is None or lease.outcome is not None or lease.cancel_requested:
             return False
         if lease.worker is None:  # still waiting for a worker
-            lease.outcome = SimResult(task_id, "cancelled", error_message="cancelled while queued")
+            lease.outcome = SimResult(task_id, RunStatus.CANCELLED, error_message="cancelled while queued")
             self.cancelled += 1
             if lease.waiter is not None:
                 lease.waiter.cancel()
@@ -412,11 +412,11 @@ class LocalProcessExecutor(Executor):
             "workers": self.workers,
             "alive": sum(1 for w in workers if w.alive),
             "idle": len(self._idle),
-            "queued": len(self._pending) - len(self._running),
-            "running": len(self._running),
-            "completed": self.completed,
-            "failed": self.failed,
-            "cancelled": self.cancelled,
+            RunStatus.QUEUED.value: len(self._pending) - len(self._running),
+            RunStatus.RUNNING.value: len(self._running),
+            RunStatus.COMPLETED.value: self.completed,
+            RunStatus.FAILED.value: self.failed,
+            RunStatus.CANCELLED.value: self.cancelled,
             "restarts": self.restarts,
             "evicted": self.evicted,
             "worker_pids": [w.pid for w in workers],
@@ -518,7 +518,7 @@ class LocalProcessExecutor(Executor):
         try:
             worker = await self._take()
         except Exception as exc:  # noqa: BLE001
-            return SimResult(task.task_id, "failed", error_class="internal_error",
+            return SimResult(task.task_id, RunStatus.FAILED, error_class="internal_error",
                              error_message=f"could not start a simulation worker: {exc}")  # fmt: skip
         if lease.outcome is not None:
             self._put_back(worker)
@@ -533,7 +533,7 @@ class LocalProcessExecutor(Executor):
             self._put_back(worker)
             return SimResult(
                 task_id=task.task_id,
-                status=reply.get("status", "failed"),
+                status=reply.get("status", RunStatus.FAILED),
                 results=reply.get("results"),
                 metrics=reply.get("metrics") or {},
                 error_class=reply.get("error_class"),
@@ -541,7 +541,7 @@ class LocalProcessExecutor(Executor):
             )
         except asyncio.TimeoutError:
             self._replace(worker)
-            return SimResult(task.task_id, "failed", error_class="sandbox_timeout",
+            return SimResult(task.task_id, RunStatus.FAILED, error_class="sandbox_timeout",
                              error_message=f"the simulation exceeded its time limit of {timeout:g} s")  # fmt: skip
         except WorkerDied as exc:
             cgroup = worker.launched.cgroup
@@ -550,11 +550,11 @@ class LocalProcessExecutor(Executor):
             if lease.outcome is not None:  # the executor closed
                 return lease.outcome
             if lease.cancel_requested:
-                return SimResult(task.task_id, "cancelled", error_message="cancelled while running")
+                return SimResult(task.task_id, RunStatus.CANCELLED, error_message="cancelled while running")
             if out_of_memory:
-                return SimResult(task.task_id, "failed", error_class="quota_exceeded",
+                return SimResult(task.task_id, RunStatus.FAILED, error_class="quota_exceeded",
                                  error_message="the simulation ran out of memory (its worker's memory cap)")  # fmt: skip
-            return SimResult(task.task_id, "failed", error_class="internal_error",
+            return SimResult(task.task_id, RunStatus.FAILED, error_class="internal_error",
                              error_message=f"the simulation worker crashed: {exc}")  # fmt: skip
         except asyncio.CancelledError:
             self._replace(worker)
@@ -593,7 +593,7 @@ class RoutingExecutor(Executor):
             try:
                 pool = await self._trusted_pool()
             except Exception as exc:  # noqa: BLE001
-                return SimResult(task.task_id, "failed", error_class="internal_error",
+                return SimResult(task.task_id, RunStatus.FAILED, error_class="internal_error",
                                  error_message=f"could not start a hardware worker: {exc}")  # fmt: skip
             return await pool.submit(task)
         return await self.isolated.submit(task)
