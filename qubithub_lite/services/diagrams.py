@@ -102,9 +102,8 @@ class CircuitDiagrams:
         config = {"path": path, "display": entry, "framework": framework, "auto": False, "svg": SVG_FILE,
                   "status": STATUS_FILE}
         job_files.setdefault(STATUS_FILE, b"")
-        await hub.db.release()  # drawing takes seconds: don't hold a pooled connection
-        try:
-            async with hub.spaces.slots.slot(user_id or "anonymous"):
+        try:  # drawing takes seconds: don't hold a pooled connection
+            async with hub.db.idle(), hub.spaces.slots.slot(user_id or "anonymous"):
                 result = await sandbox.run_python(
                     files=job_files, code=DRIVER_SOURCE, args=[json.dumps(config)], limits=sandbox.limits(timeout),
                     preload=VISUALIZE_PRELOAD[framework], outputs=[SVG_FILE, STATUS_FILE])

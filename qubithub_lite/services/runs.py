@@ -10,7 +10,7 @@ The service gets its collaborators at construction: a :class:`~qubithub_lite.job
 CLI hub, whose runs are never queued) and an optional :class:`RunExtension` (benchmarks).
 The queue talks back only through the :class:`~qubithub_lite.jobs.scheduler.RunStore`
 methods below (``transition``, ``claim_next``, ``interrupted``, ``circuit_and_version``,
-``analysis``, ``release``).
+``analysis``, ``idle``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import json
 import logging
 import re
 import secrets
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, AsyncContextManager, Awaitable, Callable, Protocol
 
 from ..db.circuits import Circuit
 from ..db.core import Db, to_models
@@ -230,8 +230,8 @@ class Runs:
     async def analysis(self, run: Run) -> Any:
         return await self.extension.analysis_for(run) if self.extension is not None else None
 
-    async def release(self) -> None:
-        await self.db.release()
+    def idle(self) -> AsyncContextManager[None]:
+        return self.db.idle()
 
     async def publish(self, run: Run) -> None:
         if self.events.has_subscribers(run.id):

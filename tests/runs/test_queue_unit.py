@@ -76,8 +76,10 @@ class FakeStore:
     async def analysis(self, run):
         return None
 
-    async def release(self):
+    @contextlib.asynccontextmanager
+    async def idle(self):
         self.released += 1
+        yield
 
 
 class FakeCompiler:
