@@ -31,7 +31,7 @@ from typing import Any
 from ..backends.frameworks import SIMWORKER_PRELOAD
 from ..logs import fields
 from ..run_status import RunStatus
-from .wire import HEADER, MAX_REPLY_BYTES, MAX_TASK_TIMEOUT_SECONDS, encode
+from .wire import HEADER, MAX_REPLY_BYTES, encode
 from .workers import LaunchedWorker, PlainLauncher, WorkerLauncher
 
 log = logging.getLogger(__name__)
@@ -255,8 +255,9 @@ class LocalProcessExecutor(Executor):
     * ``memory_budget_bytes``: after a task, while the workers' PSS (each worker's whole
       process tree) exceeds it, the least recently used idle worker exits (a worker that
       imported every framework gives way to a fresh, lean one). None: no budget.
-    * ``default_timeout`` / ``max_timeout``: seconds; a task's ``timeout`` is capped by
-      ``max_timeout``.  A timed-out task fails with ``sandbox_timeout``.
+    * ``default_timeout``: seconds, for a task without its own ``timeout`` (the queue gives
+      each task its run's limit, already capped by ``[runs] max_timeout_seconds``: the one
+      cap).  A timed-out task fails with ``sandbox_timeout``.
     * cancel of a running task kills that worker's process group and starts a replacement.
     """
 
@@ -265,7 +266,6 @@ class LocalProcessExecutor(Executor):
         workers: int = 2,
         preload: tuple[str, ...] = SIMWORKER_PRELOAD,
         default_timeout: float | None = 300.0,
-        max_timeout: float | None = MAX_TASK_TIMEOUT_SECONDS,
         python: str = sys.executable,
         env: dict[str, str] | None = None,
         start_timeout: float = 180.0,
@@ -285,7 +285,6 @@ class LocalProcessExecutor(Executor):
         self.evicted = 0
         self.preload = ",".join(preload)
         self.default_timeout = default_timeout
-        self.max_timeout = max_timeout
         self.python = python
         self.env = env
         self.start_timeout = start_timeout
@@ -509,10 +508,7 @@ class LocalProcessExecutor(Executor):
                     self._in_background(worker.stop())
 
     def _timeout_for(self, task: SimTask) -> float | None:
-        timeout = task.timeout if task.timeout is not None else self.default_timeout
-        if timeout is not None and self.max_timeout is not None:
-            timeout = min(timeout, self.max_timeout)
-        return timeout
+        return task.timeout if task.timeout is not None else self.default_timeout
 
     async def _run(self, lease: _Lease, task: SimTask) -> SimResult:
         try:

@@ -175,7 +175,7 @@ class RunQueue:
         manifest = circuit.manifest if isinstance(circuit.manifest, dict) else {}
         asked = (manifest.get("execution") or {}).get("timeout_seconds")
         limit = float(asked) if isinstance(asked, (int, float)) and asked > 0 else self.config.default_timeout_seconds
-        return min(limit, self.config.max_timeout_seconds)
+        return min(limit, self.config.max_timeout_seconds)  # the one cap (the executor adds none)
 
     async def _execute(self, run: Any) -> None:
         try:

@@ -17,8 +17,7 @@ def build_executor(settings, sandbox: Sandbox | None, sandbox_error: str | None)
     config = settings.runs
     launcher = launcher_for(settings, sandbox, sandbox_error)
     executor: Executor = LocalProcessExecutor(
-        workers=config.workers, default_timeout=config.default_timeout_seconds,
-        max_timeout=config.max_timeout_seconds, launcher=launcher,
+        workers=config.workers, default_timeout=config.default_timeout_seconds, launcher=launcher,
         max_idle_workers=config.max_idle_workers, idle_seconds=config.worker_idle_seconds,
         memory_budget_bytes=config.worker_memory_budget_mib << 20)
     if launcher.isolated:
@@ -27,7 +26,6 @@ def build_executor(settings, sandbox: Sandbox | None, sandbox_error: str | None)
         executor = RoutingExecutor(
             executor,
             lambda: LocalProcessExecutor(workers=1, default_timeout=config.default_timeout_seconds,
-                                         max_timeout=config.max_timeout_seconds,
                                          launcher=PlainLauncher(sys.executable, reason="hardware backends")),
             needs_network,
         )
