@@ -130,7 +130,6 @@ def _admin(obj: dict[str, Any], work, *, create: bool = False):
     accounts never creates a data dir."""
     from .errors import ApiError
     from .maintenance import MaintenanceHub, NoDataDir
-    from .services.admin import user_admin
 
     settings = _settings(obj)
     if settings.logging.level == "info":  # a command's own output says what happened (and the audit log)
@@ -142,7 +141,7 @@ def _admin(obj: dict[str, Any], work, *, create: bool = False):
             await hub.start()
             if hub.created_data_dir:
                 click.echo(f"note: created a new data dir {settings.data_dir.resolve()}", err=True)
-            return await work(user_admin(hub), hub)
+            return await work(hub.user_admin, hub)
         finally:
             await hub.close()
 

@@ -95,9 +95,8 @@ def restore(archive: Path, data_dir: Path) -> None:
 @contextlib.asynccontextmanager
 async def _resource_hub(settings):
     """A maintenance hub (never the run queue or the sandbox: a server may be serving this data
-    dir right now) with the bundle service on top."""
+    dir right now); its wiring includes the bundle service."""
     from .maintenance import MaintenanceHub, NoDataDir
-    from .services.bundles import Bundles
 
     hub = MaintenanceHub(settings)
     try:
@@ -105,7 +104,6 @@ async def _resource_hub(settings):
             await hub.start()
         except NoDataDir as exc:
             raise click.ClickException(str(exc)) from None
-        hub.bundles = Bundles(hub.db, hub.blobs, hub.circuits, hub.datasets, hub.spaces)
         yield hub
     finally:
         await hub.close()

@@ -66,7 +66,7 @@ class Hub:
         self.datasets: Datasets
         self.spaces: Spaces
         self.bundles: Bundles
-        self._user_admin: UserAdmin  # services.admin.user_admin(hub)
+        self.user_admin: UserAdmin  # built after the runs service
         self.run_events: RunEvents
         self.runs: Runs
         # A server hub's only (see _wire(jobs=True)):
@@ -99,7 +99,7 @@ class Hub:
         if settings.examples.install_on_first_start:
             from .services.examples import install_on_first_start
 
-            await install_on_first_start(self)
+            await install_on_first_start(settings.examples, self.db, self.accounts, self.orgs, self.bundles)
         for component in self._components:
             await component.start()
 
@@ -120,12 +120,12 @@ class Hub:
         self.spaces = Spaces(db, self.blobs, self.storage_accounts, settings.storage, settings.spaces,
                              self.require_sandbox)
         self.bundles = Bundles(db, self.blobs, self.circuits, self.datasets, self.spaces)
-        self._user_admin = UserAdmin(self)
         self.run_events = RunEvents()
         from .backends.registry import registry
 
         if not jobs:
             self.runs = Runs(db, self.run_events, settings, registry)  # no scheduler: runs are only marked
+            self.user_admin = self._build_user_admin()
             return
         from .jobs.queue import RunQueue
         from .jobs.scheduler import SlotBoard
@@ -143,6 +143,7 @@ class Hub:
         board = SlotBoard(executor)  # the scheduler the run service sees
         hooks = BenchmarkRunHooks(db, load_suites())
         self.runs = Runs(db, self.run_events, settings, registry, scheduler=board, extension=hooks)
+        self.user_admin = self._build_user_admin()
         self.run_queue = RunQueue(self.runs, board, compiler, executor, settings.runs)
         self.add_component(self.run_queue)
         self.health_checks["queue"] = queue_health(settings.runs, self.runs, executor, self.run_events)
@@ -150,6 +151,10 @@ class Hub:
 
         await attach_scaleout(self)
         self.benchmarks = Benchmarks(db, self.runs, self.circuits, self.accounts, hooks)
+
+    def _build_user_admin(self) -> UserAdmin:
+        return UserAdmin(self.db, self.accounts, self.blobs, self.runs,
+                         {"circuits": self.circuits, "datasets": self.datasets, "spaces": self.spaces})
 
     async def _start_sandbox(self) -> None:
         """The sandbox for untrusted code. If the configured driver cannot isolate jobs,

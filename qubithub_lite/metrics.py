@@ -92,14 +92,6 @@ def _route_of(request: web.Request) -> str:
     return resource.canonical
 
 
-def pool_state(db: Any) -> dict[str, int]:
-    pool = getattr(db.engine, "_pool", None)
-    size = int(getattr(pool, "_pool_size", 0) or 0)
-    queue = getattr(pool, "_queue", None)
-    idle = queue.qsize() if queue is not None else size
-    return {"size": size, "in_use": max(0, size - idle), "idle": idle}
-
-
 async def _read_state(hub: Any) -> dict[str, Any]:
     from peewee import fn
 
@@ -117,7 +109,7 @@ async def _read_state(hub: Any) -> dict[str, Any]:
         "runs": runs,
         "sandbox_failures": dict(SANDBOX_FAILURES),
         "worker_restarts": int(executor_stats.get("restarts", 0) or 0),
-        "pool": pool_state(hub.db),
+        "pool": hub.db.pool_stats(),
         "websockets": len(open_websockets(hub)),
     }
 

@@ -11,7 +11,7 @@ from ..schemas.admin import (
     AdminUser, AdminUserDetail, AdminUserList, AdminUserListQuery,
 )
 from ..schemas.bundles import BundleExportQuery, BundleImportQuery, BundleImportReportOut
-from ..services.admin import require_site_admin, user_admin, user_dict
+from ..services.admin import require_site_admin, user_dict
 from .routing import Ctx, Router
 
 router = Router("admin")
@@ -21,7 +21,7 @@ MAX_IMPORT_ROWS = 1000  # each password is hashed with bcrypt: about 0.25 s each
 
 def _admin(ctx: Ctx):
     actor = require_site_admin(ctx.principal)
-    return user_admin(ctx.hub), actor
+    return ctx.hub.user_admin, actor
 
 
 @router.get("/admin/users", query=AdminUserListQuery, response=AdminUserList, auth="user", errors=(401, 403, 404))
@@ -144,14 +144,14 @@ async def export_bundle(ctx: Ctx):
 
     from aiohttp import web
 
-    from ..services.bundles import BundleError, Selection, bundles_of, stream_bundle
+    from ..services.bundles import BundleError, Selection, stream_bundle
 
     _site_admin(ctx)
     q: BundleExportQuery = ctx.query
     selection = Selection(list(q.org), list(q.user), list(q.circuit), list(q.dataset), list(q.space))
     if selection.empty:
         raise BadRequest("nothing selected: give org, user, circuit, dataset or space")
-    bundles = bundles_of(ctx.hub)
+    bundles = ctx.hub.bundles
     try:
         manifest = await bundles.collect(selection)
     except BundleError as exc:
@@ -180,7 +180,7 @@ async def import_bundle(ctx: Ctx):
     Streamed to a temporary file (at most 2 GiB), checked whole (every member, every object's
     hash), then imported through the same service calls as uploads. Importing again changes
     nothing; a name holding other content is a clash, never overwritten."""
-    from ..services.bundles import MAX_BUNDLE_BYTES, bundles_of, import_upload, report_dict
+    from ..services.bundles import MAX_BUNDLE_BYTES, import_upload, report_dict
     from .uploads import drain_body, iter_multipart_files
 
     _site_admin(ctx)
@@ -192,7 +192,7 @@ async def import_bundle(ctx: Ctx):
         incoming = await anext(files, None)
         if incoming is None:
             raise BadRequest("send the bundle as the multipart field 'file'")
-        report = await import_upload(bundles_of(ctx.hub), incoming.chunks, ctx.hub.settings.data_dir,
+        report = await import_upload(ctx.hub.bundles, incoming.chunks, ctx.hub.settings.data_dir,
                                      as_org=q.as_org, as_user=q.as_user)
     except ApiError:
         await drain_body(ctx.request)

@@ -11,6 +11,9 @@ from __future__ import annotations
 #: ``openqasm3``).
 SDKS: tuple[str, ...] = ("qiskit", "cirq", "pennylane")
 
+#: A circuit's frameworks (the SDKs and plain OpenQASM 3), as a manifest names them.
+FRAMEWORKS: tuple[str, ...] = ("qiskit", "pennylane", "cirq", "openqasm3")
+
 #: Default backend per framework (platform-notes §6).
 DEFAULT_BACKENDS: dict[str, str] = {
     "qiskit": "qiskit_aer",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from peewee import fn
+
 from .core import Db
 from .models import Membership, Organization, RefreshToken, User
 
@@ -70,4 +72,11 @@ async def bump_session_generation(db: Db, user_id: str, now: dt.datetime) -> Non
     """Access tokens issued before this stop working."""
     await db.execute(
         User.update(session_generation=User.session_generation + 1, updated_at=now).where(User.id == user_id)
+    )
+
+
+async def owner_count(db: Db, org_id: str) -> int:
+    """How many owners the organization has (inside the transaction that checks the last-owner rule)."""
+    return await db.scalar(
+        Membership.select(fn.COUNT(Membership.id)).where((Membership.organization == org_id) & (Membership.role == "owner"))
     )

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from peewee import BooleanField, CharField, DateTimeField, FloatField, ForeignKeyField, IntegerField
+from peewee import BooleanField, CharField, DateTimeField, FloatField, ForeignKeyField, IntegerField, fn
 
 from .circuits import Circuit
 from .fields import JSONField, utcnow
@@ -44,3 +44,31 @@ class BenchmarkRun(BaseModel):
     calibration = ForeignKeyField(BenchmarkCalibration, null=True, on_delete="SET NULL")
     created_at = DateTimeField(default=utcnow)
     scored_at = DateTimeField(null=True)
+
+
+# Leaderboard reads ---------------------------------------------------------------------------
+async def best_entries(db, suite_name: str, suite_version: str, problem_id: str) -> list[dict]:
+    """Each user's best scored entry per backend for one problem (score, then the earliest),
+    best first: dicts with ``run_id, user_id, backend_name, score, score_ci_low, score_ci_high,
+    circuit_id, custom_circuit, created_at``."""
+    B = BenchmarkRun
+    best = fn.ROW_NUMBER().over(partition_by=[B.user, B.backend_name], order_by=[B.score.desc(), B.created_at, B.run])
+    ranked = (B.select(B.run, B.user, B.backend_name, B.score, B.score_ci_low, B.score_ci_high, B.circuit,
+                       B.custom_circuit, B.created_at, best.alias("best"))
+              .where((B.suite_name == suite_name) & (B.suite_version == suite_version) & (B.problem_id == problem_id)
+                     & B.score.is_null(False)))
+    return await db.list(
+        ranked.select_from(ranked.c.run_id, ranked.c.user_id, ranked.c.backend_name, ranked.c.score,
+                           ranked.c.score_ci_low, ranked.c.score_ci_high, ranked.c.circuit_id,
+                           ranked.c.custom_circuit, ranked.c.created_at)
+        .where(ranked.c.best == 1).order_by(ranked.c.score.desc(), ranked.c.created_at, ranked.c.run_id).dicts())
+
+
+async def volumetric_cells(db, backend: str) -> list[dict]:
+    """Mean score and run count per (width, depth) of a backend's scored runs: dicts with
+    ``width, depth, mean, n``, in order."""
+    B = BenchmarkRun
+    return await db.list(
+        B.select(B.width, B.depth, fn.AVG(B.score).alias("mean"), fn.COUNT(B.run).alias("n"))
+        .where((B.backend_name == backend) & B.score.is_null(False))
+        .group_by(B.width, B.depth).order_by(B.width, B.depth).dicts())

@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 from peewee import DatabaseProxy, OperationalError, Query
 from playhouse.pwasyncio import AsyncDatabaseMixin, AsyncPostgresqlDatabase, AsyncSqliteDatabase
 
-from .pwasyncio_patches import OneHopSqliteConnection, OneHopSqliteDatabase
+from .pwasyncio_patches import OneHopSqliteConnection, OneHopSqliteDatabase, pool_stats
 
 T = TypeVar("T")
 
@@ -335,6 +335,10 @@ class Db:
         wait, or a few of them would hold the whole pool."""
         if not self.engine.in_transaction():
             await self.engine.aclose()
+
+    def pool_stats(self) -> dict[str, int]:
+        """The connection pool's ``size``, ``in_use`` and ``idle`` connections (for metrics)."""
+        return pool_stats(self.engine)
 
     async def close(self) -> None:
         await self.engine.close_pool()

@@ -19,6 +19,8 @@ What is relied on:
 - ``AsyncSqliteDatabase``: ``_pool``, ``_closing``, ``_pool_size``, ``_timeout``,
   ``connect_params``, ``_add_conn_hooks``, ``async _acquire_conn_async()``,
   ``async _create_pool_async()``, and a pooled connection's ``_pool`` attribute.
+- For :func:`pool_stats` (the ``/metrics`` pool gauge): the database's ``_pool`` and that
+  pool's ``_pool_size`` and ``_queue`` (a pool without them, PostgreSQL's, reads as size 0).
 """
 
 from __future__ import annotations
@@ -95,6 +97,16 @@ class OneHopSqlitePool(AsyncSqlitePool):
         conn = OneHopSqliteConnection(wrapper.conn)
         conn.read_gate = self.read_gate
         return conn
+
+
+def pool_stats(engine: Any) -> dict[str, int]:
+    """The engine's connection pool: its ``size``, the connections ``in_use`` (bound to a
+    task) and ``idle`` ones. Before the first query there is no pool yet: all zero."""
+    pool = getattr(engine, "_pool", None)
+    size = int(getattr(pool, "_pool_size", 0) or 0)
+    queue = getattr(pool, "_queue", None)
+    idle = queue.qsize() if queue is not None else size
+    return {"size": size, "in_use": max(0, size - idle), "idle": idle}
 
 
 class OneHopSqliteDatabase(AsyncSqliteDatabase):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from peewee import JOIN, SQL, fn
+from peewee import JOIN, SQL, Case, fn
 
 from .core import Db
 from .models import Organization, User
@@ -82,3 +82,10 @@ async def blob_ref_counts(db: Db, file_model: Any, where: Any, *, via: Any = Non
         query = query.join(via)
     rows = await db.list(query.where(where).group_by(file_model.sha256))
     return {r.sha256: r.n for r in rows}
+
+
+async def bump_counter(db: Db, model, target_id: str, column: str, delta: int) -> None:
+    """``column = max(0, column + delta)`` in one statement (forks_count, views_count, runs_count…)."""
+    field = getattr(model, column)
+    value = field + delta if delta >= 0 else Case(None, [((field + delta) < 0, 0)], field + delta)
+    await db.execute(model.update({field: value}).where(model.id == target_id))

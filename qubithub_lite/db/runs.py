@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-from peewee import BigIntegerField, BlobField, CharField, DateTimeField, FloatField, ForeignKeyField, IntegerField, TextField
+from peewee import JOIN, BigIntegerField, BlobField, CharField, DateTimeField, FloatField, ForeignKeyField, IntegerField, TextField, fn
 
 from .circuits import Circuit, CircuitVersion
 from .fields import IdField, JSONField, new_id, utcnow
-from .models import BaseModel, User
+from .models import BaseModel, Organization, User
 from ..run_status import ACTIVE, STATUSES, TERMINAL, RunStatus  # noqa: F401  (re-exported)
 
 
@@ -81,3 +81,38 @@ async def run_ids_with_prefix(db, prefix: str, limit: int) -> list[tuple[str, st
         .order_by(Run.id).limit(limit)
     )
     return [(r.id, r.user_id, r.circuit_id) for r in rows]
+
+
+# Reads the runs service asks for (``sql``: the service's ``db.run_statements.RunStatements``) ----
+async def active_count(db, sql, user_id: str) -> int:
+    """How many unfinished runs the user has."""
+    return int((await db.execute_sql(sql.active_count, [user_id])).fetchone()[0])
+
+
+async def active_by_status(db, sql) -> dict[str, int]:
+    """Unfinished runs per status (one grouped read)."""
+    return {status: int(n) for status, n in (await db.execute_sql(sql.active_by_status)).fetchall()}
+
+
+async def waiting_by_user(db, sql, run: Run) -> dict[str, tuple[int, int]]:
+    """For each user with waiting runs: (how many, how many of them are older than ``run``)."""
+    cursor = await db.execute_sql(sql.waiting_by_user, sql.position_params(run))
+    return {user_id: (int(n), int(older or 0)) for user_id, n, older in cursor.fetchall()}
+
+
+async def active_by_backend(db) -> dict[str, int]:
+    """Unfinished runs per backend name."""
+    rows = await db.list(
+        Run.select(Run.backend_name, fn.COUNT(Run.id).alias("n")).where(Run.status.in_(ACTIVE)).group_by(Run.backend_name))
+    return {r.backend_name: r.n for r in rows}
+
+
+async def repo_names(db, circuit_ids: list[str]) -> dict[str, str]:
+    """``owner/name`` (the organization's slug or the owner's username) of each circuit."""
+    rows = await db.list(
+        Circuit.select(Circuit.id, Circuit.name, User.username, Organization.slug)
+        .join(User, on=(Circuit.owner == User.id))
+        .switch(Circuit).join(Organization, join_type=JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
+        .where(Circuit.id.in_(circuit_ids)).dicts()
+    )
+    return {r["id"]: f"{r['slug'] or r['username']}/{r['name']}" for r in rows}

@@ -190,12 +190,12 @@ class Compiler:
         job_files = {**files, "_qh_export.py": self._script, "_qh_request.json": json.dumps(request).encode(),
                      f"{OUT}/.keep": b""}
         started = time.perf_counter()
-        await self.db.release()  # circuit.py may run for a while in the sandbox
-        result = await sandbox.run_python(
-            job_files, script="_qh_export.py", args=["_qh_request.json"],
-            limits=sandbox.limits(limit), preload=PRELOAD.get(circuit.framework, ()),
-            outputs=[f"{OUT}/{name}" for name in OUTPUT_FILES],
-        )
+        async with self.db.idle():  # circuit.py may run for a while in the sandbox
+            result = await sandbox.run_python(
+                job_files, script="_qh_export.py", args=["_qh_request.json"],
+                limits=sandbox.limits(limit), preload=PRELOAD.get(circuit.framework, ()),
+                outputs=[f"{OUT}/{name}" for name in OUTPUT_FILES],
+            )
         compile_ms = (time.perf_counter() - started) * 1000
         if result.limit_hit == "wall":
             raise RunFailure("sandbox_timeout", f"circuit.py did not finish within {limit:g} s in the sandbox")
@@ -239,10 +239,10 @@ class Compiler:
                    "device": device}
         job_files = {**(prepared.sources or {}), "_qh_export.py": self._script,
                      "_qh_request.json": json.dumps(request).encode(), f"{OUT}/.keep": b""}
-        await self.db.release()
-        result = await sandbox.run_python(job_files, script="_qh_export.py", args=["_qh_request.json"],
-                                          limits=sandbox.limits(timeout), preload=PRELOAD["pennylane"],
-                                          outputs=[f"{OUT}/export_result.json"])
+        async with self.db.idle():  # the QNode may run for a while in the sandbox
+            result = await sandbox.run_python(job_files, script="_qh_export.py", args=["_qh_request.json"],
+                                              limits=sandbox.limits(timeout), preload=PRELOAD["pennylane"],
+                                              outputs=[f"{OUT}/export_result.json"])
         if result.limit_hit == "wall":
             raise RunFailure("sandbox_timeout", f"the PennyLane circuit did not finish within {timeout:g} s")
         raw = result.files.get(f"{OUT}/export_result.json")

@@ -368,12 +368,11 @@ class _Pending:
 class DaskExecutor(Executor):
     """Simulations as tasks of a Dask cluster (see the module docstring)."""
 
-    def __init__(self, scheduler: str, *, default_timeout: float | None = 300.0, max_timeout: float | None = 3600.0,
+    def __init__(self, scheduler: str, *, default_timeout: float | None = 300.0,
                  isolate: bool = True, sandbox_config: dict[str, Any] | None = None,
                  preload: tuple[str, ...] = ("qiskit", "qiskit_aer"), connect_timeout: float = 20.0) -> None:
         self.scheduler = scheduler
         self.default_timeout = default_timeout
-        self.max_timeout = max_timeout
         self.plugin = SimWorkerPlugin(isolate=isolate, sandbox_config=sandbox_config, preload=",".join(preload))
         self.connect_timeout = connect_timeout
         self.client: Any = None
@@ -428,10 +427,8 @@ class DaskExecutor(Executor):
 
     # API ---------------------------------------------------------------------------------
     def _timeout_for(self, task: SimTask) -> float | None:
-        timeout = task.timeout if task.timeout is not None else self.default_timeout
-        if timeout is not None and self.max_timeout is not None:
-            timeout = min(timeout, self.max_timeout)
-        return timeout
+        # Already capped by the queue ([runs] max_timeout_seconds): the one cap.
+        return task.timeout if task.timeout is not None else self.default_timeout
 
     async def submit(self, task: SimTask) -> SimResult:
         if task.task_id in self._pending:
@@ -537,6 +534,6 @@ def dask_executor(settings: Any, sandbox: Any, sandbox_error: str | None) -> Exe
 
     config = settings.runs
     executor = DaskExecutor(config.dask_scheduler, default_timeout=config.default_timeout_seconds,
-                            max_timeout=config.max_timeout_seconds, isolate=config.isolate_workers,
+                            isolate=config.isolate_workers,
                             sandbox_config=settings.sandbox.model_dump(mode="json"))
     return RoutingExecutor(executor, lambda: hardware_pool(config), needs_network)

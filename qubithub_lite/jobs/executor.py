@@ -31,7 +31,7 @@ from typing import Any
 from ..backends.frameworks import SIMWORKER_PRELOAD
 from ..logs import fields
 from ..run_status import RunStatus
-from .wire import HEADER, MAX_REPLY_BYTES, MAX_TASK_TIMEOUT_SECONDS, encode
+from .wire import HEADER, MAX_REPLY_BYTES, encode
 from .workers import LaunchedWorker, PlainLauncher, WorkerLauncher
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class SimTask:
 @dataclass
 class SimResult:
     task_id: str
-    status: str  # completed | failed | cancelled
+    status: str  # RunStatus.COMPLETED | FAILED | CANCELLED
     results: dict[str, Any] | None = None  # {counts, shots, seed, memory, statevector}
     metrics: dict[str, Any] = field(default_factory=dict)
     error_class: str | None = None
@@ -256,8 +256,9 @@ class LocalProcessExecutor(Executor):
     * ``memory_budget_bytes``: after a task, while the workers' PSS (each worker's whole
       process tree) exceeds it, the least recently used idle worker exits (a worker that
       imported every framework gives way to a fresh, lean one). None: no budget.
-    * ``default_timeout`` / ``max_timeout``: seconds; a task's ``timeout`` is capped by
-      ``max_timeout``.  A timed-out task fails with ``sandbox_timeout``.
+    * ``default_timeout``: seconds, for a task without its own ``timeout`` (the queue gives
+      each task its run's limit, already capped by ``[runs] max_timeout_seconds``: the one
+      cap).  A timed-out task fails with ``sandbox_timeout``.
     * cancel of a running task kills that worker's process group and starts a replacement.
     """
 
@@ -266,7 +267,6 @@ class LocalProcessExecutor(Executor):
         workers: int = 2,
         preload: tuple[str, ...] = SIMWORKER_PRELOAD,
         default_timeout: float | None = 300.0,
-        max_timeout: float | None = MAX_TASK_TIMEOUT_SECONDS,
         python: str = sys.executable,
         env: dict[str, str] | None = None,
         start_timeout: float = 180.0,
@@ -286,7 +286,6 @@ class LocalProcessExecutor(Executor):
         self.evicted = 0
         self.preload = ",".join(preload)
         self.default_timeout = default_timeout
-        self.max_timeout = max_timeout
         self.python = python
         self.env = env
         self.start_timeout = start_timeout
@@ -327,7 +326,7 @@ class LocalProcessExecutor(Executor):
         self._closed = True
         for lease in list(self._pending.values()):
             if lease.outcome is None:
-                lease.outcome = SimResult(lease.task_id, "cancelled", error_message="executor closed")
+                lease.outcome = SimResult(lease.task_id, RunStatus.CANCELLED, error_message="executor closed")
             if lease.waiter is not None:
                 lease.waiter.cancel()
             if lease.worker is not None:
@@ -395,7 +394,7 @@ class LocalProcessExecutor(Executor):
         if lease is None or lease.outcome is not None or lease.cancel_requested:
             return False
         if lease.worker is None:  # still waiting for a worker
-            lease.outcome = SimResult(task_id, "cancelled", error_message="cancelled while queued")
+            lease.outcome = SimResult(task_id, RunStatus.CANCELLED, error_message="cancelled while queued")
             self.cancelled += 1
             if lease.waiter is not None:
                 lease.waiter.cancel()
@@ -413,11 +412,11 @@ class LocalProcessExecutor(Executor):
             "workers": self.workers,
             "alive": sum(1 for w in workers if w.alive),
             "idle": len(self._idle),
-            "queued": len(self._pending) - len(self._running),
-            "running": len(self._running),
-            "completed": self.completed,
-            "failed": self.failed,
-            "cancelled": self.cancelled,
+            RunStatus.QUEUED.value: len(self._pending) - len(self._running),
+            RunStatus.RUNNING.value: len(self._running),
+            RunStatus.COMPLETED.value: self.completed,
+            RunStatus.FAILED.value: self.failed,
+            RunStatus.CANCELLED.value: self.cancelled,
             "restarts": self.restarts,
             "evicted": self.evicted,
             "worker_pids": [w.pid for w in workers],
@@ -510,16 +509,13 @@ class LocalProcessExecutor(Executor):
                     self._in_background(worker.stop())
 
     def _timeout_for(self, task: SimTask) -> float | None:
-        timeout = task.timeout if task.timeout is not None else self.default_timeout
-        if timeout is not None and self.max_timeout is not None:
-            timeout = min(timeout, self.max_timeout)
-        return timeout
+        return task.timeout if task.timeout is not None else self.default_timeout
 
     async def _run(self, lease: _Lease, task: SimTask) -> SimResult:
         try:
             worker = await self._take()
         except Exception as exc:  # noqa: BLE001
-            return SimResult(task.task_id, "failed", error_class="internal_error",
+            return SimResult(task.task_id, RunStatus.FAILED, error_class="internal_error",
                              error_message=f"could not start a simulation worker: {exc}")  # fmt: skip
         if lease.outcome is not None:
             self._put_back(worker)
@@ -534,7 +530,7 @@ class LocalProcessExecutor(Executor):
             self._put_back(worker)
             return SimResult(
                 task_id=task.task_id,
-                status=reply.get("status", "failed"),
+                status=reply.get("status", RunStatus.FAILED),
                 results=reply.get("results"),
                 metrics=reply.get("metrics") or {},
                 error_class=reply.get("error_class"),
@@ -542,7 +538,7 @@ class LocalProcessExecutor(Executor):
             )
         except asyncio.TimeoutError:
             self._replace(worker)
-            return SimResult(task.task_id, "failed", error_class="sandbox_timeout",
+            return SimResult(task.task_id, RunStatus.FAILED, error_class="sandbox_timeout",
                              error_message=f"the simulation exceeded its time limit of {timeout:g} s")  # fmt: skip
         except WorkerDied as exc:
             cgroup = worker.launched.cgroup
@@ -551,11 +547,11 @@ class LocalProcessExecutor(Executor):
             if lease.outcome is not None:  # the executor closed
                 return lease.outcome
             if lease.cancel_requested:
-                return SimResult(task.task_id, "cancelled", error_message="cancelled while running")
+                return SimResult(task.task_id, RunStatus.CANCELLED, error_message="cancelled while running")
             if out_of_memory:
-                return SimResult(task.task_id, "failed", error_class="quota_exceeded",
+                return SimResult(task.task_id, RunStatus.FAILED, error_class="quota_exceeded",
                                  error_message="the simulation ran out of memory (its worker's memory cap)")  # fmt: skip
-            return SimResult(task.task_id, "failed", error_class="internal_error",
+            return SimResult(task.task_id, RunStatus.FAILED, error_class="internal_error",
                              error_message=f"the simulation worker crashed: {exc}")  # fmt: skip
         except asyncio.CancelledError:
             self._replace(worker)
@@ -594,7 +590,7 @@ class RoutingExecutor(Executor):
             try:
                 pool = await self._trusted_pool()
             except Exception as exc:  # noqa: BLE001
-                return SimResult(task.task_id, "failed", error_class="internal_error",
+                return SimResult(task.task_id, RunStatus.FAILED, error_class="internal_error",
                                  error_message=f"could not start a hardware worker: {exc}")  # fmt: skip
             return await pool.submit(task)
         return await self.isolated.submit(task)

@@ -52,7 +52,6 @@ def hardware_pool(config: Any) -> Executor:
     from .workers import PlainLauncher
 
     return LocalProcessExecutor(workers=1, default_timeout=config.default_timeout_seconds,
-                                max_timeout=config.max_timeout_seconds,
                                 launcher=PlainLauncher(sys.executable, reason="hardware backends"))
 
 
@@ -65,7 +64,7 @@ def local_executor(settings: Any, sandbox: Any, sandbox_error: str | None) -> Ex
     launcher = launcher_for(settings, sandbox, sandbox_error)
     executor: Executor = LocalProcessExecutor(
         workers=config.workers, default_timeout=config.default_timeout_seconds,
-        max_timeout=config.max_timeout_seconds, launcher=launcher,
+        launcher=launcher,
         max_idle_workers=config.max_idle_workers, idle_seconds=config.worker_idle_seconds,
         memory_budget_bytes=config.worker_memory_budget_mib << 20)
     if launcher.isolated:

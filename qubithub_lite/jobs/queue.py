@@ -169,16 +169,16 @@ class RunQueue:
                 log.exception("queue.claim_failed")
                 run = None
             if run is None:
-                await self.runs.release()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=2.0)
+                async with self.runs.idle():
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=2.0)
                 continue
             self._wake.set()  # others may find more work
             task = asyncio.create_task(self._execute(run), name=f"run-{run.id}")
             self._active[run.id] = task
-            await self.runs.release()
             try:
-                await task
+                async with self.runs.idle():
+                    await task
             except asyncio.CancelledError:
                 if self._closing:
                     raise
@@ -198,7 +198,7 @@ class RunQueue:
         manifest = circuit.manifest if isinstance(circuit.manifest, dict) else {}
         asked = (manifest.get("execution") or {}).get("timeout_seconds")
         limit = float(asked) if isinstance(asked, (int, float)) and asked > 0 else self.config.default_timeout_seconds
-        return min(limit, self.config.max_timeout_seconds)
+        return min(limit, self.config.max_timeout_seconds)  # the one cap (the executor adds none)
 
     async def _execute(self, run: Any) -> None:
         owner = self.leases.owner if self.leases is not None else None  # only while we hold the lease
@@ -259,12 +259,12 @@ class RunQueue:
         else:
             await self._ensure_executor()
             analysis = await self.runs.analysis(run)
-            await self.runs.release()  # the simulation may take long: don't hold a pool slot
-            sim = await self.executor.submit(SimTask(
-                task_id=run.id, backend=run.backend_name, artifact=prepared.data or b"", artifact_kind=prepared.kind,
-                shots=run.shots, seed=run.seed, parameters=remaining, options=run.options or {}, timeout=timeout,
-                framework=prepared.framework, analysis=analysis, attempt=run.attempts,
-            ))
+            async with self.runs.idle():  # the simulation may take long: don't hold a pool slot
+                sim = await self.executor.submit(SimTask(
+                    task_id=run.id, backend=run.backend_name, artifact=prepared.data or b"", artifact_kind=prepared.kind,
+                    shots=run.shots, seed=run.seed, parameters=remaining, options=run.options or {}, timeout=timeout,
+                    framework=prepared.framework, analysis=analysis, attempt=run.attempts,
+                ))
             if sim.status == RunStatus.CANCELLED:
                 raise asyncio.CancelledError()
             if not sim.ok:

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, AsyncContextManager, Mapping, Protocol
 
 from ..run_status import RunStatus
 
@@ -69,8 +69,9 @@ class RunStore(Protocol):
     async def analysis(self, run: Any) -> Any:
         """The analysis spec the simulation task carries (None for an ordinary run)."""
 
-    async def release(self) -> None:
-        """Give back this task's database connection (before waiting long)."""
+    def idle(self) -> AsyncContextManager[None]:
+        """A block in which this task waits long without holding a database connection
+        (``db.core.Db.idle``)."""
 
 
 class Executor(Protocol):

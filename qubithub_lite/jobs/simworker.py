@@ -24,6 +24,10 @@ from typing import Any
 
 from qubithub_lite.backends.frameworks import SIMWORKER_PRELOAD
 from qubithub_lite.jobs.wire import read_frame, write_frame
+from qubithub_lite.run_status import RunStatus
+
+#: A frame's status is a plain string (the parent unpickles replies as plain data only).
+COMPLETED, FAILED = RunStatus.COMPLETED.value, RunStatus.FAILED.value
 
 
 
@@ -84,14 +88,14 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         }
         if analysis is not None:
             results["benchmark"] = benchmark_analysis.finish(analysis, driver, result.counts, result.seed)
-        return {**base, "status": "completed", "results": results, "metrics": metrics, "error_class": None, "error_message": None}
+        return {**base, "status": COMPLETED, "results": results, "metrics": metrics, "error_class": None, "error_message": None}
     except BackendError as exc:
-        return {**base, "status": "failed", "results": None, "metrics": {}, "error_class": exc.error_class, "error_message": exc.message}
+        return {**base, "status": FAILED, "results": None, "metrics": {}, "error_class": exc.error_class, "error_message": exc.message}
     except MemoryError:
-        return {**base, "status": "failed", "results": None, "metrics": {}, "error_class": "quota_exceeded", "error_message": "the simulation ran out of memory"}
+        return {**base, "status": FAILED, "results": None, "metrics": {}, "error_class": "quota_exceeded", "error_message": "the simulation ran out of memory"}
     except Exception as exc:  # noqa: BLE001
         msg = f"{type(exc).__name__}: {exc}"
-        return {**base, "status": "failed", "results": None, "metrics": {}, "error_class": "internal_error", "error_message": msg[:500]}
+        return {**base, "status": FAILED, "results": None, "metrics": {}, "error_class": "internal_error", "error_message": msg[:500]}
 
 
 def main(argv: list[str] | None = None) -> int:

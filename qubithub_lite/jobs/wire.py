@@ -1,6 +1,6 @@
 """The wire between the executor (``jobs.executor``) and a simulator worker
-(``jobs.simworker``): length-prefixed pickle frames over the worker's stdin/stdout, and the
-one timeout cap both sides know.
+(``jobs.simworker``): length-prefixed pickle frames over the worker's stdin/stdout. (A task's
+time limit is capped once, by the queue: ``[runs] max_timeout_seconds``.)
 
 A frame is a 4-byte big-endian length followed by that many bytes of pickle. The parent
 only ever unpickles a worker's reply as plain data (``executor.load_reply``): the worker
@@ -17,8 +17,6 @@ HEADER = struct.Struct(">I")
 #: Largest reply frame accepted from a worker (a statevector of 24 qubits is ~400 MB as
 #: pairs of floats; the runs service allows far fewer qubits for statevectors).
 MAX_REPLY_BYTES = 512 * 1024 * 1024
-#: Longest a single simulation task may run, whatever it asks for (seconds).
-MAX_TASK_TIMEOUT_SECONDS = 3600.0
 
 
 def encode(message: Any) -> bytes:

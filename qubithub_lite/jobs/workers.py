@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..backends.memory import MEMORY_CAP_ENV, memory_cap_setting
 from ..frozen import is_frozen, python_command
 from ..logs import fields
+from ..backends.registry import GROUP as BACKEND_GROUP
 from ..plugin_loader import plugin_modules
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ SERVER_ENV_PREFIX = "QUBITHUB_LITE_"
 STDOUT_LIMIT = 2**26
 #: Lines of a worker's stderr logged per worker (the rest is read and dropped).
 STDERR_LOG_LINES = 50
-BACKEND_GROUP = "qubithub_lite.backends"
 
 
 @dataclass

@@ -127,10 +127,15 @@ class ImportProblems(BadRequest):
 
 
 class UserAdmin:
-    def __init__(self, hub: Any):
-        self.hub = hub
-        self.db = hub.db
-        self.accounts = hub.accounts
+    """``resources``: the owned-resource services by kind (``circuits``, ``datasets``,
+    ``spaces``), whose models it counts and whose rows a deletion takes apart."""
+
+    def __init__(self, db, accounts, blobs, runs, resources: dict[str, Any]):
+        self.db = db
+        self.accounts = accounts
+        self.blobs = blobs
+        self.runs = runs
+        self.resources = resources
 
     # Finding -------------------------------------------------------------------------
     async def find(self, ident: str) -> User:
@@ -169,14 +174,12 @@ class UserAdmin:
 
     async def describe(self, user: User) -> dict[str, Any]:
         """Everything ``show`` prints: the account, its organizations and what it owns."""
-        hub = self.hub
         data = user_dict(user)
         data["organizations"] = [
             {"slug": org.slug, "name": org.name, "role": role, "is_personal": bool(org.is_personal)}
             for org, role in await self.accounts.memberships(user)
         ]
-        for key, model in (("circuits", hub.circuits.model), ("datasets", hub.datasets.model),
-                           ("spaces", hub.spaces.model)):
+        for key, model in ((key, service.model) for key, service in self.resources.items()):
             data[key] = await self.db.count(model.select().where(model.owner == user.id))
         from ..db.runs import Run
 
@@ -246,7 +249,6 @@ class UserAdmin:
 
     async def delete(self, ident: str, *, actor_id: str | None = None) -> dict[str, int]:
         """Delete an account under the rule in this module's docstring. Returns what went."""
-        hub = self.hub
         user = await self.find(ident)
         await self._guard(user, actor_id, "delete")
         personal = await Organization.aget_or_none((Organization.slug == user.username) & (Organization.is_personal == True))  # noqa: E712
@@ -273,16 +275,16 @@ class UserAdmin:
         summary = {"circuits": 0, "datasets": 0, "spaces": 0, "runs": 0, "stars": 0, "reassigned": 0}
         from ..db.runs import Run, ACTIVE
 
-        services = {"circuits": hub.circuits, "datasets": hub.datasets, "spaces": hub.spaces}
-        circuit_model = hub.circuits.model
+        services = self.resources
+        circuit_model = services["circuits"].model
         personal_ids = [None] + ([personal.id] if personal is not None else [])
         own_circuits = circuit_model.select(circuit_model.id).where(
             (circuit_model.owner == user.id) & (circuit_model.organization.is_null() | circuit_model.organization.in_(personal_ids[1:] or [""])))
         runs = await self.db.list(Run.select(Run.id, Run.user, Run.status).where((Run.user == user.id) | Run.circuit.in_(own_circuits)))
         for run in runs:
             if run.status in ACTIVE:
-                await hub.runs.cancel_or_delete(run.user_id, run.id)
-            await hub.runs.cancel_or_delete(run.user_id, run.id)
+                await self.runs.cancel_or_delete(run.user_id, run.id)
+            await self.runs.cancel_or_delete(run.user_id, run.id)
             summary["runs"] += 1
         for key, service in services.items():
             model = service.model
@@ -316,7 +318,7 @@ class UserAdmin:
             await self.db.execute(RunStats.delete().where((RunStats.scope == "user") & (RunStats.key == user.id)))
             await self.db.execute(User.delete().where(User.id == user.id))
         self.accounts.forget_user(user.id)
-        await hub.blobs.collect_garbage()
+        await self.blobs.collect_garbage()
         log.info("user.deleted", extra=fields(user_id=user.id, actor=actor_id, **summary))
         return summary
 
@@ -474,10 +476,3 @@ class UserAdmin:
         return {"created": len(hashes), "skipped": plan.skipped, "enrolled": enrolled,
                 "organizations_created": sum(1 for v in plan.orgs.values() if v is None)}
 
-
-def user_admin(hub: Any) -> UserAdmin:
-    """The hub's UserAdmin (made on first use)."""
-    admin = getattr(hub, "_user_admin", None)
-    if admin is None:
-        admin = hub._user_admin = UserAdmin(hub)
-    return admin

@@ -447,14 +447,6 @@ STREAM_CHUNK = 256 * 1024
 _DONE = object()
 
 
-def bundles_of(hub) -> Bundles:
-    """The hub's bundle service (made on first use: the server's hub does not carry one)."""
-    found = hub.__dict__.get("bundles")
-    if found is None:
-        found = hub.__dict__["bundles"] = Bundles(hub.db, hub.blobs, hub.circuits, hub.datasets, hub.spaces)
-    return found
-
-
 class _Pipe(io.RawIOBase):
     """The synchronous writer's end: :meth:`Bundles.write` (in a thread) writes here, and
     every ``STREAM_CHUNK`` bytes go to the event loop through a bounded queue (the writer waits

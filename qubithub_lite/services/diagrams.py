@@ -11,7 +11,7 @@ import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import ApiError
 from ..logs import fields
@@ -34,16 +34,20 @@ class Diagram:
 class CircuitDiagrams:
     CACHE_SIZE = 256
 
-    def __init__(self, hub):
-        self.hub = hub
+    def __init__(self, db, circuits, blobs, slots, spaces_settings, require_sandbox: Callable[[], Any]):
+        self.db = db
+        self.circuits = circuits
+        self.blobs = blobs
+        self.slots = slots  # the spaces' per-user sandbox slots (a drawing is a sandbox job too)
+        self.settings = spaces_settings
+        self.require_sandbox = require_sandbox
         self._cache: OrderedDict[str, Diagram] = OrderedDict()
         self._pending: dict[str, asyncio.Future] = {}
 
     async def diagram(self, user_id: str | None, circuit_id: str, version: str | None) -> Diagram:
         """404 unless the caller may see the circuit; otherwise the diagram or why there is none."""
-        hub = self.hub
-        circuit = await hub.circuits.get_visible(user_id, circuit_id)
-        listing = await hub.circuits.list_files(user_id, circuit.id, version)
+        circuit = await self.circuits.get_visible(user_id, circuit_id)
+        listing = await self.circuits.list_files(user_id, circuit.id, version)
         entry = ((circuit.manifest or {}).get("project") or {}).get("entry_point")
         by_name = {f["name"]: f for f in listing["files"]}
         if not entry or entry not in by_name:
@@ -75,17 +79,16 @@ class CircuitDiagrams:
             self._pending.pop(key, None)
 
     async def _draw(self, user_id: str | None, circuit: Any, entry: str, files: list[dict[str, Any]]) -> Diagram:
-        hub = self.hub
-        limit = hub.settings.spaces.max_run_bytes
+        limit = self.settings.max_run_bytes
         if sum(f["size"] for f in files) > limit:
             return Diagram(None, f"the circuit's files exceed the {limit} bytes a drawing may copy")
         try:
-            sandbox = hub.require_sandbox()
+            sandbox = self.require_sandbox()
         except ApiError as exc:
             return Diagram(None, exc.detail)
 
         def read_all() -> dict[str, bytes]:
-            return {f["name"]: hub.blobs.path_for(f["sha256"]).read_bytes() for f in files}
+            return {f["name"]: self.blobs.path_for(f["sha256"]).read_bytes() for f in files}
 
         try:
             job_files = await asyncio.to_thread(read_all)
@@ -98,13 +101,12 @@ class CircuitDiagrams:
             framework, path = "qiskit", CODE_FILE
         if framework not in VISUALIZE_PRELOAD:
             return Diagram(None, f"no drawer for {framework} circuits")
-        timeout = min(hub.settings.spaces.visualize_timeout_seconds, sandbox.config.max_timeout_seconds)
+        timeout = min(self.settings.visualize_timeout_seconds, sandbox.config.max_timeout_seconds)
         config = {"path": path, "display": entry, "framework": framework, "auto": False, "svg": SVG_FILE,
                   "status": STATUS_FILE}
         job_files.setdefault(STATUS_FILE, b"")
-        await hub.db.release()  # drawing takes seconds: don't hold a pooled connection
-        try:
-            async with hub.spaces.slots.slot(user_id or "anonymous"):
+        try:  # drawing takes seconds: don't hold a pooled connection
+            async with self.db.idle(), self.slots.slot(user_id or "anonymous"):
                 result = await sandbox.run_python(
                     files=job_files, code=DRIVER_SOURCE, args=[json.dumps(config)], limits=sandbox.limits(timeout),
                     preload=VISUALIZE_PRELOAD[framework], outputs=[SVG_FILE, STATUS_FILE])

@@ -107,9 +107,10 @@ async def install(bundles: Bundles, organization: str, scratch: Path) -> ImportR
 SYSTEM_USER = "qubithub-examples"
 
 
-async def install_on_first_start(hub) -> ImportReport | None:
+async def install_on_first_start(config, db: Db, accounts, orgs, bundles: Bundles) -> ImportReport | None:
     """``[examples] install_on_first_start``: on a hub that holds no circuit yet, create the
-    examples organization (owned by a system account nobody can sign in to) and install."""
+    examples organization (owned by a system account nobody can sign in to) and install.
+    ``config``: the ``[examples]`` settings."""
     import logging
     import secrets
     import tempfile
@@ -119,17 +120,16 @@ async def install_on_first_start(hub) -> ImportReport | None:
     from .accounts import NewUser
 
     log = logging.getLogger(__name__)
-    slug = hub.settings.examples.organization
-    if await hub.db.exists(Organization.select().where(Organization.slug == slug)) or await hub.db.exists(Circuit.select()):
+    slug = config.organization
+    if await db.exists(Organization.select().where(Organization.slug == slug)) or await db.exists(Circuit.select()):
         return None
-    owner = await hub.db.first(User.select().where(User.username == SYSTEM_USER))
+    owner = await db.first(User.select().where(User.username == SYSTEM_USER))
     if owner is None:
         # A long random password nobody is told: the account only owns the examples.
-        owner = await hub.accounts.create_user(NewUser(
+        owner = await accounts.create_user(NewUser(
             email=f"{SYSTEM_USER}@localhost.invalid", username=SYSTEM_USER, password=secrets.token_urlsafe(48),
             name="QubitHub Lite examples"))
-    await ensure_organization(hub.db, hub.orgs, slug, owner)
-    bundles = Bundles(hub.db, hub.blobs, hub.circuits, hub.datasets, hub.spaces)
+    await ensure_organization(db, orgs, slug, owner)
     with tempfile.TemporaryDirectory(prefix="qubithub-examples-") as scratch:
         report = await install(bundles, slug, Path(scratch))
     log.info("examples.installed", extra=fields(organization=slug, created=report.count("created"),

@@ -53,6 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import BadRequest
 from ..schemas.bounded import FreeForm
+from ..backends.frameworks import FRAMEWORKS
 from ..schemas.circuits import Difficulty, Framework, check_gates, check_name, normalize_tags
 from ..storage.paths import is_safe_relative_path
 
@@ -264,8 +265,8 @@ class Manifest(_Strict):
     @classmethod
     def _impl_frameworks(cls, v: dict[str, Implementation]) -> dict[str, Implementation]:
         for name in v:
-            if name not in ("qiskit", "pennylane", "cirq", "openqasm3"):
-                raise ValueError(f"unknown framework {name[:40]!r} (qiskit, pennylane, cirq, openqasm3)")
+            if name not in FRAMEWORKS:
+                raise ValueError(f"unknown framework {name[:40]!r} ({', '.join(FRAMEWORKS)})")
         return v
 
     def entry_points(self) -> list[str]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from peewee import IntegrityError, fn
+from peewee import IntegrityError
 
+from ..db import accounts as accounts_db
 from ..db.core import Db
 from ..db.fields import new_id, utcnow
 from ..db.models import ApiKey, Membership, Organization, User
@@ -104,9 +105,7 @@ class Orgs:
         return m
 
     async def _owner_count(self, org: Organization) -> int:
-        return await self.db.scalar(
-            Membership.select(fn.COUNT(Membership.id)).where((Membership.organization == org.id) & (Membership.role == "owner"))
-        )
+        return await accounts_db.owner_count(self.db, org.id)
 
     async def change_role(self, org: Organization, actor: Any, user_id: str, role: str) -> Membership:
         await self.require(org, actor, "change_role")

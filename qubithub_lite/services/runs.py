@@ -10,7 +10,7 @@ The service gets its collaborators at construction: a :class:`~qubithub_lite.job
 CLI hub, whose runs are never queued) and an optional :class:`RunExtension` (benchmarks).
 The queue talks back only through the :class:`~qubithub_lite.jobs.scheduler.RunStore`
 methods below (``transition``, ``claim_next``, ``interrupted``, ``circuit_and_version``,
-``analysis``, ``release``).
+``analysis``, ``idle``).
 """
 
 from __future__ import annotations
@@ -19,16 +19,15 @@ import json
 import logging
 import re
 import secrets
-from typing import Any, Awaitable, Callable, Protocol
-
-from peewee import JOIN, fn
+from typing import Any, AsyncContextManager, Awaitable, Callable, Protocol
 
 from ..db.circuits import Circuit
 from ..db.core import Db, to_models
 from ..db.fields import new_id, utcnow
-from ..db.models import AuditLog, Organization, User
+from ..db.models import AuditLog, User
 from ..db.run_statements import STAT_FIELDS, RunStatements
 from ..db.circuits import CircuitVersion
+from ..db import runs as run_reads
 from ..db.runs import Run, RunStats, run_ids_with_prefix
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..jobs.events import RunEvents
@@ -119,7 +118,7 @@ class Runs:
             *(extra(run) if extra is not None else ()),
         ], guard=True, serialize_on=f"runs-cap:{run.user_id}")  # the cap holds under concurrency
         if written is None:
-            active = (await self.db.execute_sql(self.sql.active_count, [user.id])).fetchone()[0]
+            active = await run_reads.active_count(self.db, self.sql, user.id)
             raise Forbidden(f"usage limit exceeded: {active} unfinished runs (limit {limit})")
         if self.scheduler is not None:
             await self.transition(run, RunStatus.QUEUED)
@@ -234,8 +233,8 @@ class Runs:
     async def analysis(self, run: Run) -> Any:
         return await self.extension.analysis_for(run) if self.extension is not None else None
 
-    async def release(self) -> None:
-        await self.db.release()
+    def idle(self) -> AsyncContextManager[None]:
+        return self.db.idle()
 
     async def publish(self, run: Run) -> None:
         if self.events.has_subscribers(run.id):
@@ -244,8 +243,7 @@ class Runs:
 
     async def active_counts(self) -> dict[str, int]:
         """How many runs are pending, queued and running (one grouped read, for /health)."""
-        rows = (await self.db.execute_sql(self.sql.active_by_status)).fetchall()
-        return dict.fromkeys(ACTIVE, 0) | {status: int(n) for status, n in rows}
+        return dict.fromkeys(ACTIVE, 0) | await run_reads.active_by_status(self.db, self.sql)
 
     # Backends --------------------------------------------------------------------
     def backends(self) -> dict:
@@ -254,9 +252,7 @@ class Runs:
     async def backend_infos(self) -> list[dict[str, Any]]:
         from ..backends.registry import available_backends
 
-        rows = await self.db.list(
-            Run.select(Run.backend_name, fn.COUNT(Run.id).alias("n")).where(Run.status.in_(ACTIVE)).group_by(Run.backend_name))
-        waiting = {r.backend_name: r.n for r in rows}
+        waiting = await run_reads.active_by_backend(self.db)
         return [{**d.info(), "id": d.name, "queue_length": waiting.get(d.name, 0)} for d in available_backends()]
 
     # Reads -----------------------------------------------------------------------
@@ -313,13 +309,7 @@ class Runs:
         return {c: self._repo_names[c] for c in circuit_ids if c in self._repo_names}
 
     async def _load_repo_names(self, circuit_ids: list[str]) -> dict[str, str]:
-        rows = await self.db.list(
-            Circuit.select(Circuit.id, Circuit.name, User.username, Organization.slug)
-            .join(User, on=(Circuit.owner == User.id))
-            .switch(Circuit).join(Organization, join_type=JOIN.LEFT_OUTER, on=(Circuit.organization == Organization.id))
-            .where(Circuit.id.in_(circuit_ids)).dicts()
-        )
-        return {r["id"]: f"{r['slug'] or r['username']}/{r['name']}" for r in rows}
+        return await run_reads.repo_names(self.db, circuit_ids)
 
     async def response(self, run: Run) -> RunResponse:
         names = await self.repo_names({run.circuit_id})
@@ -341,8 +331,7 @@ class Runs:
             run = await self.load(run.id) or run
         if run.status not in WAITING:
             return None
-        cursor = await self.db.execute_sql(self.sql.waiting_by_user, self.sql.position_params(run))
-        waiting = {user_id: (n, older) for user_id, n, older in cursor.fetchall()}
+        waiting = await run_reads.waiting_by_user(self.db, self.sql, run)
         mine_before = waiting.get(run.user_id, (0, 0))[1]
         order = self.scheduler.service_order() if self.scheduler is not None else {}
         mine_rank = order.get(run.user_id, 0.0)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from peewee import Case
-
 from ..db.circuits import Star
 from ..db.core import Db
 from ..db.fields import new_id, utcnow
+from ..db.resources import bump_counter  # noqa: F401  (callers name it social.bump_counter)
 
 
 async def toggle_star(db: Db, model, target_type: str, target_id: str, user_id: str) -> tuple[bool, int]:
@@ -62,10 +61,3 @@ async def is_starred(db: Db, target_type: str, target_id: str, user_id: str | No
 async def delete_stars(db: Db, target_type: str, target_id: str) -> None:
     """Call inside the transaction that deletes the resource."""
     await db.execute(Star.delete().where((Star.target_type == target_type) & (Star.target_id == target_id)))
-
-
-async def bump_counter(db: Db, model, target_id: str, column: str, delta: int) -> None:
-    """``column = max(0, column + delta)`` in one statement (forks_count, views_count, runs_count…)."""
-    field = getattr(model, column)
-    value = field + delta if delta >= 0 else Case(None, [((field + delta) < 0, 0)], field + delta)
-    await db.execute(model.update({field: value}).where(model.id == target_id))

@@ -376,8 +376,8 @@ class Spaces(ResourceService):
         return self.sandbox_provider()
 
     async def _run(self, user: User, sandbox: Sandbox, **kwargs: Any) -> SandboxResult:
-        await self.db.release()  # the job may run for minutes: don't hold a pooled connection
-        async with self.slots.slot(user.id):
+        # the job may run for minutes: don't hold a pooled connection
+        async with self.db.idle(), self.slots.slot(user.id):
             try:
                 return await sandbox.run_python(**kwargs)
             except SandboxUnavailable as exc:

@@ -34,6 +34,7 @@ from aiohttp import web
 
 from ..api.routing import PRINCIPAL_KEY
 from ..errors import ApiError
+from ..run_status import TERMINAL
 from .common import NAV, STATE_KEY, STATIC_DIR, TEMPLATES_DIR, NavEntry, session_user, wants_html
 
 
@@ -119,6 +120,7 @@ def setup(app: web.Application) -> None:
     )
     env.globals["asset"] = lambda name: f"/static/{name}?v={app[STATE_KEY]['assets'].get(name, '0')}"
     env.globals["NAV"] = NAV
+    env.globals["RUN_TERMINAL"] = " ".join(TERMINAL)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     app.router.add_get("/favicon.ico", pages.favicon)
     pages.register(app)

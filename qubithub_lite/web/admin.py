@@ -77,7 +77,7 @@ def _base(v: View) -> str:
 
 async def _render(v: View, status: int = 200, **extra: Any) -> web.Response:
     from ..schemas.admin import AdminUserListQuery
-    from ..services.admin import user_admin, user_dict
+    from ..services.admin import user_dict
 
     data = {k: v.q(k) for k in ("search", "status", "role") if v.q(k)}
     q = parse(AdminUserListQuery, data)
@@ -85,7 +85,7 @@ async def _render(v: View, status: int = 200, **extra: Any) -> web.Response:
         page_no = max(1, min(int(v.q("page", "1") or 1), 100_000))
     except ValueError:
         raise BadRequest("page: not a number") from None
-    total, rows = await user_admin(v.hub).list(search=q.search, status=q.status, role=q.role, limit=PAGE_SIZE,
+    total, rows = await v.hub.user_admin.list(search=q.search, status=q.status, role=q.role, limit=PAGE_SIZE,
                                               offset=(page_no - 1) * PAGE_SIZE)
     pages = -(-total // PAGE_SIZE) if total else 0
     context = dict(users=[user_dict(u) for u in rows], total=total, page=page_no, pages=pages,
@@ -111,10 +111,8 @@ def _back(v: View) -> str:
 
 def _user_action(action: str):
     async def handler(v: View):
-        from ..services.admin import user_admin
-
         actor = _need_admin(v)
-        admin = user_admin(v.hub)
+        admin = v.hub.user_admin
         ident = v.match["user_id"]
         if action == "disable":
             user = await admin.set_active(ident, False, actor_id=actor.id)
@@ -141,7 +139,6 @@ async def import_class(v: View):
     """A class CSV from the page: the same checks and single transaction as POST /admin/users/import."""
     import asyncio
 
-    from ..services.admin import user_admin
     from ..services.class_csv import ClassFileError, credentials_csv, parse_class_csv
 
     actor = _need_admin(v)
@@ -154,7 +151,7 @@ async def import_class(v: View):
             return await _render(v, status=413, error=f"the class list is larger than {MAX_CSV_BYTES} bytes "
                                                       "(the command line `qubithub-lite users import` takes more)")
     org = (v.fields.get("org") or "").strip().lower() or None
-    admin = user_admin(v.hub)
+    admin = v.hub.user_admin
     try:
         try:
             rows = await asyncio.to_thread(parse_class_csv, raw.decode("utf-8-sig"))
@@ -194,14 +191,14 @@ async def credentials_sheet(v: View):
 async def import_bundle(v: View):
     """A course bundle from the page: the same call as POST /admin/import."""
     from ..schemas.bundles import BundleImportQuery
-    from ..services.bundles import bundles_of, import_upload, report_dict
+    from ..services.bundles import import_upload, report_dict
 
     _need_admin(v)
     if len(v.files) != 1:
         return await _render(v, status=400, error="choose a bundle file (.tar, made by Export or `qubithub-lite export`)")
     try:
         q = parse(BundleImportQuery, {k: v.fields[k].strip() for k in ("as_org", "as_user") if (v.fields.get(k) or "").strip()})
-        report = await import_upload(bundles_of(v.hub), v.files[0].chunks, v.hub.settings.data_dir,
+        report = await import_upload(v.hub.bundles, v.files[0].chunks, v.hub.settings.data_dir,
                                      as_org=q.as_org, as_user=q.as_user)
     except ApiError as exc:
         return await _render(v, status=exc.status, error=exc.detail)

@@ -325,7 +325,8 @@ async def circuit_diagram(v: View):
     if version is not None and not version.isdigit():
         raise BadRequest("version must be a number")
     state = v.request.app[STATE_KEY]
-    diagrams = state.get("diagrams") or state.setdefault("diagrams", CircuitDiagrams(v.hub))
+    diagrams = state.get("diagrams") or state.setdefault("diagrams", CircuitDiagrams(
+        v.hub.db, v.hub.circuits, v.hub.blobs, v.hub.spaces.slots, v.hub.settings.spaces, v.hub.require_sandbox))
     try:
         d = await diagrams.diagram(v.uid, v.match["circuit_id"], version)
         body, cache = (d.svg, "max-age=3600") if d.svg is not None else (_message_svg(f"No diagram: {d.error}"), "no-cache")

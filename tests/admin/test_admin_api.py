@@ -6,7 +6,6 @@ import hashlib
 
 import pytest
 
-from qubithub_lite.services.admin import user_admin
 from tests.circuits.helpers import CIRCUIT_PY, create as create_circuit, upload
 from tests.conftest import ON_POSTGRES, PASSWORD
 from tests.pg import pgtest
@@ -15,7 +14,7 @@ from tests.pg import pgtest
 @pytest.fixture
 async def admin(hub, make_user):
     teacher = await make_user("teacher")
-    await user_admin(hub).set_admin("teacher", True)
+    await hub.user_admin.set_admin("teacher", True)
     return teacher
 
 

@@ -13,7 +13,6 @@ import time
 import pytest
 import requests
 
-from qubithub_lite.services.admin import user_admin
 from tests.conftest import start_server
 from tests.foundation.test_backup import cli, register
 from tests.foundation.test_bundles import make_course, tree
@@ -101,7 +100,7 @@ def _login(api, username):
 @pytest.fixture
 async def admin(hub, make_user):
     teacher = await make_user("teacher")
-    await user_admin(hub).set_admin("teacher", True)
+    await hub.user_admin.set_admin("teacher", True)
     return teacher
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from qubithub_lite.services.admin import user_admin
 from tests.circuits.helpers import CIRCUIT_PY, create as create_circuit, upload
 from tests.spaces.conftest import sandbox_driver  # noqa: F401  (fixture)
 from tests.spaces.helpers import create_space
@@ -14,7 +13,7 @@ from tests.spaces.helpers import create_space
 @pytest.fixture
 async def admin(hub, make_user):
     teacher = await make_user("teacher")
-    await user_admin(hub).set_admin("teacher", True)
+    await hub.user_admin.set_admin("teacher", True)
     return teacher
 
 

@@ -87,3 +87,29 @@ async def test_idle_gives_the_pooled_connection_back(db):
     await db.release()
     done.set()
     assert await asyncio.wait_for(waiter, 5) == [(2,)]
+
+
+def test_only_the_data_layer_hands_connections_back():
+    """Outside ``db/`` a long wait says ``async with db.idle():``; nothing calls
+    ``….release()`` on a database, nor reads the engine's private pool."""
+    import ast
+    from pathlib import Path
+
+    import qubithub_lite
+
+    package = Path(qubithub_lite.__file__).parent
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package)
+        if rel.parts[0] == "db":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Attribute):
+                continue
+            base = node.value
+            owner = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
+            if node.attr == "release" and owner in {"db", "runs", "engine"}:
+                offenders.append(f"{rel}:{node.lineno}: {owner}.release")
+            if node.attr == "_pool" and owner == "engine":
+                offenders.append(f"{rel}:{node.lineno}: engine._pool")
+    assert offenders == [], "use Db.idle() / Db.pool_stats():\n" + "\n".join(offenders)

@@ -65,6 +65,22 @@ async def test_the_private_attributes_exist_on_live_objects(tmp_path):
         await db.close()
 
 
+async def test_pool_stats_read_the_live_pool(tmp_path):
+    """``Db.pool_stats`` (the /metrics gauge) reads the pool's private ``_pool_size`` and
+    ``_queue``: a held connection counts as in use, a released one as idle again."""
+    db = open_database(f"sqlite:///{tmp_path / 's.db'}", pool_size=3)
+    try:
+        assert db.pool_stats() == {"size": 0, "in_use": 0, "idle": 0}  # no pool before the first query
+        await db.execute_sql("SELECT 1")  # this task now holds one connection
+        pool = db.engine._pool
+        assert pool._pool_size == 3 and isinstance(pool._queue, asyncio.Queue), UPGRADE
+        assert db.pool_stats() == {"size": 3, "in_use": 1, "idle": 2}, UPGRADE
+        async with db.idle():
+            assert db.pool_stats() == {"size": 3, "in_use": 0, "idle": 3}, UPGRADE
+    finally:
+        await db.close()
+
+
 def test_the_checked_versions_are_recorded():
     assert set(patches.CHECKED_AGAINST) == {"peewee", "aiosqlite"}
     for package, checked in patches.CHECKED_AGAINST.items():

@@ -76,8 +76,10 @@ class FakeStore:
     async def analysis(self, run):
         return None
 
-    async def release(self):
+    @contextlib.asynccontextmanager
+    async def idle(self):
         self.released += 1
+        yield
 
 
 class FakeCompiler:
@@ -94,6 +96,7 @@ class FakeExecutor:
         self.cancelled: list[str] = []
         self._gates: dict[str, asyncio.Future] = {}
         self.submitted = asyncio.Event()
+        self.tasks: dict[str, object] = {}
 
     async def start(self):
         self.started = True
@@ -103,6 +106,7 @@ class FakeExecutor:
 
     async def submit(self, task):
         self.order.append(task.task_id)
+        self.tasks[task.task_id] = task
         gate = self._gates.setdefault(task.task_id, asyncio.get_running_loop().create_future())
         self.submitted.set()
         return await gate
@@ -256,3 +260,14 @@ async def test_an_idle_slot_woken_through_the_board_claims_the_new_run():
         board.wake()
         await asyncio.wait_for(executor.submitted.wait(), timeout=30)
     assert executor.order == ["a0"] and board.service_order() == {"alice": 1}
+
+
+async def test_the_queue_caps_the_time_limit_a_manifest_asks_for():
+    """The one cap on a run's time limit: ``[runs] max_timeout_seconds`` (60 s here), applied
+    by the queue to what the manifest asks; the executor receives the capped limit."""
+    store, executor, queue, _ = _one_run()
+    store.circuit.manifest = {"execution": {"timeout_seconds": 10_000}}
+    async with serving(queue):
+        await _until(lambda: "a0" in executor.tasks)
+        executor.finish("a0")
+    assert 59.0 < executor.tasks["a0"].timeout <= 60.0

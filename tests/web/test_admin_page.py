@@ -13,7 +13,6 @@ import tarfile
 
 import aiohttp
 
-from qubithub_lite.services.admin import user_admin
 from tests.conftest import PASSWORD
 
 from .test_pages import HTML, browser_login, csrf_of
@@ -21,7 +20,7 @@ from .test_pages import HTML, browser_login, csrf_of
 
 async def _admin_session(client, hub, username="boss") -> str:
     await browser_login(client, username)
-    await user_admin(hub).set_admin(username, True)
+    await hub.user_admin.set_admin(username, True)
     page = await client.get("/admin", headers=HTML)
     assert page.status == 200, await page.text()
     return csrf_of(await page.text())
@@ -85,13 +84,13 @@ async def test_admin_manages_users_from_the_page(client, hub, alice, bob):
     assert password not in await (await client.get("/admin", headers=HTML)).text()
     # Promote and demote.
     await client.post(f"/-/admin/users/{alice_id}/promote", data={"csrf_token": token})
-    assert (await user_admin(hub).find("alice")).is_admin
+    assert (await hub.user_admin.find("alice")).is_admin
     await client.post(f"/-/admin/users/{alice_id}/demote", data={"csrf_token": token})
-    assert not (await user_admin(hub).find("alice")).is_admin
+    assert not (await hub.user_admin.find("alice")).is_admin
     # The last admin cannot demote themself away: a clear error page, not a 500.
     me = _user_id(text, "boss")
     refused = await client.post(f"/-/admin/users/{me}/demote", data={"csrf_token": token}, allow_redirects=False)
-    assert refused.status in (400, 409) and (await user_admin(hub).find("boss")).is_admin
+    assert refused.status in (400, 409) and (await hub.user_admin.find("boss")).is_admin
 
 
 async def _multipart(client, path: str, token: str, fields: dict[str, str], filename: str, data: bytes):
@@ -127,7 +126,7 @@ async def test_import_a_class_and_download_the_credentials_sheet(client, hub, ma
     assert bad.status == 400 and "nothing imported" in await bad.text()
     assert await _login_status(client, "stu3") == 401
     # The sheet is the importing admin's only.
-    await user_admin(hub).set_admin("carol", True)
+    await hub.user_admin.set_admin("carol", True)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as fresh:
         async with fresh.get(client.make_url(link), headers={**HTML, **other.headers}) as r:
             assert r.status == 404

@@ -415,3 +415,17 @@ async def test_change_password_from_the_settings_page_through_the_api(client):
     old = await client.post("/auth/login", json={"identifier": "pwuser", "password": PASSWORD})
     new = await client.post("/auth/login", json={"identifier": "pwuser", "password": "An0ther!Secret#77"})
     assert old.status == 401 and new.status == 200
+
+
+async def test_the_page_learns_the_terminal_run_states_from_the_server(client):
+    from qubithub_lite.run_status import TERMINAL, RunStatus
+    from qubithub_lite.web.common import STATIC_DIR
+
+    text = await (await client.get("/", headers=HTML)).text()
+    rendered = re.search(r'<body data-run-terminal="([^"]*)"', text).group(1).split()
+    assert rendered == [s.value for s in TERMINAL] and rendered
+    script = (STATIC_DIR / "app.js").read_text()
+    assert 'getAttribute("data-run-terminal")' in script
+    # No list of state names in the script: it would drift from RunStatus.
+    names = "|".join(s.value for s in RunStatus)
+    assert not re.search(rf'\[\s*"(?:{names})"\s*,', script)

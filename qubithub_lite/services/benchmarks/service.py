@@ -23,9 +23,8 @@ import logging
 import secrets
 from typing import Any, AsyncIterator
 
-from peewee import JOIN, fn
-
 from ... import __version__
+from ...db import benchmarks as benchmark_reads
 from ...db.benchmarks import BenchmarkCalibration, BenchmarkRun
 from ...db.circuits import Circuit, CircuitVersion
 from ...db.fields import new_id, utcnow
@@ -314,17 +313,7 @@ class Benchmarks:
     # Leaderboards ------------------------------------------------------------------------
     async def _entries(self, suite: Suite, problem_id: str, viewer_id: str | None) -> list[dict[str, Any]]:
         """Every user's best entry per backend, ranked."""
-        B = BenchmarkRun
-        best = fn.ROW_NUMBER().over(partition_by=[B.user, B.backend_name], order_by=[B.score.desc(), B.created_at, B.run])
-        ranked = (B.select(B.run, B.user, B.backend_name, B.score, B.score_ci_low, B.score_ci_high, B.circuit,
-                           B.custom_circuit, B.created_at, best.alias("best"))
-                  .where((B.suite_name == suite.name) & (B.suite_version == suite.version) & (B.problem_id == problem_id)
-                         & B.score.is_null(False)))
-        rows = await self.db.list(
-            ranked.select_from(ranked.c.run_id, ranked.c.user_id, ranked.c.backend_name, ranked.c.score,
-                               ranked.c.score_ci_low, ranked.c.score_ci_high, ranked.c.circuit_id,
-                               ranked.c.custom_circuit, ranked.c.created_at)
-            .where(ranked.c.best == 1).order_by(ranked.c.score.desc(), ranked.c.created_at, ranked.c.run_id).dicts())
+        rows = await benchmark_reads.best_entries(self.db, suite.name, suite.version, problem_id)
         users = {u.id: u.username for u in await self.db.list(
             User.select(User.id, User.username).where(User.id.in_({r["user_id"] for r in rows})))} if rows else {}
         hidden = await self._hidden_circuits({r["circuit_id"] for r in rows if r["custom_circuit"]}, viewer_id)
@@ -380,11 +369,7 @@ class Benchmarks:
     async def volumetric(self, backend: str) -> dict[str, Any]:
         if backend not in self.runs.backends():
             raise NotFound("backend not found")
-        B = BenchmarkRun
-        rows = await self.db.list(
-            B.select(B.width, B.depth, fn.AVG(B.score).alias("mean"), fn.COUNT(B.run).alias("n"))
-            .where((B.backend_name == backend) & B.score.is_null(False))
-            .group_by(B.width, B.depth).order_by(B.width, B.depth).dicts())
+        rows = await benchmark_reads.volumetric_cells(self.db, backend)
         return {"backend": backend, "cells": [{"width": r["width"], "depth": r["depth"],
                                                "mean_score": round(float(r["mean"]), 6), "runs": r["n"]} for r in rows]}
 

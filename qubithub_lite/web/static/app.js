@@ -29,7 +29,8 @@
   function socketUrl(runId) {
     return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/ws/runs/" + encodeURIComponent(runId);
   }
-  var FINAL = ["completed", "failed", "cancelled"];
+  /* The terminal run states, from the server's RunStatus (the page's body data-run-terminal). */
+  var FINAL = (document.body.getAttribute("data-run-terminal") || "").split(" ").filter(Boolean);
   /* Live updates over the WebSocket; if the socket drops before the run ends (a restart, a
      proxy), the state is polled until it does. */
   function watchRun(runId, onMessage) {
