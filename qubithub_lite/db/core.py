@@ -233,6 +233,17 @@ class Db:
         await self.release()
         yield
 
+    @contextlib.asynccontextmanager
+    async def scope(self) -> AsyncIterator[None]:
+        """A background task's unit of work (a heartbeat tick, a notification handler): its
+        queries take a pooled connection, given back when the block ends, so a long-lived task
+        does not keep one between its ticks."""
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await self.release()
+
     # Reads and single statements -------------------------------------------------
     @_busy_translated
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -116,8 +116,8 @@ class PgBus:
 
     async def _broadcast_logged(self, topic: str, body: str) -> None:
         try:
-            await self.broadcast(topic, body)
-            await self.db.release()
+            async with self.db.scope():
+                await self.broadcast(topic, body)
         except Exception:
             log.exception("bus.send_failed", extra=fields(topic=topic))
 
@@ -168,12 +168,10 @@ class PgBus:
 
     async def _guarded(self, coro, topic: str) -> None:
         try:
-            await coro
+            async with self.db.scope():
+                await coro
         except Exception:
             log.exception("bus.handler_failed", extra=fields(topic=topic))
-        finally:
-            with contextlib.suppress(Exception):
-                await self.db.release()
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)

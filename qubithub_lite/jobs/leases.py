@@ -140,14 +140,12 @@ class Leases:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.tick()
+                async with self.db.scope():
+                    await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("run.lease_heartbeat_failed")
-            finally:
-                with contextlib.suppress(Exception):
-                    await self.db.release()
 
     async def tick(self) -> None:
         """Renew this process's leases, stop local runs it no longer owns, take over expired ones."""
