@@ -151,10 +151,14 @@ def _code_or(file_field: str) -> tuple[ConfigDict, Any]:
     return config, model_validator(mode="after")(check)
 
 
+def _code_field(description: str) -> Any:
+    """``code`` of an execute or visualize request: up to 1 MB of Python, never null."""
+    return Field(None, max_length=1_000_000, description=description, json_schema_extra=not_null)
+
+
 class ExecuteRequest(Request):
     model_config, _one = _code_or("file_to_run")
-    code: str | None = Field(None, max_length=1_000_000, description="Python code (or file_to_run)",
-                             json_schema_extra=not_null)
+    code: str | None = _code_field("Python code (or file_to_run)")
     file_to_run: str | None = Field(None, max_length=1000, description="A file of the space to run instead of code",
                                     json_schema_extra=not_null)
     timeout: int = Field(30, ge=1, le=300, description="Wall-clock limit in seconds (1-300)")
@@ -169,8 +173,7 @@ class ExecuteResponse(BaseModel):
 
 class VisualizeRequest(Request):
     model_config, _one = _code_or("file_to_visualize")
-    code: str | None = Field(None, max_length=1_000_000, description="Python code that builds a circuit",
-                             json_schema_extra=not_null)
+    code: str | None = _code_field("Python code that builds a circuit")
     file_to_visualize: str | None = Field(None, max_length=1000, description="A file of the space to visualize",
                                           json_schema_extra=not_null)
     framework: Sdk | None = Field(None, description="qiskit, pennylane or cirq (auto-detected when omitted)")

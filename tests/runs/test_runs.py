@@ -52,10 +52,9 @@ async def test_parameters_bind_after_the_cache(client, alice):
 
 async def test_keyword_arguments_shape_the_circuit(client, alice):
     circuit = await make_circuit(client, alice, "shaped", {"circuit.py": SHAPED}, qubits=3)
-    three = await run_circuit(client, alice, circuit["id"], parameters={"n": 3}, shots=20)
-    assert three["results"]["counts"] == {"111": 20}
-    two = await run_circuit(client, alice, circuit["id"], parameters={"n": 2}, shots=20)
-    assert two["results"]["counts"] == {"11": 20}
+    for n, counts in ((3, {"111": 20}), (2, {"11": 20})):
+        run = await run_circuit(client, alice, circuit["id"], parameters={"n": n}, shots=20)
+        assert run["results"]["counts"] == counts
     three_again = await run_circuit(client, alice, circuit["id"], parameters={"n": 3}, shots=20)
     assert three_again["metrics"]["compile_cache"] == "hit"
 
