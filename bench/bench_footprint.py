@@ -36,16 +36,8 @@ from _harness import emit, qubithub_server  # noqa: E402
 MIB = 1024 * 1024
 IDLE_GOAL = 600 * MIB
 AFTER_GOAL = 1024 * MIB
-BELL = """
-from qiskit import QuantumCircuit
-
-def create_circuit():
-    qc = QuantumCircuit(2, 2)
-    qc.h(0)
-    qc.cx(0, 1)
-    qc.measure([0, 1], [0, 1])
-    return qc
-"""
+BELL = (Path(__file__).resolve().parent.parent / "qubithub_lite" / "examples" / "circuits" / "bell-qiskit"
+        / "circuit.py").read_text(encoding="utf-8")
 EXECUTE = {
     "qiskit": "import qiskit\nqc = qiskit.QuantumCircuit(1)\nqc.h(0)\nprint('ok', qc.num_qubits)",
     "cirq": "import cirq\nq = cirq.LineQubit(0)\nprint('ok', len(cirq.Circuit(cirq.H(q))))",

@@ -21,13 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def bell():
-    from qiskit import QuantumCircuit
-
-    qc = QuantumCircuit(2)
-    qc.h(0)
-    qc.cx(0, 1)
-    qc.measure_all()
-    return qc
+    """The bundled Bell example's circuit (H, CX, both qubits measured)."""
+    path = Path(__file__).resolve().parents[1] / "qubithub_lite" / "examples" / "circuits" / "bell-qiskit" / "circuit.py"
+    namespace: dict = {}
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
+    return namespace["create_circuit"]()
 
 
 def pct(values: list[float], q: float) -> float:

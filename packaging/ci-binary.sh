@@ -41,16 +41,11 @@ fi
 export QUBITHUB_LITE_TEST_SERVER_CMD="$BINARY"
 "$PYTHON" -m pytest -q -p no:cacheprovider \
   tests/packaging/test_live_server.py \
-  tests/circuits/test_official_client.py \
-  tests/runs/test_official_client.py \
-  tests/foundation/test_official_client.py \
-  tests/protocols/test_official_client.py \
+  tests/{circuits,runs,foundation,protocols}/test_official_client.py \
   "tests/spaces/test_execute.py::test_official_client_execute_space" \
   tests/datasets/test_reference_example.py \
-  tests/protocols/test_hf.py \
-  tests/protocols/test_git.py \
-  tests/foundation/test_backup.py \
-  tests/foundation/test_bundles.py \
+  tests/protocols/test_{hf,git}.py \
+  tests/foundation/test_{backup,bundles}.py \
   "tests/examples/test_examples.py::test_cli_install_into_a_live_hub_twice_and_on_first_start" \
   tests/runs/test_restart.py \
   tests/admin/test_shutdown.py \

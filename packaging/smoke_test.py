@@ -30,38 +30,15 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-BELL = '''from qiskit import QuantumCircuit
+#: The circuits it runs are the bundled Bell examples, read from the source tree next to this file.
+EXAMPLES = Path(__file__).resolve().parent.parent / "qubithub_lite" / "examples" / "circuits"
 
-def create_circuit():
-    qc = QuantumCircuit(2, 2)
-    qc.h(0)
-    qc.cx(0, 1)
-    qc.measure([0, 1], [0, 1])
-    return qc
-'''
-CIRQ = '''import cirq
 
-def create_circuit():
-    q0, q1 = cirq.LineQubit.range(2)
-    return cirq.Circuit([cirq.X(q0), cirq.measure(q0, q1, key="m")])
-'''
-PENNYLANE = '''import pennylane as qml
+def example(name: str) -> str:
+    return next((EXAMPLES / name).glob("circuit.*")).read_text(encoding="utf-8")
 
-dev = qml.device("default.qubit", wires=2)
 
-@qml.qnode(dev)
-def circuit():
-    qml.Hadamard(wires=0)
-    qml.CNOT(wires=[0, 1])
-    return qml.counts()
-'''
-QASM3 = '''OPENQASM 3.0;
-include "stdgates.inc";
-qubit[2] q;
-bit[2] c;
-x q[0];
-c = measure q;
-'''
+BELL, CIRQ, PENNYLANE, QASM3 = (example(f"bell-{sdk}") for sdk in ("qiskit", "cirq", "pennylane", "qasm"))
 FRAMEWORKS = ("qiskit", "qiskit_aer", "cirq", "pennylane")
 
 
@@ -234,8 +211,8 @@ def main() -> None:
             counts = (bell.get("results") or {}).get("counts") or {}
             if bell["status"] != "completed" or set(counts) != {"00", "11"} or sum(counts.values()) != 256:
                 fail(f"Bell run did not complete as expected: {bell}")
-            for name, framework, src in (("cirq-x", "cirq", CIRQ), ("pl-bell", "pennylane", PENNYLANE),
-                                         ("qasm3-x", "openqasm3", QASM3)):
+            for name, framework, src in (("cirq-bell", "cirq", CIRQ), ("pl-bell", "pennylane", PENNYLANE),
+                                         ("qasm3-bell", "openqasm3", QASM3)):
                 t0 = time.monotonic()
                 result = api.run(api.circuit(name, framework, src))
                 step(f"{framework} run: {result['status']} in {time.monotonic() - t0:.1f} s, "

@@ -153,6 +153,11 @@ def _admin(obj: dict[str, Any], work, *, create: bool = False):
         raise click.ClickException(exc.detail) from None
 
 
+def _admin_call(obj: dict[str, Any], method: str, *args: Any):
+    """``_admin`` running one method of the user admin service with ``args``."""
+    return _admin(obj, lambda admin, _: getattr(admin, method)(*args))
+
+
 @main.group()
 @data_options
 def users() -> None:
@@ -376,10 +381,7 @@ def users_delete(obj, user, yes) -> None:
     if not yes:
         click.confirm(f"Delete {user} and everything they own personally?", abort=True)
 
-    async def work(admin, _):
-        return await admin.delete(user)
-
-    summary = _admin(obj, work)
+    summary = _admin_call(obj, "delete", user)
     click.echo(f"deleted {user}: " + ", ".join(f"{v} {k}" for k, v in summary.items()))
 
 
@@ -390,10 +392,7 @@ def users_delete(obj, user, yes) -> None:
 @click.pass_obj
 def users_set_password(obj, user, password) -> None:
     """Set an account's password (prompted); every session of theirs ends."""
-    async def work(admin, _):
-        return await admin.set_password(user, password)
-
-    changed, _, ended = _admin(obj, work)
+    changed, _, ended = _admin_call(obj, "set_password", user, password)
     click.echo(f"password of {changed.username} set; {ended} session(s) ended")
 
 
@@ -405,10 +404,7 @@ def users_set_password(obj, user, password) -> None:
 @click.pass_obj
 def users_reset_password(obj, user, output) -> None:
     """Give an account a generated password (printed, or written to --output); every session ends."""
-    async def work(admin, _):
-        return await admin.set_password(user, None)
-
-    changed, password, ended = _admin(obj, work)
+    changed, password, ended = _admin_call(obj, "set_password", user, None)
     if output is not None:
         from .services.class_csv import write_private
 

@@ -1,8 +1,11 @@
-"""Looking for host processes (sandbox tests: nothing a job started outlives it)."""
+"""Looking for host processes (sandbox tests: nothing a job started outlives it), and running
+code in a fresh interpreter (what a module imports, seen from a clean ``sys.modules``)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 
@@ -19,3 +22,10 @@ def processes_with(token: str) -> list[int]:
         if token.encode() in cmdline:
             found.append(int(entry))
     return found
+
+
+def fresh_python(code: str, timeout: float = 60) -> str:
+    """Run ``code`` in a new interpreter (this one's); it must exit 0. Its stdout."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr
+    return done.stdout

@@ -9,6 +9,7 @@ from ..schemas.circuits import (
     OrgCircuitsQuery, ResolveQuery, StarResponse, UploadQuery, UploadResult,
 )
 from .uploads import drain_body, iter_multipart_files
+from .resources import Resource
 from .routing import Ctx, Router, json_response
 
 router = Router("circuits")
@@ -20,17 +21,10 @@ def _uid(ctx: Ctx):
     return ctx.actor
 
 
-@router.get("/circuits", query=CircuitListQuery, response=CircuitList, scope=READ, errors=(400,))
-async def list_circuits(ctx: Ctx):
-    """Circuits the caller may see, filtered (framework, tags, qubits, q), sorted and paginated."""
-    return await ctx.hub.circuits.list(_uid(ctx), ctx.query)
-
-
-@router.post("/circuits", body=CircuitCreate, response=CircuitDetail, status=201, auth="user", scope=WRITE,
-             errors=(400, 403, 404))
-async def create_circuit(ctx: Ctx):
-    """Create circuit metadata (files are uploaded separately)."""
-    return await ctx.hub.circuits.create(ctx.actor, ctx.body)
+CIRCUITS = Resource(router, "circuits", "circuit", READ, WRITE)
+CIRCUITS.collection(query=CircuitListQuery, listing=CircuitList, create=CircuitCreate, detail=CircuitDetail,
+                    list_doc="Circuits the caller may see, filtered (framework, tags, qubits, q), sorted and paginated.",
+                    create_doc="Create circuit metadata (files are uploaded separately).")
 
 
 @router.get("/circuits/resolve", query=ResolveQuery, response=CircuitDetail, scope=READ, errors=(400, 404))
@@ -39,37 +33,12 @@ async def resolve_circuit(ctx: Ctx):
     return await ctx.hub.circuits.resolve(_uid(ctx), ctx.query.repo_name)
 
 
-@router.get("/circuits/{circuit_id}", response=CircuitDetail, scope=READ, errors=(404,))
-async def get_circuit(ctx: Ctx):
-    """Full details with every version (counts a view)."""
-    return await ctx.hub.circuits.view(_uid(ctx), ctx.path["circuit_id"])
-
-
-@router.put("/circuits/{circuit_id}", body=CircuitUpdate, response=CircuitDetail, auth="user", scope=WRITE,
-            errors=(400, 403, 404))
-async def update_circuit(ctx: Ctx):
-    """Partial update (owner or organization member)."""
-    return await ctx.hub.circuits.update(ctx.actor, ctx.path["circuit_id"], ctx.body)
-
-
-@router.delete("/circuits/{circuit_id}", status=204, auth="user", scope=WRITE, errors=(403, 404))
-async def delete_circuit(ctx: Ctx):
-    """Delete a circuit, its versions and (once unreferenced) its stored files."""
-    await ctx.hub.circuits.delete(ctx.actor, ctx.path["circuit_id"])
-
-
-@router.post("/circuits/{circuit_id}/star", response=StarResponse, auth="user", scope=WRITE, action="star",
-             errors=(404, 429))
-async def star_circuit(ctx: Ctx):
-    """Toggle the caller's star."""
-    return await ctx.hub.circuits.star(ctx.actor, ctx.path["circuit_id"])
-
-
-@router.post("/circuits/{circuit_id}/fork", body=ForkRequest, response=CircuitDetail, status=201, auth="user",
-             scope=WRITE, action="fork", errors=(403, 404, 409, 429))
-async def fork_circuit(ctx: Ctx):
-    """Copy the circuit (all versions, by reference) into the caller's namespace."""
-    return await ctx.hub.circuits.fork(ctx.actor, ctx.path["circuit_id"], ctx.body.name)
+CIRCUITS.item(update=CircuitUpdate, detail=CircuitDetail, get_doc="Full details with every version (counts a view).",
+              update_doc="Partial update (owner or organization member).",
+              delete_doc="Delete a circuit, its versions and (once unreferenced) its stored files.")
+CIRCUITS.star_and_fork(star=StarResponse, star_doc="Toggle the caller's star.", star_errors=(404, 429), fork=ForkRequest,
+                       detail=CircuitDetail, fork_errors=(403, 404, 409, 429),
+                       fork_doc="Copy the circuit (all versions, by reference) into the caller's namespace.")
 
 
 async def _upload(ctx: Ctx, field: str, batch: bool):

@@ -31,6 +31,7 @@ from ..schemas.datasets import (
 )
 from .downloads import BlobResponse
 from .uploads import drain_body, iter_multipart_files
+from .resources import Resource
 from .routing import Ctx, Router
 
 log = logging.getLogger(__name__)
@@ -120,50 +121,17 @@ class DownloadResponse(BlobResponse):
 
 
 # Routes ------------------------------------------------------------------------------------
-@router.get("/datasets", query=DatasetListQuery, response=DatasetList, scope=READ, errors=(400,))
-async def list_datasets(ctx: Ctx):
-    """Datasets the caller may see, filtered (format, tags, task_categories, q), sorted and paginated."""
-    return await ctx.hub.datasets.list(_uid(ctx), ctx.query)
-
-
-@router.post("/datasets", body=DatasetCreate, response=DatasetDetail, status=201, auth="user", scope=WRITE,
-             errors=(400, 403, 404))
-async def create_dataset(ctx: Ctx):
-    """Create dataset metadata (files are uploaded as versions)."""
-    return await ctx.hub.datasets.create(ctx.actor, ctx.body)
-
-
-@router.get("/datasets/{dataset_id}", response=DatasetDetail, scope=READ, errors=(404,))
-async def get_dataset(ctx: Ctx):
-    """Full details with every version."""
-    return await ctx.hub.datasets.get(_uid(ctx), ctx.path["dataset_id"])
-
-
-@router.put("/datasets/{dataset_id}", body=DatasetUpdate, response=DatasetDetail, auth="user", scope=WRITE,
-            errors=(400, 403, 404))
-async def update_dataset(ctx: Ctx):
-    """Partial update (owner or organization member); `format` only while there are no versions."""
-    return await ctx.hub.datasets.update(ctx.actor, ctx.path["dataset_id"], ctx.body)
-
-
-@router.delete("/datasets/{dataset_id}", status=204, auth="user", scope=WRITE, errors=(403, 404))
-async def delete_dataset(ctx: Ctx):
-    """Delete a dataset, its versions and (once unreferenced) its stored files."""
-    await ctx.hub.datasets.delete(ctx.actor, ctx.path["dataset_id"])
-
-
-@router.post("/datasets/{dataset_id}/star", response=DatasetStarResponse, auth="user", scope=WRITE, action="star",
-             errors=(404, 429))
-async def star_dataset(ctx: Ctx):
-    """Toggle the caller's star (30/minute)."""
-    return await ctx.hub.datasets.star(ctx.actor, ctx.path["dataset_id"])
-
-
-@router.post("/datasets/{dataset_id}/fork", body=DatasetForkRequest, response=DatasetDetail, status=201,
-             auth="user", scope=WRITE, action="fork", errors=(403, 404, 409, 429))
-async def fork_dataset(ctx: Ctx):
-    """Copy the dataset (all versions, files by reference) into the caller's namespace (5/minute)."""
-    return await ctx.hub.datasets.fork(ctx.actor, ctx.path["dataset_id"], ctx.body.name)
+DATASETS = Resource(router, "datasets", "dataset", READ, WRITE)
+DATASETS.collection(query=DatasetListQuery, listing=DatasetList, create=DatasetCreate, detail=DatasetDetail,
+                    list_doc="Datasets the caller may see, filtered (format, tags, task_categories, q), sorted and "
+                             "paginated.",
+                    create_doc="Create dataset metadata (files are uploaded as versions).")
+DATASETS.item(update=DatasetUpdate, detail=DatasetDetail, view="get", get_doc="Full details with every version.",
+              update_doc="Partial update (owner or organization member); `format` only while there are no versions.",
+              delete_doc="Delete a dataset, its versions and (once unreferenced) its stored files.")
+DATASETS.star_and_fork(star=DatasetStarResponse, star_doc="Toggle the caller's star (30/minute).", star_errors=(404, 429), fork=DatasetForkRequest,
+                       detail=DatasetDetail, fork_errors=(403, 404, 409, 429),
+                       fork_doc="Copy the dataset (all versions, files by reference) into the caller's namespace (5/minute).")
 
 
 @router.post("/datasets/{dataset_id}/versions", query=VersionUploadQuery, response=DatasetVersionOut, status=201,

@@ -27,6 +27,7 @@ from ..hub import Hub
 from ..services import permissions
 from ..services.permissions import Actor
 from ..schemas.bounded import JsonInputError, load_json
+from ..schemas.common import describe_validation
 from ..services.principal import Principal
 
 HUB_KEY = web.AppKey("hub", Hub)
@@ -137,18 +138,7 @@ class Router:
 
 
 # Validation ------------------------------------------------------------------------
-def describe_validation(exc: ValidationError, where: str = "") -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif err["type"] == "missing":
-            msg = "field required"
-        prefix = ".".join(p for p in (where, loc) if p)
-        parts.append(f"{prefix}: {msg}" if prefix else msg)
-    return "; ".join(parts) or "invalid input"
+# describe_validation (imported above) turns a pydantic error into the ``detail`` text.
 
 
 def _is_list(annotation: Any) -> bool:

@@ -24,6 +24,7 @@ from ..schemas.spaces import (
 from ..services.spaces import one_chunk
 from .downloads import BlobResponse, content_type_for
 from .uploads import drain_body, iter_multipart_files
+from .resources import Resource
 from .routing import Ctx, Router
 
 router = Router("spaces")
@@ -65,49 +66,17 @@ async def _with_multipart_file(ctx: Ctx, action):
         await files.aclose()
 
 
-@router.get("/spaces", query=SpaceListQuery, response=SpaceList, scope=READ, errors=(400,))
-async def list_spaces(ctx: Ctx):
-    """Spaces the caller may see, filtered (sdk, space_type, owner, q), sorted and paginated."""
-    return await ctx.hub.spaces.list(_uid(ctx), ctx.query)
-
-
-@router.post("/spaces", body=SpaceCreate, response=SpaceDetail, status=201, auth="user", scope=WRITE,
-             errors=(400, 403, 404))
-async def create_space(ctx: Ctx):
-    """Create a space (sdk default qiskit, space_type default notebook, public by default)."""
-    return await ctx.hub.spaces.create(ctx.actor, ctx.body)
-
-
-@router.get("/spaces/{space_id}", response=SpaceDetail, scope=READ, errors=(404,))
-async def get_space(ctx: Ctx):
-    """The space with all its files (UTF-8 contents inline up to [spaces] inline_content_bytes)."""
-    return await ctx.hub.spaces.view(_uid(ctx), ctx.path["space_id"])
-
-
-@router.put("/spaces/{space_id}", body=SpaceUpdate, response=SpaceDetail, auth="user", scope=WRITE,
-            errors=(400, 403, 404))
-async def update_space(ctx: Ctx):
-    """Partial update (owner or organization member)."""
-    return await ctx.hub.spaces.update(ctx.actor, ctx.path["space_id"], ctx.body)
-
-
-@router.delete("/spaces/{space_id}", status=204, auth="user", scope=WRITE, errors=(403, 404))
-async def delete_space(ctx: Ctx):
-    """Delete a space and (once unreferenced) its stored files."""
-    await ctx.hub.spaces.delete(ctx.actor, ctx.path["space_id"])
-
-
-@router.post("/spaces/{space_id}/star", response=StarResponse, auth="user", scope=WRITE, action="star", errors=(404,))
-async def star_space(ctx: Ctx):
-    """Toggle your star (30/minute)."""
-    return await ctx.hub.spaces.star(ctx.actor, ctx.path["space_id"])
-
-
-@router.post("/spaces/{space_id}/fork", body=SpaceForkRequest, response=SpaceDetail, status=201, auth="user",
-             scope=WRITE, action="fork", errors=(400, 403, 404, 409))
-async def fork_space(ctx: Ctx):
-    """Copy the space and its files into your personal namespace (5/minute)."""
-    return await ctx.hub.spaces.fork(ctx.actor, ctx.path["space_id"], ctx.body.name)
+SPACES = Resource(router, "spaces", "space", READ, WRITE)
+SPACES.collection(query=SpaceListQuery, listing=SpaceList, create=SpaceCreate, detail=SpaceDetail,
+                  list_doc="Spaces the caller may see, filtered (sdk, space_type, owner, q), sorted and paginated.",
+                  create_doc="Create a space (sdk default qiskit, space_type default notebook, public by default).")
+SPACES.item(update=SpaceUpdate, detail=SpaceDetail,
+            get_doc="The space with all its files (UTF-8 contents inline up to [spaces] inline_content_bytes).",
+            update_doc="Partial update (owner or organization member).",
+            delete_doc="Delete a space and (once unreferenced) its stored files.")
+SPACES.star_and_fork(star=StarResponse, star_doc="Toggle your star (30/minute).", star_errors=(404,), fork=SpaceForkRequest,
+                     detail=SpaceDetail, fork_errors=(400, 403, 404, 409),
+                     fork_doc="Copy the space and its files into your personal namespace (5/minute).")
 
 
 @router.post("/spaces/{space_id}/files", body=SpaceFileCreate, response=SpaceFileOut, status=201, auth="user",

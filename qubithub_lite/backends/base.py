@@ -78,6 +78,23 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def sampled(cls, rows: Any, shots: int, seed: int | None, opts: dict[str, Any], statevector: Any, *,
+                seconds: float, convert_ms: float, **metrics: Any) -> RunResult:
+        """A sampling simulator's result from its per-shot rows (row[i] = classical bit i), the
+        seconds the sampling took, the circuit conversion's milliseconds and further metrics."""
+        from .results import counts_from_rows, memory_from_rows
+
+        return cls(
+            counts=counts_from_rows(rows),
+            shots=shots,
+            seed=seed,
+            memory=memory_from_rows(rows) if opts.get("memory") else None,
+            statevector=statevector,
+            metrics={"execution_time_ms": round(seconds * 1000, 3), "transpilation_time_ms": round(convert_ms, 3),
+                     **metrics},
+        )
+
 
 @dataclass(frozen=True)
 class OptionSpec:

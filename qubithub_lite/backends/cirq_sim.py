@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from .base import Artifact, BackendDriver, BackendError, OptionSpec, RunResult
 from .memory import check_memory
-from .results import counts_from_rows, memory_from_rows, new_seed, statevector_to_json
+from .results import new_seed, statevector_to_json
 
 STATEVECTOR_MAX_QUBITS = 20
 
@@ -69,20 +69,8 @@ class CirqSimulatorBackend(BackendDriver):
             # Reversed qubit order puts qubit 0 in the least significant position (Qiskit order).
             state = cirq.Simulator(seed=seed).simulate(bare, qubit_order=list(reversed(qubits)))
             statevector = statevector_to_json(state.final_state_vector)
-        return RunResult(
-            counts=counts_from_rows(rows),
-            shots=shots,
-            seed=seed,
-            memory=memory_from_rows(rows) if opts.get("memory") else None,
-            statevector=statevector,
-            metrics={
-                "execution_time_ms": round((t1 - t0) * 1000, 3),
-                "transpilation_time_ms": round(convert_ms, 3),
-                "method": "statevector",
-                "simulator": self.name,
-                "num_qubits": n,
-            },
-        )
+        return RunResult.sampled(rows, shots, seed, opts, statevector, seconds=t1 - t0, convert_ms=convert_ms,
+                                 method="statevector", simulator=self.name, num_qubits=n)
 
     @staticmethod
     def _rows(result: Any, circuit: Any, qubits: list[Any], keys: list[str] | None, shots: int, np: Any) -> Any:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from .base import Artifact, BackendDriver, BackendError, OptionSpec, RunResult
 from .memory import check_memory
-from .results import counts_from_rows, memory_from_rows, new_seed, statevector_to_json
+from .results import new_seed, statevector_to_json
 
 STATEVECTOR_MAX_QUBITS = 20
 
@@ -121,20 +121,8 @@ class PennyLaneBackend(BackendDriver):
             # PennyLane puts wire 0 most significant; Qiskit order puts qubit 0 least significant.
             state = np.asarray(state).reshape([2] * len(wires)).transpose(list(reversed(range(len(wires))))).reshape(-1)
             statevector = statevector_to_json(state)
-        return RunResult(
-            counts=counts_from_rows(rows),
-            shots=shots,
-            seed=seed,
-            memory=memory_from_rows(rows) if opts.get("memory") else None,
-            statevector=statevector,
-            metrics={
-                "execution_time_ms": round((t1 - t0) * 1000, 3),
-                "transpilation_time_ms": round(convert_ms, 3),
-                "method": f"{self.device_name} statevector",
-                "simulator": self.name,
-                "num_qubits": n,
-            },
-        )
+        return RunResult.sampled(rows, shots, seed, opts, statevector, seconds=t1 - t0, convert_ms=convert_ms,
+                                 method=f"{self.device_name} statevector", simulator=self.name, num_qubits=n)
 
 
 class PennyLaneDefaultBackend(PennyLaneBackend):

@@ -22,7 +22,8 @@ from peewee import (
 )
 
 from .fields import IdField, JSONField, new_id, utcnow
-from .models import BaseModel, Organization, User
+from .models import BaseModel, User
+from .namespaced import NamespacedRepo
 
 
 class Blob(BaseModel):
@@ -49,15 +50,7 @@ class Star(BaseModel):
         indexes = ((("target_type", "target_id", "user"), True),)
 
 
-class Circuit(BaseModel):
-    id = IdField(primary_key=True, default=new_id)
-    name = CharField(max_length=100)
-    #: The namespace the name is unique in: the organization id, else the owner's id.
-    namespace_id = CharField(max_length=36)
-    owner = ForeignKeyField(User, backref="circuits", on_delete="CASCADE")
-    organization = ForeignKeyField(Organization, null=True, backref="circuits", on_delete="CASCADE")
-    title = CharField(max_length=500)
-    description = TextField(null=True)
+class Circuit(NamespacedRepo):
     framework = CharField(max_length=20, index=True)
     tags = JSONField(default=list)
     qubits = IntegerField(default=0, index=True)

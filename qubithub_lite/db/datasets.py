@@ -18,20 +18,13 @@ from __future__ import annotations
 from peewee import BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
 from .fields import IdField, JSONField, new_id, utcnow
-from .models import BaseModel, Organization, User
+from .models import BaseModel, User
+from .namespaced import NamespacedRepo
 
 STAR_TARGET = "dataset"
 
 
-class Dataset(BaseModel):
-    id = IdField(primary_key=True, default=new_id)
-    name = CharField(max_length=100)
-    #: The namespace the name is unique in: the organization id, else the owner's id.
-    namespace_id = CharField(max_length=36)
-    owner = ForeignKeyField(User, backref="datasets", on_delete="CASCADE")
-    organization = ForeignKeyField(Organization, null=True, backref="datasets", on_delete="CASCADE")
-    title = CharField(max_length=500)
-    description = TextField(null=True)
+class Dataset(NamespacedRepo):
     format = CharField(max_length=10, index=True)
     tags = JSONField(default=list)
     task_categories = JSONField(default=list)
@@ -49,9 +42,6 @@ class Dataset(BaseModel):
     size_bytes = BigIntegerField(default=0)
     created_at = DateTimeField(default=utcnow, index=True)
     updated_at = DateTimeField(default=utcnow)
-
-    class Meta:
-        indexes = ((("namespace_id", "name"), True),)
 
 
 class DatasetLabel(BaseModel):

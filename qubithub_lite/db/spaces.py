@@ -9,21 +9,14 @@ row is one reference to a blob. Stars use the shared ``Star`` table with
 
 from __future__ import annotations
 
-from peewee import BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
+from peewee import BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField
 
 from .fields import IdField, new_id, utcnow
-from .models import BaseModel, Organization, User
+from .models import BaseModel
+from .namespaced import NamespacedRepo
 
 
-class Space(BaseModel):
-    id = IdField(primary_key=True, default=new_id)
-    name = CharField(max_length=100)
-    #: The namespace the name is unique in: the organization id, else the owner's id.
-    namespace_id = CharField(max_length=36)
-    owner = ForeignKeyField(User, backref="spaces", on_delete="CASCADE")
-    organization = ForeignKeyField(Organization, null=True, backref="spaces", on_delete="CASCADE")
-    title = CharField(max_length=500)
-    description = TextField(null=True)
+class Space(NamespacedRepo):
     sdk = CharField(max_length=20, index=True)
     space_type = CharField(max_length=20, index=True)
     is_public = BooleanField(default=True, index=True)
@@ -34,9 +27,6 @@ class Space(BaseModel):
     storage_bytes = BigIntegerField(default=0)
     created_at = DateTimeField(default=utcnow, index=True)
     updated_at = DateTimeField(default=utcnow)
-
-    class Meta:
-        indexes = ((("namespace_id", "name"), True),)
 
 
 class SpaceFile(BaseModel):

@@ -19,7 +19,7 @@ import numpy as np
 from .errors import FormatError
 from .model import (
     MAX_CELL_BYTES, MAX_CELL_CHARS, MAX_PREVIEW_CELLS, MAX_PREVIEW_COLUMNS, MAX_RESPONSE_BYTES, READ_BUDGET_BYTES,
-    unique_names,
+    Preview, unique_names,
 )
 from .values import to_jsonable
 
@@ -38,6 +38,11 @@ class Table:
     schema: dict[str, str]
     total_rows: int
     total_columns: int
+
+    def preview(self, **details: Any) -> Preview:
+        """The table as a ``Preview``, with the format's own ``details`` (shape, truncated, …)."""
+        return Preview(columns=self.columns, rows=self.rows, total_rows=self.total_rows, dataset_schema=self.schema,
+                       total_columns=self.total_columns, **details)
 
 
 def numpy_type_name(dtype: np.dtype) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 from .errors import FormatError
 from .model import MAX_PREVIEW_CELLS, MAX_PREVIEW_COLUMNS, Preview, unique_names
 from .textio import CHUNK_BYTES, HEAD_BYTES, Utf8Validator, read_text_head, require_nonempty
+from .values import merge_type_names
 
 LABEL = "CSV"
 #: Sample used to detect the delimiter and the header (cut back to a whole line).
@@ -115,16 +116,9 @@ def _parse(fn: Any, s: str) -> Any:
 
 
 def column_type(kinds: list[str | None]) -> str:
-    present = {k for k in kinds if k is not None}
-    if not present:
-        return "string"
-    if len(present) == 1:
-        return present.pop()
-    if present <= {"int64", "float64"}:
-        return "float64"
-    if present <= {"date", "datetime"}:
-        return "datetime"
-    return "string"
+    """A CSV column's type: as for any column, but text when the cells are empty or disagree."""
+    merged = merge_type_names(kinds)
+    return "string" if merged in ("null", "mixed") else merged
 
 
 def convert_cell(text: str, kind: str) -> Any:

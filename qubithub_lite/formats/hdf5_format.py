@@ -162,16 +162,7 @@ def preview(path: Path, rows: int, total_rows: int | None = None) -> Preview:
         rows, truncated = budget_rows(dataset, rows)
         table = tabulate(dataset, rows, h5_type_name)
         shape = [int(d) for d in dataset.shape]
-    return Preview(
-        columns=table.columns,
-        rows=table.rows,
-        total_rows=table.total_rows,
-        dataset_schema=table.schema,
-        total_columns=table.total_columns,
-        hdf5_path=name,
-        shape=shape,
-        truncated=truncated,
-    )
+    return table.preview(hdf5_path=name, shape=shape, truncated=truncated)
 
 
 def count_rows(path: Path) -> int:

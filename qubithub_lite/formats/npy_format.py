@@ -129,15 +129,7 @@ def preview(path: Path, rows: int, total_rows: int | None = None) -> Preview:
         table = tabulate(array if clipped is None else array["v"], rows)
     finally:
         del array
-    return Preview(
-        columns=table.columns,
-        rows=table.rows,
-        total_rows=table.total_rows,
-        dataset_schema=table.schema,
-        total_columns=table.total_columns,
-        shape=list(header.shape),
-        truncated=truncated,
-    )
+    return table.preview(shape=list(header.shape), truncated=truncated)
 
 
 def count_rows(path: Path) -> int:

@@ -43,6 +43,10 @@ SNIFF_ROWS = 10
 BUFFER_SIZE = 64 << 10
 
 
+#: Arrow type families whose schema type name differs from the family's.
+_TEMPORAL_NAMES = {"timestamp": "datetime", "duration": "timedelta"}
+
+
 def arrow_type_name(t: pa.DataType) -> str:
     """Schema type name of an Arrow type."""
     types = pa.types
@@ -63,18 +67,9 @@ def arrow_type_name(t: pa.DataType) -> str:
         or getattr(types, "is_binary_view", _no)(t)
     ):
         return "binary"
-    if types.is_timestamp(t):
-        return "datetime"
-    if types.is_date(t):
-        return "date"
-    if types.is_time(t):
-        return "time"
-    if types.is_duration(t):
-        return "timedelta"
-    if types.is_decimal(t):
-        return "decimal"
-    if types.is_map(t):
-        return "map"
+    for name in ("timestamp", "date", "time", "duration", "decimal", "map"):
+        if getattr(types, f"is_{name}")(t):
+            return _TEMPORAL_NAMES.get(name, name)
     if types.is_list(t) or types.is_large_list(t) or types.is_fixed_size_list(t):
         return "list"
     if getattr(types, "is_list_view", _no)(t) or getattr(types, "is_large_list_view", _no)(t):

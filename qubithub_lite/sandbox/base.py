@@ -93,6 +93,20 @@ class Sandbox(ABC):
     def preflight(self) -> None:
         """Cheap static checks (binary present, kernel features); raise SandboxUnavailable."""
 
+    def _find_binary(self, name: str, missing: str) -> str:
+        """Set ``self.binary`` to ``name`` on PATH and return its ``--help`` text (stdout and
+        stderr), from which a driver learns the flags it supports; SandboxUnavailable saying
+        ``missing`` when it is not there, or saying why when it does not run."""
+        binary = shutil.which(name)
+        if binary is None:
+            raise SandboxUnavailable(missing)
+        self.binary = binary
+        try:
+            done = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SandboxUnavailable(f"{name} does not run: {exc}") from exc
+        return done.stdout + done.stderr
+
     @abstractmethod
     def wrap(self, workdir: Path, command: Sequence[str], env: Mapping[str, str],
              pass_fds: Sequence[int]) -> list[str]:

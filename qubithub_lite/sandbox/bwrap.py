@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .base import Sandbox, SandboxUnavailable
-from .namespaces import HOSTNAME, etc_entries, synthetic_etc, system_mounts
+from .namespaces import HOSTNAME, NamespaceSandbox, etc_entries, system_mounts
 
 
-class BwrapSandbox(Sandbox):
+class BwrapSandbox(NamespaceSandbox):
     """Each job gets new user, pid, net, ipc, uts and cgroup namespaces, a read-only
     tmpfs root with only the system dirs and the interpreter prefix bound read-only, a
     fresh /proc, /dev and /tmp, and its work dir at /job. All capabilities are dropped,
@@ -20,21 +17,8 @@ class BwrapSandbox(Sandbox):
     name = "bwrap"
 
     def preflight(self) -> None:
-        binary = shutil.which("bwrap")
-        if binary is None:
-            raise SandboxUnavailable("bwrap not found on PATH (install the 'bubblewrap' package)")
-        self.binary = binary
-        try:
-            help_text = subprocess.run(
-                [binary, "--help"], capture_output=True, text=True, timeout=10, check=False
-            ).stdout
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise SandboxUnavailable(f"bwrap does not run: {exc}") from exc
+        help_text = self._find_tool("bwrap", "bwrap not found on PATH (install the 'bubblewrap' package)")
         self._disable_userns = "--disable-userns" in help_text
-        self._etc = synthetic_etc(self._work_root / ".etc", self.config.sandbox_uid)
-
-    def bound_paths(self) -> list[str]:
-        return system_mounts()[1] + etc_entries() + super().bound_paths()
 
     def wrap(self, workdir: Path, command: Sequence[str], env: Mapping[str, str],
              pass_fds: Sequence[int]) -> list[str]:

@@ -189,25 +189,11 @@ class JobCgroup:
         if self.memory_path is None:
             return 0
         name = "memory.oom_control" if self.version == 1 else "memory.events"
-        try:
-            for line in (self.memory_path / name).read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill":
-                    return int(value)
-        except (OSError, ValueError):
-            pass
-        return 0
+        return _event_count(self.memory_path / name, "oom_kill")
 
     def limit_events(self) -> int:
         """How many forks were refused because pids.max was reached."""
-        try:
-            for line in (self.path / "pids.events").read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "max":
-                    return int(value)
-        except (OSError, ValueError):
-            pass
-        return 0
+        return _event_count(self.path / "pids.events", "max")
 
     def pids(self) -> list[int]:
         try:
@@ -246,3 +232,15 @@ class JobCgroup:
                 logger.error("could not remove job cgroup", extra={"cgroup": str(self.path)})
                 return
             await asyncio.sleep(0.01)
+
+
+def _event_count(path: Path, key: str) -> int:
+    """The count after ``key`` in a cgroup ``KEY VALUE`` events file (0 when unreadable)."""
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0

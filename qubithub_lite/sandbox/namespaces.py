@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .base import Sandbox
+
 #: Top-level system directories mirrored read-only (symlinks are recreated as symlinks).
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 #: Harmless /etc entries the dynamic loader and common libraries read.
@@ -50,3 +52,19 @@ def synthetic_etc(root: Path, uid: int) -> dict[str, str]:
         path.chmod(0o644)
         mapping[str(path)] = f"/etc/{name}"
     return mapping
+
+
+class NamespaceSandbox(Sandbox):
+    """What the bwrap and nsjail drivers share: the job's filesystem is the system mounts and a
+    synthetic /etc (prepared by ``_find_tool``), bound read-only."""
+
+    _etc: dict[str, str]
+
+    def _find_tool(self, name: str, missing: str) -> str:
+        """``_find_binary`` (its ``--help`` text), then the synthetic /etc for the sandbox user."""
+        help_text = self._find_binary(name, missing)
+        self._etc = synthetic_etc(self._work_root / ".etc", self.config.sandbox_uid)
+        return help_text
+
+    def bound_paths(self) -> list[str]:
+        return system_mounts()[1] + etc_entries() + super().bound_paths()

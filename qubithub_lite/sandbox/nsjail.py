@@ -8,19 +8,16 @@ defaults are switched off; the wall clock and the pids cgroup are ours too.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .base import Sandbox, SandboxUnavailable
-from .namespaces import HOSTNAME, etc_entries, synthetic_etc, system_mounts
+from .namespaces import HOSTNAME, NamespaceSandbox, etc_entries, system_mounts
 
 DEVICES_RW = ("/dev/null", "/dev/zero", "/dev/full")
 DEVICES_RO = ("/dev/random", "/dev/urandom")
 
 
-class NsjailSandbox(Sandbox):
+class NsjailSandbox(NamespaceSandbox):
     """Same filesystem view and namespaces as the bwrap driver, via nsjail ``--mode o``:
     new user/pid/net/ipc/uts/mount(/cgroup) namespaces, read-only tmpfs root, caps dropped,
     no_new_privs, setsid, cleared environment."""
@@ -28,17 +25,7 @@ class NsjailSandbox(Sandbox):
     name = "nsjail"
 
     def preflight(self) -> None:
-        binary = shutil.which("nsjail")
-        if binary is None:
-            raise SandboxUnavailable("nsjail not found on PATH")
-        self.binary = binary
-        try:
-            done = subprocess.run(
-                [binary, "--help"], capture_output=True, text=True, timeout=10, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise SandboxUnavailable(f"nsjail does not run: {exc}") from exc
-        help_text = done.stdout + done.stderr
+        help_text = self._find_tool("nsjail", "nsjail not found on PATH")
         if "--disable_rlimits" in help_text:
             self._rlimit_args = ["--disable_rlimits"]
         else:  # older nsjail: inherit our (unlimited) limits; prlimit/the runner set the real ones
@@ -47,10 +34,6 @@ class NsjailSandbox(Sandbox):
                 for name in ("as", "cpu", "fsize", "nofile", "nproc", "stack")
                 for arg in (f"--rlimit_{name}", "max")
             ]
-        self._etc = synthetic_etc(self._work_root / ".etc", self.config.sandbox_uid)
-
-    def bound_paths(self) -> list[str]:
-        return system_mounts()[1] + etc_entries() + super().bound_paths()
 
     def wrap(self, workdir: Path, command: Sequence[str], env: Mapping[str, str],
              pass_fds: Sequence[int]) -> list[str]:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .bounded import FreeForm
 from .common import (
     NAME_PATTERN, TITLE_DOC, CardHead, CardTail, PageQuery, Request, Schema, SearchQuery, SortedQuery, Timestamp,
-    not_null, not_null_title, sort_pattern, tag_list,
+    normalized, not_null, not_null_title, refuse_null, sort_by, tag_list,
 )
 
 Framework = Literal["qiskit", "pennylane", "cirq", "openqasm3"]
@@ -65,15 +65,8 @@ def not_null_tags(schema: dict[str, Any]) -> None:
 
 
 class _CircuitFields(Request):
-    @field_validator("tags", check_fields=False)
-    @classmethod
-    def _tags(cls, v):
-        return normalize_tags(v) if v is not None else v
-
-    @field_validator("gates", check_fields=False)
-    @classmethod
-    def _gates(cls, v):
-        return check_gates(v)
+    _tags = normalized("tags", normalize_tags, check_fields=False)
+    _gates = normalized("gates", check_gates, check_fields=False)
 
 
 class CircuitCreate(_CircuitFields):
@@ -117,12 +110,7 @@ class CircuitUpdate(_CircuitFields):
     category: str | None = Field(None, max_length=100)
     difficulty: Difficulty | None = None
 
-    @field_validator("title", "is_public", "tags", "framework", "qubits")
-    @classmethod
-    def _not_null(cls, v, info):
-        if v is None:
-            raise ValueError(f"{info.field_name} cannot be null")
-        return v
+    _not_null = refuse_null("title", "is_public", "tags", "framework", "qubits")
 
 
 class ForkRequest(Request):
@@ -143,12 +131,8 @@ class _CircuitFilters(PageQuery):
 
 class CircuitListQuery(SearchQuery, _CircuitFilters):
     sort_fields = SORT_FIELDS
-    sort: str = Field("created_at", json_schema_extra={"pattern": sort_pattern(SORT_FIELDS)})
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, v: list[str]) -> list[str]:
-        return normalize_tags(v)
+    sort: str = sort_by(SORT_FIELDS)
+    _tags = normalized("tags", normalize_tags)
 
 
 class OrgCircuitsQuery(SortedQuery):

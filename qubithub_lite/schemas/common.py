@@ -6,7 +6,7 @@ import datetime as dt
 import math
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, field_validator
 
 #: Timestamps are rendered as naive-UTC ISO 8601, like the reference's examples.
 Timestamp = Annotated[dt.datetime, PlainSerializer(lambda v: v.isoformat(), return_type=str, when_used="json")]
@@ -26,6 +26,28 @@ def sort_pattern(fields: tuple[str, ...]) -> str:
 def sort_field(value: str) -> str:
     """The field of a ``sort`` value: at most one ``+``/``-`` prefix is removed (so ``--name`` is refused)."""
     return value[1:] if value[:1] in ("+", "-") else value
+
+
+def sort_by(fields: tuple[str, ...], default: str = "created_at") -> Any:
+    """The ``sort`` field of a list query whose values are ``fields`` (published as a pattern)."""
+    return Field(default, json_schema_extra={"pattern": sort_pattern(fields)})
+
+
+def normalized(field: str, normalize: Any, *, check_fields: bool | None = None) -> Any:
+    """A validator of ``field`` that returns ``normalize(value)`` (tags: stripped, lowercased, unique),
+    ``None`` as it is; ``check_fields=False`` in a base class that does not declare the field."""
+    return field_validator(field, check_fields=check_fields)(
+        classmethod(lambda cls, v: normalize(v) if v is not None else v))
+
+
+def refuse_null(*fields: str, mode: Literal["before", "after"] = "after") -> Any:
+    """A validator for partial updates: ``fields`` may be omitted but not sent as ``null``."""
+    def check(cls, v, info):
+        if v is None:
+            raise ValueError(f"{info.field_name} cannot be null")
+        return v
+
+    return field_validator(*fields, mode=mode)(classmethod(check))
 
 
 def tag_list(max_items: int) -> dict[str, Any]:
@@ -152,3 +174,20 @@ class SearchQuery(SortedQuery):
     # ``class XListQuery(SearchQuery, _XFilters)`` with ``_XFilters(PageQuery)`` (see CardHead).
     q: str | None = Field(None, max_length=200)
     owner: str | None = Field(None, max_length=39)
+
+
+def describe_validation(exc: ValidationError, where: str = "", *, unknown: str = "unknown field",
+                        missing: str = "field required", empty: str = "invalid input") -> str:
+    """The first five errors of ``exc`` as ``loc: message; …`` (``where`` prefixes each location;
+    ``unknown``/``missing`` word the errors for extra and absent keys; ``empty`` when there are none)."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = unknown
+        elif err["type"] == "missing":
+            msg = missing
+        prefix = ".".join(p for p in (where, loc) if p)
+        parts.append(f"{prefix}: {msg}" if prefix else msg)
+    return "; ".join(parts) or empty

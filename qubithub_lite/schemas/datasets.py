@@ -11,7 +11,7 @@ from .circuits import MAX_TAGS, TAG_RE, ForkRequest, check_name, normalize_tags
 from . import common
 from .common import (
     NAME_PATTERN, TITLE_DOC, CardHead, CardTail, PageQuery, Request, Schema, SearchQuery, SortedQuery, Timestamp,
-    not_null, not_null_title, sort_pattern, tag_list,
+    normalized, not_null, not_null_title, refuse_null, sort_by, tag_list,
 )
 
 #: The bounds of ``formats.model`` (not imported: the formats package loads numpy, an optional extra).
@@ -55,15 +55,8 @@ def parse_version(value: str | int | None) -> int | None:
 
 
 class _DatasetFields(Request):
-    @field_validator("tags", check_fields=False)
-    @classmethod
-    def _tags(cls, v):
-        return normalize_tags(v) if v is not None else v
-
-    @field_validator("task_categories", check_fields=False)
-    @classmethod
-    def _tasks(cls, v):
-        return normalize_task_categories(v) if v is not None else v
+    _tags = normalized("tags", normalize_tags, check_fields=False)
+    _tasks = normalized("task_categories", normalize_task_categories, check_fields=False)
 
     @field_validator("title", check_fields=False)
     @classmethod
@@ -115,12 +108,7 @@ class DatasetUpdate(_DatasetFields):
     citation: str | None = Field(None, max_length=5_000)
     is_public: bool | None = Field(None, json_schema_extra=not_null)
 
-    @field_validator("title", "is_public", "tags", "task_categories", "format", mode="before")
-    @classmethod
-    def _not_null(cls, v, info):
-        if v is None:
-            raise ValueError(f"{info.field_name} cannot be null")
-        return v
+    _not_null = refuse_null("title", "is_public", "tags", "task_categories", "format", mode="before")
 
 
 class DatasetForkRequest(ForkRequest):
@@ -135,22 +123,14 @@ class _DatasetFilters(PageQuery):
 
 class DatasetListQuery(SearchQuery, _DatasetFilters):
     sort_fields = SORT_FIELDS
-    sort: str = Field("created_at", json_schema_extra={"pattern": sort_pattern(SORT_FIELDS)})
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, v: list[str]) -> list[str]:
-        return normalize_tags(v)
-
-    @field_validator("task_categories")
-    @classmethod
-    def _tasks(cls, v: list[str]) -> list[str]:
-        return normalize_task_categories(v)
+    sort: str = sort_by(SORT_FIELDS)
+    _tags = normalized("tags", normalize_tags)
+    _tasks = normalized("task_categories", normalize_task_categories)
 
 
 class OrgDatasetsQuery(SortedQuery):
     sort_fields = SORT_FIELDS
-    sort: str = Field("created_at", json_schema_extra={"pattern": sort_pattern(SORT_FIELDS)})
+    sort: str = sort_by(SORT_FIELDS)
 
 
 class VersionQuery(BaseModel):

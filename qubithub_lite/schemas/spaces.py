@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .circuits import ForkRequest, StarResponse, check_name
 from .common import (
     NAME_PATTERN, TITLE_DOC, CardHead, CardTail, PageQuery, Request, Schema, SearchQuery, Timestamp, not_null,
-    not_null_title, sort_pattern,
+    not_null_title, sort_by,
 )
 
 Sdk = Literal["qiskit", "pennylane", "cirq"]
@@ -72,7 +72,7 @@ class _SpaceFilters(PageQuery):
 
 class SpaceListQuery(SearchQuery, _SpaceFilters):
     sort_fields = SORT_FIELDS
-    sort: str = Field("created_at", json_schema_extra={"pattern": sort_pattern(SORT_FIELDS)})
+    sort: str = sort_by(SORT_FIELDS)
 
 
 class _FileBody(Request):
@@ -139,23 +139,29 @@ class SpaceFileUpdate(_FileBody):
         return self.path if self.path is not None else self.filename
 
 
-def _exactly_one(a, b, names: str) -> None:
-    if (a is None) == (b is None):
-        raise ValueError(f"give exactly one of {names}")
+def _code_or(file_field: str) -> tuple[ConfigDict, Any]:
+    """The model config and validator of a request that sends ``code`` or ``file_field``,
+    exactly one of them (published as ``oneOf``)."""
+    def check(self):
+        if (self.code is None) == (getattr(self, file_field) is None):
+            raise ValueError(f"give exactly one of 'code' and '{file_field}'")
+        return self
+
+    config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["code"]}, {"required": [file_field]}]})
+    return config, model_validator(mode="after")(check)
+
+
+def _code_field(description: str) -> Any:
+    """``code`` of an execute or visualize request: up to 1 MB of Python, never null."""
+    return Field(None, max_length=1_000_000, description=description, json_schema_extra=not_null)
 
 
 class ExecuteRequest(Request):
-    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["code"]}, {"required": ["file_to_run"]}]})
-    code: str | None = Field(None, max_length=1_000_000, description="Python code (or file_to_run)",
-                             json_schema_extra=not_null)
+    model_config, _one = _code_or("file_to_run")
+    code: str | None = _code_field("Python code (or file_to_run)")
     file_to_run: str | None = Field(None, max_length=1000, description="A file of the space to run instead of code",
                                     json_schema_extra=not_null)
     timeout: int = Field(30, ge=1, le=300, description="Wall-clock limit in seconds (1-300)")
-
-    @model_validator(mode="after")
-    def _one(self):
-        _exactly_one(self.code, self.file_to_run, "'code' and 'file_to_run'")
-        return self
 
 
 class ExecuteResponse(BaseModel):
@@ -166,17 +172,11 @@ class ExecuteResponse(BaseModel):
 
 
 class VisualizeRequest(Request):
-    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["code"]}, {"required": ["file_to_visualize"]}]})
-    code: str | None = Field(None, max_length=1_000_000, description="Python code that builds a circuit",
-                             json_schema_extra=not_null)
+    model_config, _one = _code_or("file_to_visualize")
+    code: str | None = _code_field("Python code that builds a circuit")
     file_to_visualize: str | None = Field(None, max_length=1000, description="A file of the space to visualize",
                                           json_schema_extra=not_null)
     framework: Sdk | None = Field(None, description="qiskit, pennylane or cirq (auto-detected when omitted)")
-
-    @model_validator(mode="after")
-    def _one(self):
-        _exactly_one(self.code, self.file_to_visualize, "'code' and 'file_to_visualize'")
-        return self
 
 
 class VisualizeResponse(BaseModel):

@@ -115,6 +115,13 @@ async def _each(items: Iterable[_Incoming]) -> AsyncIterator[_Incoming]:
         yield item
 
 
+def _create_request(model: Any, entry: Any, org: Any) -> Any:
+    """The create request (``CircuitCreate``, …) of a bundle entry: every field of the entry the
+    request has too (name, title, description, visibility and the kind's own), in ``org``."""
+    shared = set(model.model_fields) & set(type(entry).model_fields)
+    return model(**{name: getattr(entry, name) for name in shared}, organization_name=org.slug if org else None)
+
+
 class Bundles:
     def __init__(self, db: Db, blobs: BlobStore, circuits, datasets, spaces):
         self.db = db
@@ -341,6 +348,13 @@ class Bundles:
     def _incoming(self, objects: Path, files: Iterable[BundleFile]) -> list[_Incoming]:
         return [_Incoming(f.path, _file_chunks(objects / "objects" / f.sha256)) for f in files]
 
+    @staticmethod
+    async def _into(service: Any, model: Any, entry: Any, user: User, org: Any, existing: Any) -> str:
+        """The id of the resource an entry's versions go into: ``existing``, else one created from the entry."""
+        if existing is not None:
+            return existing.id
+        return (await service.create(user, _create_request(model, entry, org)))["id"]
+
     async def _import_circuit(self, entry: BundleCircuit, user: User, org, namespace: str, objects: Path):
         existing = await self.db.first(Circuit.select().where((Circuit.namespace_id == namespace) & (Circuit.name == entry.name)))
         wanted: list[dict[str, str]] = []
@@ -358,13 +372,7 @@ class Bundles:
             verdict = _compare_history(have, wanted, "circuit")
             if verdict is not None:
                 return verdict
-            circuit_id = existing.id
-        else:
-            created = await self.circuits.create(user, CircuitCreate(
-                name=entry.name, title=entry.title, description=entry.description, framework=entry.framework,
-                tags=entry.tags, qubits=entry.qubits, is_public=entry.is_public,
-                organization_name=org.slug if org else None))
-            circuit_id = created["id"]
+        circuit_id = await self._into(self.circuits, CircuitCreate, entry, user, org, existing)
         for v in entry.versions[len(have):]:
             if v.removed:
                 return "error", f"version {v.number} removes files, which an upload cannot do; stopped there"
@@ -390,13 +398,7 @@ class Bundles:
             verdict = _compare_history(have, wanted, "dataset")
             if verdict is not None:
                 return verdict
-            dataset_id = existing.id
-        else:
-            created = await self.datasets.create(user, DatasetCreate(
-                name=entry.name, title=entry.title, description=entry.description, format=entry.format,
-                tags=entry.tags, task_categories=entry.task_categories, license=entry.license,
-                citation=entry.citation, is_public=entry.is_public, organization_name=org.slug if org else None))
-            dataset_id = created["id"]
+        dataset_id = await self._into(self.datasets, DatasetCreate, entry, user, org, existing)
         for v in entry.versions[len(have):]:
             incoming = _Incoming(v.file_name, _file_chunks(objects / "objects" / v.sha256))
             await self.datasets.add_version(user, dataset_id, _each([incoming]), v.message)
@@ -414,9 +416,7 @@ class Bundles:
                 return "clash", "a space of that name with other files exists; not overwritten"
             space_id, todo = existing.id, [f for f in entry.files if f.path not in have]
         else:
-            created = await self.spaces.create(user, SpaceCreate(
-                name=entry.name, title=entry.title, description=entry.description, sdk=entry.sdk,
-                space_type=entry.space_type, is_public=entry.is_public, organization_name=org.slug if org else None))
+            created = await self.spaces.create(user, _create_request(SpaceCreate, entry, org))
             space_id, todo = created["id"], list(entry.files)
         for incoming in self._incoming(objects, todo):
             await self.spaces.add_file(user, space_id, incoming)

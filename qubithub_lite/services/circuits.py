@@ -23,8 +23,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterable, AsyncIterator
 
-from peewee import IntegrityError
-
 from ..config import StorageConfig
 from ..db.circuits import Circuit, CircuitFile, CircuitTag, CircuitVersion
 from ..db.core import Db
@@ -197,20 +195,10 @@ class Circuits(CircuitListing, ResourceService):
 
     # Create / update / delete ------------------------------------------------------------
     async def create(self, user: User, body: CircuitCreate) -> dict[str, Any]:
-        org, namespace, taken = await self._create_target(user, body)
-        now = utcnow()
-        try:
-            async with self._changing():
-                circuit = await Circuit.acreate(
-                    id=new_id(), name=body.name, namespace_id=namespace, owner=user.id,
-                    organization=org.id if org else None, title=body.title, description=body.description,
-                    framework=body.framework, tags=body.tags, qubits=body.qubits, gates=body.gates, depth=body.depth,
-                    is_public=body.is_public, extra_metadata=body.extra_metadata, created_at=now, updated_at=now,
-                )
-                await self._set_tags(circuit.id, body.tags, replace=False)
-        except IntegrityError:
-            raise taken from None
-        log.info("circuit.created", extra=fields(circuit_id=circuit.id, user_id=user.id))
+        async with self._creating(user, body) as columns:
+            circuit = await Circuit.acreate(**columns, framework=body.framework, tags=body.tags, qubits=body.qubits,
+                                            gates=body.gates, depth=body.depth, extra_metadata=body.extra_metadata)
+            await self._set_tags(circuit.id, body.tags, replace=False)
         return await self.detail(await self._load(circuit.id), user.id)
 
     async def _set_tags(self, circuit_id: str, tags: list[str], *, replace: bool = True) -> None:
@@ -237,9 +225,7 @@ class Circuits(CircuitListing, ResourceService):
     # Stars and forks ---------------------------------------------------------------------
     async def fork(self, user: User, circuit_id: str, name: str | None) -> dict[str, Any]:
         src, name, taken = await self._fork_source(user, circuit_id, name)
-        now = utcnow()
-        new_id_ = new_id()
-        async with self._forking(user, src, new_id_, taken):
+        async with self._forking(user, src, taken) as (new_id_, now):
             versions = await self.db.list(
                 CircuitVersion.select().where(CircuitVersion.circuit == src.id).order_by(CircuitVersion.version_number)
             )

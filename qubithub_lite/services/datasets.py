@@ -119,9 +119,13 @@ def _check_file(path: Path, fmt: str) -> int:
 
 
 class Datasets(ResourceService):
+    """Datasets: metadata, immutable versions (one file each, checked and counted by its format),
+    previews, stats and counted downloads."""
+
     model = Dataset
     noun = "dataset"
     star_target = STAR_TARGET
+    file_model = DatasetVersion
 
     def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, storage: StorageConfig,
                  config: DatasetsConfig):
@@ -223,20 +227,11 @@ class Datasets(ResourceService):
 
     # Create / update / delete ------------------------------------------------------------
     async def create(self, user: User, body: DatasetCreate) -> dict[str, Any]:
-        org, namespace, taken = await self._create_target(user, body)
-        now = utcnow()
-        try:
-            async with self.db.tx():
-                dataset = await Dataset.acreate(
-                    id=new_id(), name=body.name, namespace_id=namespace, owner=user.id,
-                    organization=org.id if org else None, title=body.title, description=body.description,
-                    format=body.format, tags=body.tags, task_categories=body.task_categories, license=body.license,
-                    citation=body.citation, is_public=body.is_public, created_at=now, updated_at=now,
-                )
-                await self._set_labels(dataset.id, body.tags, body.task_categories, replace=False)
-        except IntegrityError:
-            raise taken from None
-        log.info("dataset.created", extra=fields(dataset_id=dataset.id, user_id=user.id))
+        async with self._creating(user, body) as columns:
+            dataset = await Dataset.acreate(**columns, format=body.format, tags=body.tags,
+                                            task_categories=body.task_categories, license=body.license,
+                                            citation=body.citation)
+            await self._set_labels(dataset.id, body.tags, body.task_categories, replace=False)
         return await self.detail(await self._load(dataset.id), user.id)
 
     async def _set_labels(self, dataset_id: str, tags: list[str] | None, tasks: list[str] | None,
@@ -265,16 +260,11 @@ class Datasets(ResourceService):
                 await self._set_labels(dataset.id, changes.get("tags"), changes.get("task_categories"))
         return await self.detail(await self._load(dataset.id), user.id)
 
-    async def _blob_refs(self, dataset: Dataset) -> dict[str, int]:
-        return await queries.blob_ref_counts(self.db, DatasetVersion, DatasetVersion.dataset == dataset.id)
-
     # Stars and forks ---------------------------------------------------------------------
     async def fork(self, user: User, dataset_id: str, name: str | None) -> dict[str, Any]:
         """Copy metadata and every version into the caller's namespace; files by blob reference."""
         src, name, taken = await self._fork_source(user, dataset_id, name)
-        now = utcnow()
-        fork_id = new_id()
-        async with self._forking(user, src, fork_id, taken):
+        async with self._forking(user, src, taken) as (fork_id, now):
             src_now = await Dataset.aget_or_none(Dataset.id == src.id)
             if src_now is None:
                 raise NotFound("dataset not found")

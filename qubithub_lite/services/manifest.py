@@ -55,6 +55,7 @@ from ..errors import BadRequest
 from ..schemas.bounded import FreeForm
 from ..backends.frameworks import FRAMEWORKS
 from ..schemas.circuits import Difficulty, Framework, check_gates, check_name, normalize_tags
+from ..schemas.common import describe_validation
 from ..storage.paths import is_safe_relative_path
 
 MANIFEST_NAME = "qubithub.toml"
@@ -284,19 +285,6 @@ class Manifest(_Strict):
 CIRCUIT_FIELDS = ("title", "framework", "qubits", "tags", "depth", "gates", "category", "difficulty", "description")
 
 
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        key = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        parts.append(f"{key}: {msg}" if key else msg)
-    return "; ".join(parts)
-
-
 def parse_manifest(data: bytes, *, tree_paths: set[str] | None = None) -> Manifest:
     """Parse and validate a manifest; 400 naming the line or the key on error."""
     if len(data) > MAX_MANIFEST_BYTES:
@@ -317,7 +305,8 @@ def parse_manifest(data: bytes, *, tree_paths: set[str] | None = None) -> Manife
     try:
         manifest = Manifest.model_validate(raw)
     except ValidationError as exc:
-        raise BadRequest(f"{MANIFEST_NAME} is invalid: {_describe(exc)}") from None
+        problems = describe_validation(exc, unknown="unknown key", missing="required key is missing", empty="")
+        raise BadRequest(f"{MANIFEST_NAME} is invalid: {problems}") from None
     if tree_paths is not None:
         check_entry_points(manifest, tree_paths)
     return manifest

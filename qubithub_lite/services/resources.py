@@ -15,6 +15,7 @@ from peewee import IntegrityError
 
 from ..db import resources as queries
 from ..db.core import Db
+from ..db.fields import new_id, utcnow
 from ..db.models import User
 from ..errors import BadRequest, Conflict
 from ..logs import fields
@@ -153,12 +154,35 @@ class ResourceService:
         return org, namespace, taken
 
     @contextlib.asynccontextmanager
-    async def _forking(self, user: User, src: Any, fork_id: str, taken: Conflict) -> AsyncIterator[None]:
-        """The write transaction of a fork (the body creates the row ``fork_id`` and copies its
-        files): the source's fork count goes up; a name taken meanwhile is the 409 ``taken``."""
+    async def _creating(self, user: User, body: Any) -> AsyncIterator[dict[str, Any]]:
+        """The write transaction that creates a resource from ``body``: gives the columns every
+        resource starts with (id, name, namespace, owner, organization, title, description,
+        visibility, timestamps) for the body to create the row with, its own columns added; a
+        name taken meanwhile is the 400 of :meth:`_create_target`."""
+        org, namespace, taken = await self._create_target(user, body)
+        now = utcnow()
+        columns = {
+            "id": new_id(), "name": body.name, "namespace_id": namespace, "owner": user.id,
+            "organization": org.id if org else None, "title": body.title, "description": body.description,
+            "is_public": body.is_public, "created_at": now, "updated_at": now,
+        }
         try:
             async with self._changing():
-                yield
+                yield columns
+        except IntegrityError:
+            raise taken from None
+        logging.getLogger(type(self).__module__).info(
+            f"{self.noun}.created", extra=fields(**{f"{self.noun}_id": columns["id"], "user_id": user.id}))
+
+    @contextlib.asynccontextmanager
+    async def _forking(self, user: User, src: Any, taken: Conflict) -> AsyncIterator[tuple[str, Any]]:
+        """The write transaction of a fork, giving the fork's new id and its creation time (the
+        body creates that row and copies its files): the source's fork count goes up; a name
+        taken meanwhile is the 409 ``taken``."""
+        fork_id = new_id()
+        try:
+            async with self._changing():
+                yield fork_id, utcnow()
                 await social.bump_counter(self.db, self.model, src.id, "forks_count", 1)
         except IntegrityError:
             raise taken from None
@@ -184,9 +208,14 @@ class ResourceService:
             f"{self.noun}.deleted", extra=fields(**{f"{self.noun}_id": resource.id, "user_id": user.id}))
         await self.blobs.collect_garbage()
 
+    #: The rows holding a resource's blob references, whose column ``<noun>`` names the resource
+    #: (``_blob_refs``; a service whose files hang off another table overrides that instead).
+    file_model: ClassVar[Any] = None
+
     async def _blob_refs(self, resource: Any) -> dict[str, int]:
-        """sha256 -> how many references the resource holds (each service knows its file rows)."""
-        raise NotImplementedError
+        """sha256 -> how many references the resource holds."""
+        return await queries.blob_ref_counts(self.db, self.file_model,
+                                             getattr(self.file_model, self.noun) == resource.id)
 
     async def _delete_row(self, resource: Any) -> None:
         """Inside a write transaction: give back the resource's blob references and storage,

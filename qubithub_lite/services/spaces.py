@@ -123,9 +123,13 @@ class ExecutionSlots:
 
 # The service ------------------------------------------------------------------------------
 class Spaces(ResourceService):
+    """Spaces: a tree of files (each a blob reference), edited file by file, executed and
+    visualized in the sandbox."""
+
     model = Space
     noun = "space"
     star_target = TARGET
+    file_model = SpaceFile
 
     def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, storage: StorageConfig,
                  config: SpacesConfig, sandbox_provider: Callable[[], Sandbox]):
@@ -213,18 +217,8 @@ class Spaces(ResourceService):
 
     # Create / update / delete ----------------------------------------------------------------
     async def create(self, user: User, body: SpaceCreate) -> dict[str, Any]:
-        org, namespace, taken = await self._create_target(user, body)
-        now = utcnow()
-        try:
-            async with self.db.tx():
-                space = await Space.acreate(
-                    id=new_id(), name=body.name, namespace_id=namespace, owner=user.id,
-                    organization=org.id if org else None, title=body.title, description=body.description,
-                    sdk=body.sdk, space_type=body.space_type, is_public=body.is_public, created_at=now, updated_at=now,
-                )
-        except IntegrityError:
-            raise taken from None
-        log.info("space.created", extra=fields(space_id=space.id, user_id=user.id))
+        async with self._creating(user, body) as columns:
+            space = await Space.acreate(**columns, sdk=body.sdk, space_type=body.space_type)
         return await self.detail(await self._load(space.id), user.id)
 
     async def update(self, user: User, space_id: str, body: SpaceUpdate) -> dict[str, Any]:
@@ -236,16 +230,11 @@ class Spaces(ResourceService):
                 await self.db.execute(Space.update(**changes).where(Space.id == space.id))
         return await self.detail(await self._load(space.id), user.id)
 
-    async def _blob_refs(self, space: Space) -> dict[str, int]:
-        return await queries.blob_ref_counts(self.db, SpaceFile, SpaceFile.space == space.id)
-
     # Stars and forks ---------------------------------------------------------------------------
     async def fork(self, user: User, space_id: str, name: str | None) -> dict[str, Any]:
         """Copy the space (and its files, by blob reference) into the caller's personal namespace."""
         src, name, taken = await self._fork_source(user, space_id, name)
-        now = utcnow()
-        fork_id = new_id()
-        async with self._forking(user, src, fork_id, taken):
+        async with self._forking(user, src, taken) as (fork_id, now):
             files = await self._files(src.id)
             size = sum(f.size for f in files)
             await self.accounts.charge(owner_key(user.id), size)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import pytest
 
@@ -14,6 +12,7 @@ from qubithub_lite.backends.base import Artifact, BackendError
 from qubithub_lite.backends.memory import check_memory, statevector_bytes
 from qubithub_lite.backends.registry import available_backends, backends_for, validate_choice
 from qubithub_lite.backends.results import check_expected_output
+from tests.processes import fresh_python
 
 from .conftest import bell_qiskit, cirq_artifact, qpy_artifact, x0_qiskit
 
@@ -32,9 +31,7 @@ def test_registry_lists_builtins_without_heavy_imports() -> None:
         "assert not heavy, heavy\n"
         "print(','.join(names))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    names = out.stdout.strip().split(",")
+    names = fresh_python(code).strip().split(",")
     for name in IDEAL + ["fake_manila", "fake_brisbane"]:
         assert name in names
 

@@ -8,18 +8,10 @@ import pytest
 
 from qubithub_lite.db.benchmarks import BenchmarkCalibration, BenchmarkRun
 from tests.conftest import make_settings
-from tests.runs.helpers import make_circuit, wait_run
+from tests.runs.helpers import example_source, make_circuit, wait_run
 
 GHZ3_IDX = 1  # ghz-n3 in the ghz suite (sizes 2..8)
-GHZ_QASM = '''OPENQASM 3.0;
-include "stdgates.inc";
-qubit[3] q;
-bit[3] c;
-h q[0];
-cx q[0], q[1];
-cx q[1], q[2];
-c = measure q;
-'''
+GHZ_QASM = example_source("ghz-qasm")
 EMPTY_QASM = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[3] q;\nbit[3] c;\nc = measure q;\n'
 
 

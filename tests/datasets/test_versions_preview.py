@@ -334,8 +334,7 @@ async def test_upload_needs_write_access(client, alice, bob):
 
 def test_dataset_modules_import_without_the_data_extra():
     """numpy/pyarrow/h5py are an optional extra: the dataset API must not need them to load."""
-    import subprocess
-    import sys
+    from tests.processes import fresh_python
 
     code = (
         "import sys\n"
@@ -347,8 +346,7 @@ def test_dataset_modules_import_without_the_data_extra():
         "import qubithub_lite.api.datasets, qubithub_lite.services.datasets\n"
         "assert 'numpy' not in sys.modules\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
+    fresh_python(code)
 
 
 def test_preview_bounds_match_the_formats_library():

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from qubithub_lite.formats import Preview
+from qubithub_lite.formats import FormatError, Preview, count_rows, sniff
 
 
 def assert_json_safe(preview: Preview) -> dict[str, Any]:
@@ -20,6 +20,16 @@ def assert_json_safe(preview: Preview) -> dict[str, Any]:
     for row in body["rows"]:
         assert len(row) == len(body["columns"])
     return body
+
+
+def assert_refused(path, fmt: str, match: str, *, counting_too: bool = False) -> None:
+    """The upload check (``sniff``) refuses the file saying ``match``; with ``counting_too``,
+    so does the full counting pass."""
+    with pytest.raises(FormatError, match=match):
+        sniff(path, fmt)
+    if counting_too:
+        with pytest.raises(FormatError, match=match):
+            count_rows(path, fmt)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from qubithub_lite.formats import FormatError, count_rows, preview, sniff
 from qubithub_lite.formats import csv_format
 
-from .conftest import assert_json_safe
+from .conftest import assert_json_safe, assert_refused
 
 
 def _csv_text(rows: list[list[object]], **fmt: object) -> str:
@@ -136,8 +136,7 @@ def test_stray_quotes_fall_back_to_exact_count(tmp_path):
 def test_binary_file_claimed_as_csv_is_refused(tmp_path):
     path = tmp_path / "data.csv"
     path.write_bytes(b"PAR1" + bytes(range(256)) * 10)
-    with pytest.raises(FormatError, match="NUL bytes"):
-        sniff(path, "csv")
+    assert_refused(path, "csv", "NUL bytes")
     with pytest.raises(FormatError):
         preview(path, "csv", 5)
 
@@ -145,8 +144,7 @@ def test_binary_file_claimed_as_csv_is_refused(tmp_path):
 def test_invalid_utf8_is_refused(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("name\ncaf\u00e9\n".encode("latin-1"))
-    with pytest.raises(FormatError, match="UTF-8"):
-        sniff(path, "csv")
+    assert_refused(path, "csv", "UTF-8")
 
 
 def test_binary_tail_is_caught_by_the_full_count_pass_only(tmp_path):

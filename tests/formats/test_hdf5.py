@@ -6,7 +6,7 @@ import pytest
 
 from qubithub_lite.formats import FormatError, count_rows, preview, sniff
 
-from .conftest import assert_json_safe
+from .conftest import assert_json_safe, assert_refused
 
 
 def test_first_table_like_dataset_with_compound_dtype(tmp_path):
@@ -53,10 +53,7 @@ def test_file_without_datasets_is_refused(tmp_path):
     with h5py.File(path, "w") as f:
         f.create_group("a").create_group("b")
         f.attrs["note"] = "attributes are not datasets"
-    with pytest.raises(FormatError, match="no readable datasets"):
-        sniff(path, "hdf5")
-    with pytest.raises(FormatError, match="no readable datasets"):
-        count_rows(path, "hdf5")
+    assert_refused(path, "hdf5", "no readable datasets", counting_too=True)
 
 
 def test_external_storage_is_never_read(tmp_path):
@@ -75,13 +72,10 @@ def test_truncated_and_foreign_files(tmp_path):
         f.create_dataset("x", data=np.arange(10_000.0))
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3])
-    with pytest.raises(FormatError, match="truncated or corrupt"):
-        sniff(path, "hdf5")
+    assert_refused(path, "hdf5", "truncated or corrupt")
     csv_file = tmp_path / "x.h5"
     csv_file.write_text("a,b\n1,2\n")
-    with pytest.raises(FormatError, match="not an HDF5 file"):
-        sniff(csv_file, "hdf5")
+    assert_refused(csv_file, "hdf5", "not an HDF5 file")
     empty = tmp_path / "e.h5"
     empty.write_bytes(b"")
-    with pytest.raises(FormatError, match="empty"):
-        sniff(empty, "hdf5")
+    assert_refused(empty, "hdf5", "empty")

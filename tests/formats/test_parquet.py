@@ -9,7 +9,7 @@ import pytest
 
 from qubithub_lite.formats import FormatError, count_rows, preview, sniff
 
-from .conftest import assert_json_safe
+from .conftest import assert_json_safe, assert_refused
 
 
 def _table(n: int) -> pa.Table:
@@ -86,8 +86,7 @@ def test_truncated_parquet_is_refused(tmp_path):
     data = path.read_bytes()
     for cut in (len(data) - 1, len(data) - 200, len(data) // 2, 11):
         path.write_bytes(data[:cut])
-        with pytest.raises(FormatError, match="truncated|too small"):
-            sniff(path, "parquet")
+        assert_refused(path, "parquet", "truncated|too small")
 
 
 def test_corrupt_footer_with_both_magics_is_refused(tmp_path):
@@ -98,15 +97,13 @@ def test_corrupt_footer_with_both_magics_is_refused(tmp_path):
     start = len(data) - 8 - footer_len
     data[start : start + footer_len] = b"\x17" * footer_len  # garbage metadata, magics intact
     path.write_bytes(bytes(data))
-    with pytest.raises(FormatError, match="metadata"):
-        sniff(path, "parquet")
+    assert_refused(path, "parquet", "metadata")
 
 
 def test_foreign_and_empty_files(tmp_path):
     csv_file = tmp_path / "x.parquet"
     csv_file.write_text("a,b\n1,2\n" * 10)
-    with pytest.raises(FormatError, match="not a Parquet file"):
-        sniff(csv_file, "parquet")
+    assert_refused(csv_file, "parquet", "not a Parquet file")
     empty = tmp_path / "e.parquet"
     empty.write_bytes(b"")
     with pytest.raises(FormatError, match="empty"):

@@ -14,8 +14,8 @@ EXAMPLES = Path(qubithub_lite.__file__).parent / "examples" / "circuits"
 
 
 def example_source(name: str) -> str:
-    """The ``circuit.py`` of a bundled example circuit."""
-    return (EXAMPLES / name / "circuit.py").read_text(encoding="utf-8")
+    """The circuit file (``circuit.py``, ``circuit.qasm``) of a bundled example circuit."""
+    return next((EXAMPLES / name).glob("circuit.*")).read_text(encoding="utf-8")
 
 
 #: The bundled examples' Bell circuits (qiskit: H, CX, measure both; PennyLane: the same, as counts).
@@ -97,6 +97,11 @@ async def submit(client, user, circuit_id: str, **body) -> dict:
     resp = await client.post("/runs", json={"circuit_id": circuit_id, **body}, headers=user.headers)
     assert resp.status == 201, await resp.text()
     return await resp.json()
+
+
+async def run_circuit(client, user, circuit_id: str, **body) -> dict:
+    """Submit a run of the circuit (``body``: shots, parameters, …) and wait for its end."""
+    return await wait_run(client, user, (await submit(client, user, circuit_id, **body))["id"])
 
 
 async def wait_run(client, user, run_id: str, timeout: float = 120, statuses=("completed", "failed", "cancelled")) -> dict:

@@ -2,7 +2,7 @@ import pytest
 
 from qubithub_lite.db.models import AuditLog
 from tests.runs.helpers import (
-    BELL, CIRQ, PARAM, PENNYLANE, QASM3, SHAPED, make_circuit, manifest, submit, wait_run,
+    BELL, CIRQ, PARAM, PENNYLANE, QASM3, SHAPED, make_circuit, manifest, run_circuit, submit, wait_run,
 )
 
 
@@ -24,7 +24,7 @@ async def test_bell_run_lifecycle_results_and_metrics(client, hub, alice):
         AuditLog.select().where(AuditLog.target_id == created["id"]).order_by(AuditLog.created_at))]
     assert actions == ["run.created", "run.queued", "run.running", "run.completed"]
     # Same seed -> identical counts; the second run skips the sandbox (compile cache).
-    again = await wait_run(client, alice, (await submit(client, alice, circuit["id"], shots=500, seed=7))["id"])
+    again = await run_circuit(client, alice, circuit["id"], shots=500, seed=7)
     assert again["results"]["counts"] == counts
     assert again["metrics"]["compile_cache"] == "hit"
     detail = await (await client.get(f"/circuits/{circuit['id']}")).json()
@@ -33,30 +33,29 @@ async def test_bell_run_lifecycle_results_and_metrics(client, hub, alice):
 
 async def test_other_users_reuse_the_compiled_artifact(client, alice, bob):
     circuit = await make_circuit(client, alice, "shared", {"circuit.py": BELL})
-    first = await wait_run(client, alice, (await submit(client, alice, circuit["id"]))["id"])
+    first = await run_circuit(client, alice, circuit["id"])
     assert first["metrics"]["compile_cache"] == "miss"
-    second = await wait_run(client, bob, (await submit(client, bob, circuit["id"]))["id"])
+    second = await run_circuit(client, bob, circuit["id"])
     assert second["status"] == "completed" and second["metrics"]["compile_cache"] == "hit"
 
 
 async def test_parameters_bind_after_the_cache(client, alice):
     circuit = await make_circuit(client, alice, "param", {"circuit.py": PARAM}, qubits=1)
-    one = await wait_run(client, alice, (await submit(client, alice, circuit["id"], parameters={"theta": 3.141592653589793}, shots=200))["id"])
+    one = await run_circuit(client, alice, circuit["id"], parameters={"theta": 3.141592653589793}, shots=200)
     assert one["results"]["counts"] == {"1": 200}
-    zero = await wait_run(client, alice, (await submit(client, alice, circuit["id"], parameters={"theta": 0.0}, shots=200))["id"])
+    zero = await run_circuit(client, alice, circuit["id"], parameters={"theta": 0.0}, shots=200)
     assert zero["results"]["counts"] == {"0": 200}
     assert zero["metrics"]["compile_cache"] == "hit"
-    missing = await wait_run(client, alice, (await submit(client, alice, circuit["id"], shots=10))["id"])
+    missing = await run_circuit(client, alice, circuit["id"], shots=10)
     assert missing["status"] == "failed" and "theta" in missing["error_message"]
 
 
 async def test_keyword_arguments_shape_the_circuit(client, alice):
     circuit = await make_circuit(client, alice, "shaped", {"circuit.py": SHAPED}, qubits=3)
-    three = await wait_run(client, alice, (await submit(client, alice, circuit["id"], parameters={"n": 3}, shots=20))["id"])
-    assert three["results"]["counts"] == {"111": 20}
-    two = await wait_run(client, alice, (await submit(client, alice, circuit["id"], parameters={"n": 2}, shots=20))["id"])
-    assert two["results"]["counts"] == {"11": 20}
-    three_again = await wait_run(client, alice, (await submit(client, alice, circuit["id"], parameters={"n": 3}, shots=20))["id"])
+    for n, counts in ((3, {"111": 20}), (2, {"11": 20})):
+        run = await run_circuit(client, alice, circuit["id"], parameters={"n": n}, shots=20)
+        assert run["results"]["counts"] == counts
+    three_again = await run_circuit(client, alice, circuit["id"], parameters={"n": 3}, shots=20)
     assert three_again["metrics"]["compile_cache"] == "hit"
 
 
@@ -81,7 +80,7 @@ async def test_expected_output_check(client, alice):
     files = {"circuit.py": BELL, "qubithub.toml": manifest("checked", "qiskit", "circuit.py", 2,
                                                            '[expected_output]\ndominant_states = ["00", "11"]\nprobability_range = [0.3, 0.7]\n')}
     circuit = await make_circuit(client, alice, "checked", files)
-    run = await wait_run(client, alice, (await submit(client, alice, circuit["id"], shots=300))["id"])
+    run = await run_circuit(client, alice, circuit["id"], shots=300)
     check = run["results"]["expected_output_check"]
     assert check["passed"] is True and set(check["dominant_states_found"]) == {"00", "11"}
     # The range applies to each dominant state (~0.5 each here), not to their sum (1.0).
@@ -100,7 +99,7 @@ async def test_expected_output_check(client, alice):
 )
 async def test_bad_circuit_files_fail_with_a_class(client, alice, source, error_class, needle):
     circuit = await make_circuit(client, alice, "bad", {"circuit.py": source})
-    run = await wait_run(client, alice, (await submit(client, alice, circuit["id"]))["id"])
+    run = await run_circuit(client, alice, circuit["id"])
     assert run["status"] == "failed"
     assert run["error_class"] == error_class and needle in run["error_message"]
 
@@ -135,7 +134,7 @@ async def test_bad_submissions(client, alice, bob):
 async def test_too_many_qubits_at_run_time_fails_fast(client, alice):
     wide = "from qiskit import QuantumCircuit\n\ndef create_circuit():\n    qc = QuantumCircuit(40)\n    qc.h(range(40))\n    qc.measure_all()\n    return qc\n"
     circuit = await make_circuit(client, alice, "wide", {"circuit.py": wide}, qubits=2)
-    run = await wait_run(client, alice, (await submit(client, alice, circuit["id"], options={"method": "statevector"}))["id"])
+    run = await run_circuit(client, alice, circuit["id"], options={"method": "statevector"})
     assert run["status"] == "failed" and run["error_class"] == "quota_exceeded", run
 
 
@@ -249,7 +248,7 @@ async def test_emulated_device_run_is_noisy(client, alice):
 
 async def test_statevector_option(client, alice):
     circuit = await make_circuit(client, alice, "bell", {"circuit.py": BELL})
-    run = await wait_run(client, alice, (await submit(client, alice, circuit["id"], options={"statevector": True}))["id"])
+    run = await run_circuit(client, alice, circuit["id"], options={"statevector": True})
     sv = run["results"]["statevector"]
     assert len(sv) == 4
     assert sum(re * re + im * im for re, im in sv) == pytest.approx(1.0, abs=1e-6)

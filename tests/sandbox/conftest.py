@@ -10,6 +10,7 @@ import pytest
 
 from qubithub_lite.sandbox import Sandbox, SandboxConfig, SandboxUnavailable, get_sandbox
 from tests.processes import processes_with
+from tests.sandbox.helpers import closing
 
 #: Small, fast defaults for tests; individual tests tighten further.
 TEST_CONFIG = {"warm_pool_size": 1, "warm_preload": [], "timeout_seconds": 20}
@@ -42,11 +43,8 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def sandbox(sandbox_available: str, data_dir: Path) -> AsyncIterator[Sandbox]:
-    box = get_sandbox(SandboxConfig(**TEST_CONFIG), protected_paths=[data_dir])
-    try:
+    async with closing(get_sandbox(SandboxConfig(**TEST_CONFIG), protected_paths=[data_dir])) as box:
         yield box
-    finally:
-        await box.close()
 
 
 @pytest.fixture

@@ -11,16 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from qubithub_lite.sandbox import Sandbox, SandboxConfig, SandboxResult, get_sandbox
+from qubithub_lite.sandbox import Sandbox, SandboxConfig, get_sandbox
 from qubithub_lite.sandbox.disk import MAX_DEPTH, UNMEASURABLE, remove_tree, workdir_usage
+from tests.sandbox.helpers import both_paths, closing, execute
 
 pytestmark = pytest.mark.sandbox
 
 MIB = 1 << 20
 QUOTA = 4 * MIB
-
-both_paths = pytest.mark.parametrize("mode", ["cold", "warm"])
-
 
 @pytest.fixture
 async def quota_sandbox(
@@ -28,18 +26,8 @@ async def quota_sandbox(
 ) -> AsyncIterator[Sandbox]:
     """A sandbox whose configured work-dir quota is 4 MiB (warm pool on)."""
     config = SandboxConfig(**{**test_config, "warm_pool_size": 1, "max_workdir_bytes": QUOTA})
-    box = get_sandbox(config, protected_paths=[data_dir])
-    try:
+    async with closing(get_sandbox(config, protected_paths=[data_dir])) as box:
         yield box
-    finally:
-        await box.close()
-
-
-async def execute(sandbox: Sandbox, mode: str, code: str, limits=None, **kw) -> SandboxResult:
-    """Run ``code`` cold (``run``: prlimit + python3) or warm (``run_python``)."""
-    if mode == "cold":
-        return await sandbox.run({}, ["python3", "-c", code], limits, **kw)
-    return await sandbox.run_python({}, code=code, limits=limits, **kw)
 
 
 def leftovers(sandbox: Sandbox, marker: str) -> list[Path]:

@@ -15,20 +15,11 @@ from pathlib import Path
 import pytest
 
 from qubithub_lite.sandbox import Sandbox, SandboxResult
+from tests.sandbox.helpers import both_paths, execute
 
 pytestmark = pytest.mark.sandbox
 
 GIB = 1 << 30
-
-
-async def execute(sandbox: Sandbox, mode: str, code: str, limits=None, **kw) -> SandboxResult:
-    """Run ``code`` cold (``run``: prlimit + python3) or warm (``run_python``)."""
-    if mode == "cold":
-        return await sandbox.run({}, ["python3", "-c", code], limits, **kw)
-    return await sandbox.run_python({}, code=code, limits=limits, **kw)
-
-
-both_paths = pytest.mark.parametrize("mode", ["cold", "warm"])
 
 
 def host_addresses() -> list[str]:

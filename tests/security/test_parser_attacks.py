@@ -81,6 +81,39 @@ def _attack(server, user, fmt: str, name: str, content: bytes, rows: int = 1000)
     return attack
 
 
+def _bounded(watch_attack, attack):
+    """Run ``attack`` watched: /health stays responsive and the server's memory within budget."""
+    report = watch_attack(attack)
+    report.assert_responsive()
+    report.assert_memory(MEMORY_BUDGET_MIB)
+    return report
+
+
+def _previews_refused(report, why: str) -> None:
+    """Every concurrent preview was refused with a 422 that says ``why``."""
+    for status, body in report.result["previews"]:
+        assert status == 422 and why in body["detail"]
+
+
+# Refused on upload -----------------------------------------------------------------------
+#: (format, file name, the bomb, what the 400 says, whether the server's memory is checked too)
+REFUSED_ON_UPLOAD = [
+    pytest.param("csv", "quote.csv", bombs.csv_quote_never_closed, "larger than field limit", True, id="csv-quote"),
+    pytest.param("json", "deep.json", bombs.json_nested_deep, "nests deeper", False, id="json-nested-deep"),
+    pytest.param("json", "spam.json", bombs.json_object_spam, "record larger", True, id="json-object-spam"),
+    pytest.param("npy", "header.npy", bombs.npy_huge_header, "header", False, id="npy-huge-header"),
+]
+
+
+@pytest.mark.parametrize("fmt, name, bomb, refusal, bounded", REFUSED_ON_UPLOAD)
+def test_a_bomb_is_refused_on_upload(server, user, watch_attack, fmt, name, bomb, refusal, bounded):
+    attack = _attack(server, user, fmt, name, bomb())
+    report = _bounded(watch_attack, attack) if bounded else watch_attack(attack)
+    report.assert_responsive()
+    assert report.result["upload_status"] == 400
+    assert refusal in report.result["upload"]["detail"]
+
+
 # CSV -------------------------------------------------------------------------------------
 def test_csv_sniffer_quadratic_line(server, user, watch_attack):
     content = bombs.csv_sniffer_bomb()
@@ -102,9 +135,7 @@ def test_csv_long_numeric_looking_cell(server, user, watch_attack):
 
 
 def test_csv_one_enormous_line(server, user, watch_attack):
-    report = watch_attack(_attack(server, user, "csv", "line.csv", bombs.csv_one_enormous_line()))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
+    report = _bounded(watch_attack, _attack(server, user, "csv", "line.csv", bombs.csv_one_enormous_line()))
     seen = report.result
     assert seen["upload_status"] == 201  # counting streams; a preview refuses the line
     for status, body in seen["previews"]:
@@ -112,73 +143,34 @@ def test_csv_one_enormous_line(server, user, watch_attack):
 
 
 def test_csv_many_columns(server, user, watch_attack):
-    report = watch_attack(_attack(server, user, "csv", "wide.csv", bombs.csv_many_columns()))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
-    for status, body in report.result["previews"]:
-        assert status == 422 and "line longer" in body["detail"]
+    report = _bounded(watch_attack, _attack(server, user, "csv", "wide.csv", bombs.csv_many_columns()))
+    _previews_refused(report, "line longer")
 
 
 def test_csv_wide_rows_within_the_line_cap(server, user, watch_attack):
     # 100,000 one-character cells per line (200 KB lines), 300 rows: cells are capped.
     line = b",".join(b"7" for _ in range(100_000)) + b"\n"
-    report = watch_attack(_attack(server, user, "csv", "wide.csv", line * 300))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
+    report = _bounded(watch_attack, _attack(server, user, "csv", "wide.csv", line * 300))
     for status, body in report.result["previews"]:
         assert status == 200 and len(body["columns"]) == 1024 and body["total_columns"] == 100_000
         assert len(body["rows"]) * len(body["columns"]) <= 100_000 and "rows are shown" in body["truncated"]
 
 
-def test_csv_quote_never_closed(server, user, watch_attack):
-    report = watch_attack(_attack(server, user, "csv", "quote.csv", bombs.csv_quote_never_closed()))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
-    assert report.result["upload_status"] == 400
-    assert "larger than field limit" in report.result["upload"]["detail"]
-
-
 def test_csv_one_record_of_many_multiline_fields(server, user, watch_attack):
-    report = watch_attack(_attack(server, user, "csv", "record.csv", bombs.csv_many_quoted_fields_one_record()))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
+    content = bombs.csv_many_quoted_fields_one_record()
+    report = _bounded(watch_attack, _attack(server, user, "csv", "record.csv", content))
     assert report.result["upload_status"] == 201  # counted by the vectorised pass: one record
-    for status, body in report.result["previews"]:
-        assert status == 422 and "record longer" in body["detail"]
+    _previews_refused(report, "record longer")
 
 
 # JSON ------------------------------------------------------------------------------------
-def test_json_nested_deep(server, user, watch_attack):
-    report = watch_attack(_attack(server, user, "json", "deep.json", bombs.json_nested_deep()))
-    report.assert_responsive()
-    assert report.result["upload_status"] == 400
-    assert "nests deeper" in report.result["upload"]["detail"]
-
-
-def test_json_object_spam_in_one_record(server, user, watch_attack):
-    report = watch_attack(_attack(server, user, "json", "spam.json", bombs.json_object_spam()))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
-    assert report.result["upload_status"] == 400
-    assert "record larger" in report.result["upload"]["detail"]
-
-
 def test_json_many_small_records(server, user, watch_attack):
-    report = watch_attack(_attack(server, user, "json", "many.json", bombs.json_many_small_records()))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
+    report = _bounded(watch_attack, _attack(server, user, "json", "many.json", bombs.json_many_small_records()))
     for status, body in report.result.get("previews", []):
         assert status == 200 and len(body["rows"]) <= 1000
 
 
 # npy -------------------------------------------------------------------------------------
-def test_npy_huge_header(server, user, watch_attack):
-    report = watch_attack(_attack(server, user, "npy", "header.npy", bombs.npy_huge_header()))
-    report.assert_responsive()
-    assert report.result["upload_status"] == 400
-    assert "header" in report.result["upload"]["detail"]
-
-
 def test_npy_object_dtype_is_never_unpickled(server, user, watch_attack, tmp_path):
     marker = tmp_path / "pickle-ran"
     report = watch_attack(_attack(server, user, "npy", "objects.npy", bombs.npy_object_pickle(marker)))
@@ -188,9 +180,7 @@ def test_npy_object_dtype_is_never_unpickled(server, user, watch_attack, tmp_pat
 
 
 def test_npy_huge_elements(server, user, watch_attack):
-    report = watch_attack(_attack(server, user, "npy", "big.npy", bombs.npy_huge_elements(), rows=8))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
+    report = _bounded(watch_attack, _attack(server, user, "npy", "big.npy", bombs.npy_huge_elements(), rows=8))
     assert report.result["upload_status"] == 201
     for status, body in report.result["previews"]:  # each cell maps only the element's first bytes
         assert status == 200 and len(body["rows"]) == 8
@@ -198,9 +188,7 @@ def test_npy_huge_elements(server, user, watch_attack):
 
 
 def test_npy_cells_that_escape_to_huge_json(server, user, watch_attack):
-    report = watch_attack(_attack(server, user, "npy", "escapes.npy", bombs.npy_escaped_cells(), rows=40))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
+    report = _bounded(watch_attack, _attack(server, user, "npy", "escapes.npy", bombs.npy_escaped_cells(), rows=40))
     for status, body in report.result["previews"]:
         assert status == 200 and 1 <= len(body["rows"]) < 40 and "MiB" in body["truncated"]
         assert len(json.dumps(body)) < 12 * MIB
@@ -210,22 +198,16 @@ def test_npy_cells_that_escape_to_huge_json(server, user, watch_attack):
 def test_hdf5_huge_fixed_strings_without_data(server, user, watch_attack, tmp_path):
     content = bombs.hdf5_huge_strings_no_data(tmp_path)
     assert len(content) < 4096
-    report = watch_attack(_attack(server, user, "hdf5", "strings.h5", content, rows=8))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
+    report = _bounded(watch_attack, _attack(server, user, "hdf5", "strings.h5", content, rows=8))
     assert report.result["upload_status"] == 201  # the check reads metadata only
-    for status, body in report.result["previews"]:
-        assert status == 422 and "per cell" in body["detail"]
+    _previews_refused(report, "per cell")
 
 
 def test_hdf5_compressed_chunk_bomb(server, user, watch_attack, tmp_path):
     content = bombs.hdf5_compressed_bomb(tmp_path)
     assert len(content) < 4 * MIB
-    report = watch_attack(_attack(server, user, "hdf5", "bomb.h5", content, rows=10))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
-    for status, body in report.result["previews"]:
-        assert status == 422 and "chunks of" in body["detail"]
+    report = _bounded(watch_attack, _attack(server, user, "hdf5", "bomb.h5", content, rows=10))
+    _previews_refused(report, "chunks of")
 
 
 def test_hdf5_many_small_chunks_are_read_within_budget(server, user, watch_attack, tmp_path):
@@ -235,9 +217,7 @@ def test_hdf5_many_small_chunks_are_read_within_budget(server, user, watch_attac
     path = tmp_path / "wide.h5"
     with h5py.File(path, "w") as f:  # 4 KiB rows, chunks of 64 rows: 1000 rows would read 4 MiB
         f.create_dataset("m", data=np.ones((2000, 512)), chunks=(64, 512), compression="gzip")
-    report = watch_attack(_attack(server, user, "hdf5", "wide.h5", path.read_bytes()))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
+    report = _bounded(watch_attack, _attack(server, user, "hdf5", "wide.h5", path.read_bytes()))
     for status, body in report.result["previews"]:
         assert status == 200 and len(body["rows"]) == 195 and "cells" in body["truncated"]
 
@@ -270,27 +250,20 @@ def test_hdf5_external_raw_storage_is_not_read(server, user, watch_attack, tmp_p
 def test_parquet_one_huge_cell(server, user, watch_attack):
     content = bombs.parquet_one_huge_cell()
     assert len(content) < 64 * 1024
-    report = watch_attack(_attack(server, user, "parquet", "cell.parquet", content))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
+    report = _bounded(watch_attack, _attack(server, user, "parquet", "cell.parquet", content))
     assert report.result["upload_status"] == 201  # valid; checked by its metadata only
-    for status, body in report.result["previews"]:
-        assert status == 422 and "column 'blob'" in body["detail"]
+    _previews_refused(report, "column 'blob'")
 
 
 def test_parquet_huge_dictionary_page(server, user, watch_attack):
     content = bombs.parquet_huge_dictionary()
-    report = watch_attack(_attack(server, user, "parquet", "dict.parquet", content))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
-    for status, body in report.result["previews"]:
-        assert status == 422 and "column 'v'" in body["detail"]
+    report = _bounded(watch_attack, _attack(server, user, "parquet", "dict.parquet", content))
+    _previews_refused(report, "column 'v'")
 
 
 def test_parquet_long_strings(server, user, watch_attack):
-    report = watch_attack(_attack(server, user, "parquet", "strings.parquet", bombs.parquet_long_strings()))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
+    content = bombs.parquet_long_strings()
+    report = _bounded(watch_attack, _attack(server, user, "parquet", "strings.parquet", content))
     for status, body in report.result["previews"]:
         assert status == 200 and body["rows"] and all(len(row[0]) == 1025 for row in body["rows"])
         assert len(body["rows"]) < 1000 and "pages" in body["truncated"]
@@ -301,9 +274,7 @@ def test_parquet_many_row_groups(server, user, watch_attack, groups):
     # 100,000 row groups: a 13 MiB footer (refused); 25,000: just under the footer cap
     # (accepted; three concurrent previews must not parse it three times at once).
     content = bombs.parquet_many_row_groups(groups)
-    report = watch_attack(_attack(server, user, "parquet", "groups.parquet", content))
-    report.assert_responsive()
-    report.assert_memory(MEMORY_BUDGET_MIB)
+    report = _bounded(watch_attack, _attack(server, user, "parquet", "groups.parquet", content))
     if groups > 50_000:
         assert report.result["upload_status"] == 400 and "footer" in report.result["upload"]["detail"]
     else:

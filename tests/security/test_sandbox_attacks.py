@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from qubithub_lite.sandbox import Sandbox, SandboxConfig, SandboxResult, SandboxUnavailable, get_sandbox
+from qubithub_lite.sandbox import Sandbox, SandboxConfig, SandboxUnavailable, get_sandbox
 from tests.processes import processes_with
+from tests.sandbox.helpers import both_paths, closing, execute
 
 pytestmark = pytest.mark.sandbox
 
@@ -51,20 +52,8 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def sandbox(data_dir: Path) -> AsyncIterator[Sandbox]:
-    box = _box(data_dir)
-    try:
+    async with closing(_box(data_dir)) as box:
         yield box
-    finally:
-        await box.close()
-
-
-async def execute(box: Sandbox, mode: str, code: str, limits=None, **kw) -> SandboxResult:
-    if mode == "cold":
-        return await box.run({}, ["python3", "-c", code], limits, **kw)
-    return await box.run_python({}, code=code, limits=limits, **kw)
-
-
-both_paths = pytest.mark.parametrize("mode", ["cold", "warm"])
 
 
 # --- #10 point 8: /dev/shm and /dev ---------------------------------------------------

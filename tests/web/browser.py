@@ -56,3 +56,23 @@ class Watchdog:
 
     def check(self) -> None:
         assert not self.problems, "\n".join(self.problems)
+
+
+#: A small phone's viewport: every page must fit its width.
+PHONE = {"width": 360, "height": 740}
+
+
+def watched_page(browser, origin: str, **context_options):
+    """``(context, dog, page)``: a new browser context under a ``Watchdog`` and a page in it."""
+    context = browser.new_context(**context_options)
+    dog = Watchdog(origin)
+    dog.attach(context)
+    return context, dog, context.new_page()
+
+
+def assert_fit_a_phone(page, origin: str, paths) -> None:
+    """Each page of ``paths`` is no wider than the phone (``page`` has the ``PHONE`` viewport)."""
+    for path in paths:
+        page.goto(origin + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} is {width} px wide on a 360 px phone"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .browser import Watchdog, launch
+from .browser import launch, watched_page
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +22,8 @@ def browser():
 def web(server, browser):
     """A fresh page of the module's ``server`` under a watchdog that fails the test on any
     console error, 4xx/5xx answer or request to another host."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    dog = Watchdog(server.url)
-    dog.attach(context)
-    page = context.new_page()
+    context, dog, page = watched_page(browser, server.url, viewport={"width": 1280, "height": 900},
+                                      accept_downloads=True)
     page.set_default_timeout(60_000)
     yield page, dog
     context.close()

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import requests
 
+from tests.runs.helpers import example_source
+
 PASSWORD = "Qu4ntum!Leap#42"
 
-BELL_QASM = """OPENQASM 3.0;
-include "stdgates.inc";
-qubit[2] q;
-bit[2] c;
-h q[0];
-cx q[0], q[1];
-c = measure q;
-"""
+BELL_QASM = example_source("bell-qasm")
 
 BELL_QASM_V2 = BELL_QASM.replace("h q[0];", "h q[0];\n// entangle the pair\n")
 

@@ -11,7 +11,7 @@ import requests
 
 from tests.conftest import start_server
 
-from .browser import Watchdog, needs_chromium
+from .browser import PHONE, assert_fit_a_phone, needs_chromium, watched_page
 from .seed import BELL_QASM, MANIFEST, PASSWORD, Seeder
 
 BELL_PY = """from qiskit import QuantumCircuit
@@ -211,17 +211,12 @@ def test_create_an_api_key(web, server):
 
 
 def test_every_page_fits_a_phone_and_works_by_keyboard(server, browser):
-    context = browser.new_context(viewport={"width": 360, "height": 740})
-    dog = Watchdog(server.url)
-    dog.attach(context)
-    page = context.new_page()
+    context, dog, page = watched_page(browser, server.url, viewport=PHONE)
     register(page, server.url, "phoneuser")
     circuit, dataset = server.circuit["id"], server.dataset["id"]
-    for path in ("/", "/?type=datasets", "/?type=spaces", f"/circuits/{circuit}", f"/circuits/{circuit}/diff?a=1&b=2",
-                 f"/datasets/{dataset}", "/backends", "/runs", "/u/teacher", "/settings", "/new", "/new?type=dataset"):
-        page.goto(server.url + path)
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 360, f"{path} is {width} px wide on a 360 px phone"
+    assert_fit_a_phone(page, server.url, (
+        "/", "/?type=datasets", "/?type=spaces", f"/circuits/{circuit}", f"/circuits/{circuit}/diff?a=1&b=2",
+        f"/datasets/{dataset}", "/backends", "/runs", "/u/teacher", "/settings", "/new", "/new?type=dataset"))
     # Keyboard: the first Tab reaches the skip link, which moves on to the content.
     page.goto(server.url + "/")
     page.keyboard.press("Tab")

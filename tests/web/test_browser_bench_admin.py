@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import start_server
 from tests.foundation.test_backup import cli
 
-from .browser import Watchdog, needs_chromium
+from .browser import PHONE, assert_fit_a_phone, needs_chromium, watched_page
 from .seed import PASSWORD, Seeder
 
 pytestmark = [needs_chromium, pytest.mark.slow, pytest.mark.xdist_group("test_browser_bench_admin")]  # one module server: one worker
@@ -117,15 +117,10 @@ def test_admin_disables_a_user_and_imports_a_class(web, server, tmp_path):
 
 
 def test_both_pages_fit_a_phone(server, browser):
-    context = browser.new_context(viewport={"width": 360, "height": 740})
-    dog = Watchdog(server.url)
-    dog.attach(context)
-    page = context.new_page()
+    context, dog, page = watched_page(browser, server.url, viewport=PHONE)
     sign_in(page, server.url, "headteacher")
     page.wait_for_url(server.url + "/")
-    for path in ("/benchmarks", "/benchmarks?suite=ghz&problem=ghz-n3", "/benchmarks?suite=quantum-volume", "/admin"):
-        page.goto(server.url + path)
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 360, f"{path} is {width} px wide on a 360 px phone"
+    assert_fit_a_phone(page, server.url, (
+        "/benchmarks", "/benchmarks?suite=ghz&problem=ghz-n3", "/benchmarks?suite=quantum-volume", "/admin"))
     context.close()
     dog.check()
