@@ -141,15 +141,26 @@ class Hub:
         executor = build_executor(settings, self.sandbox, self.sandbox_error)
         compiler = build_compiler(settings, db, self.blobs, self.sandbox, self.sandbox_error)
         board = SlotBoard(executor)  # the scheduler the run service sees
+        from .jobs.bus import LocalBus, PgBus
+        from .jobs.leases import process_owner
+        from .jobs.scaleout import NotifyingExtension, attach_scaleout
+        from .services.ratelimit import PgRateLimiter
+
+        # Several API processes on one PostgreSQL database behave as one (docs/scale-out.md):
+        # the event bus crosses processes, and the rate limits are kept in the database.
+        shared, owner = not db.is_sqlite, process_owner()
+        self.bus = PgBus(db, settings.database_url, owner) if shared else LocalBus(owner)
+        self.add_component(self.bus)  # started before the queue: a cancel sent meanwhile is heard
+        if shared:
+            self.limiter = PgRateLimiter(settings.rate_limits, db)
         hooks = BenchmarkRunHooks(db, load_suites())
-        self.runs = Runs(db, self.run_events, settings, registry, scheduler=board, extension=hooks)
+        extension = NotifyingExtension(hooks, self.bus) if shared else hooks
+        self.runs = Runs(db, self.run_events, settings, registry, scheduler=board, extension=extension)
         self.user_admin = self._build_user_admin()
         self.run_queue = RunQueue(self.runs, board, compiler, executor, settings.runs)
         self.add_component(self.run_queue)
         self.health_checks["queue"] = queue_health(settings.runs, self.runs, executor, self.run_events)
-        from .jobs.scaleout import attach_scaleout  # leases, the event bus, shared limits (several processes)
-
-        await attach_scaleout(self)
+        await attach_scaleout(self, owner, shared)  # leases and cross-process cache drops
         self.benchmarks = Benchmarks(db, self.runs, self.circuits, self.accounts, hooks)
 
     def _build_user_admin(self) -> UserAdmin:

@@ -60,7 +60,7 @@ HASH_MEMORY = 64
 RECENT_MEMORY = 100
 RESULT_FIELDS = ("status", "results", "metrics", "error_class", "error_message")
 #: The Dask worker-side task states (Dask's vocabulary, not run statuses) a released task reaches.
-DASK_RELEASED_STATES = frozenset({"released", "cancelled"})
+DASK_RELEASED_STATES = frozenset("released cancelled".split())  # Dask's words, not RunStatus
 #: ``distributed.Client.status`` of a client that is (or is getting) connected.
 DASK_CLIENT_RUNNING = "running"
 DASK_CLIENT_USABLE = frozenset({DASK_CLIENT_RUNNING, "connecting"})
@@ -94,7 +94,7 @@ class _Child:
 
 
 def _failed(task_id: str, error_class: str, message: str, **metrics: Any) -> dict[str, Any]:
-    return {"task_id": task_id, "status": "failed", "results": None, "metrics": metrics,
+    return {"task_id": task_id, "status": RunStatus.FAILED.value, "results": None, "metrics": metrics,
             "error_class": error_class, "error_message": message}
 
 
@@ -121,6 +121,7 @@ class SimWorkerPlugin(WorkerPlugin):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.running = {}  # until setup(): nothing runs here yet
 
     # lifecycle ---------------------------------------------------------------------------
     async def setup(self, worker: Any) -> None:
@@ -133,7 +134,7 @@ class SimWorkerPlugin(WorkerPlugin):
         self.running: dict[str, _Child] = {}
         self.cancelled: OrderedDict[str, None] = OrderedDict()
         self.recent: deque[str] = deque(maxlen=RECENT_MEMORY)  # keys of the last tasks run here
-        self.counters = {"tasks": 0, "completed": 0, "failed": 0, "cancelled": 0, "timeouts": 0,
+        self.counters = {"tasks": 0, RunStatus.COMPLETED.value: 0, RunStatus.FAILED.value: 0, RunStatus.CANCELLED.value: 0, "timeouts": 0,
                          "artifact_loads": 0, "artifact_hits": 0, "restarts": 0}
         # Everything above exists before the first await: tasks, stats and transitions may
         # reach the plugin while the sandbox check below runs; processes wait for it.
@@ -225,7 +226,7 @@ class SimWorkerPlugin(WorkerPlugin):
         API process that wanted it is gone): Dask lets a running coroutine go on, so stop it."""
         # (An executing task asked to be "released" goes to state "cancelled"; the hook sees
         # the transition's requested end, "released".)
-        if finish in DASK_RELEASED_STATES and key in getattr(self, "running", {}):
+        if finish in DASK_RELEASED_STATES and key in self.running:
             self.stop(key)
 
     def stop(self, key: str) -> bool:
@@ -244,8 +245,8 @@ class SimWorkerPlugin(WorkerPlugin):
         task_id = task["task_id"]
         self.counters["tasks"] += 1
         if key in self.cancelled:
-            self.counters["cancelled"] += 1
-            return {"task_id": task_id, "status": "cancelled", "results": None, "metrics": {},
+            self.counters[RunStatus.CANCELLED.value] += 1
+            return {"task_id": task_id, "status": RunStatus.CANCELLED.value, "results": None, "metrics": {},
                     "error_class": None, "error_message": "cancelled before it started"}
         started = time.perf_counter()
         child = await self._acquire(task.get("artifact_hash"))
@@ -259,7 +260,7 @@ class SimWorkerPlugin(WorkerPlugin):
         reply["metrics"] = metrics
         status = reply.get("status")
         self.recent.append(key)
-        self.counters[status if status in (RunStatus.COMPLETED, RunStatus.CANCELLED) else "failed"] += 1
+        self.counters[status if status in (RunStatus.COMPLETED, RunStatus.CANCELLED) else RunStatus.FAILED.value] += 1
         return reply
 
     async def _run_on(self, child: _Child, key: str, task: dict[str, Any], timeout: float | None) -> dict[str, Any]:
@@ -270,7 +271,7 @@ class SimWorkerPlugin(WorkerPlugin):
             self.counters["restarts"] += 1
             return _failed(task_id, "internal_error", f"could not start a simulation process on a Dask worker: {exc}")
         if key in self.cancelled:
-            return {"task_id": task_id, "status": "cancelled", "results": None, "metrics": {},
+            return {"task_id": task_id, "status": RunStatus.CANCELLED.value, "results": None, "metrics": {},
                     "error_class": None, "error_message": "cancelled before it started"}
         child.cancel_requested = False
         self.running[key] = child
@@ -289,7 +290,7 @@ class SimWorkerPlugin(WorkerPlugin):
             out_of_memory = cgroup is not None and cgroup.oom_kills() > 0
             self._replace(child)
             if cancelled:
-                return {"task_id": task_id, "status": "cancelled", "results": None, "metrics": {"host_pid": proc.pid},
+                return {"task_id": task_id, "status": RunStatus.CANCELLED.value, "results": None, "metrics": {"host_pid": proc.pid},
                         "error_class": None, "error_message": "cancelled while running"}
             if out_of_memory:
                 return _failed(task_id, "quota_exceeded", "the simulation ran out of memory (its worker's memory cap)")
@@ -315,7 +316,7 @@ class SimWorkerPlugin(WorkerPlugin):
         return {
             **self.counters,
             "processes": len(self.children),
-            "running": sorted(self.running),
+            RunStatus.RUNNING.value: sorted(self.running),
             "recent": list(self.recent),
             "running_pids": {key: child.proc.pid for key, child in self.running.items() if child.proc is not None},
             "pids": [c.proc.pid for c in self.children if c.proc is not None and c.proc.alive],
@@ -362,7 +363,7 @@ class _Pending:
             return
         exc = waiter.exception()
         self.done.set_result(waiter.result() if exc is None else SimResult(
-            self.key, "failed", error_class="internal_error", error_message=f"{type(exc).__name__}: {exc}"[:500]))
+            self.key, RunStatus.FAILED.value, error_class="internal_error", error_message=f"{type(exc).__name__}: {exc}"[:500]))
 
 
 class DaskExecutor(Executor):
@@ -438,7 +439,7 @@ class DaskExecutor(Executor):
             client = await self._connect()
         except Exception as exc:  # noqa: BLE001
             self.failed += 1
-            return SimResult(task.task_id, "failed", error_class="backend_unavailable",
+            return SimResult(task.task_id, RunStatus.FAILED, error_class="backend_unavailable",
                              error_message=f"the Dask scheduler at {self.scheduler} cannot be reached: {exc}")
         key = task_key(task)
         pending = _Pending(key, asyncio.get_running_loop().create_future())
@@ -473,19 +474,19 @@ class DaskExecutor(Executor):
         try:
             reply = await future
         except FutureCancelledError as exc:
-            return SimResult(task_id, "failed", error_class="internal_error",
+            return SimResult(task_id, RunStatus.FAILED, error_class="internal_error",
                              error_message=f"the Dask cluster dropped this simulation: {exc}")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - KilledWorker, lost scheduler, ...
             log.warning("dask.task_failed", extra=fields(task_id=task_id, error=f"{type(exc).__name__}: {exc}"))
-            return SimResult(task_id, "failed", error_class="internal_error",
+            return SimResult(task_id, RunStatus.FAILED, error_class="internal_error",
                              error_message=f"the Dask worker running this simulation failed: {type(exc).__name__}: {exc}"[:500])
         if not isinstance(reply, dict) or reply.get("status") not in (RunStatus.COMPLETED, RunStatus.FAILED,
                                                                        RunStatus.CANCELLED):
-            return SimResult(task_id, "failed", error_class="internal_error", error_message="a Dask worker sent an invalid reply")
+            return SimResult(task_id, RunStatus.FAILED, error_class="internal_error", error_message="a Dask worker sent an invalid reply")
         if reply["status"] == RunStatus.CANCELLED:  # not by our cancel(), which settled the run already
-            return SimResult(task_id, "failed", error_class="internal_error",
+            return SimResult(task_id, RunStatus.FAILED, error_class="internal_error",
                              error_message="the simulation was stopped on its Dask worker (its task was released)")
         return SimResult(task_id, reply["status"], results=reply.get("results"), metrics=dict(reply.get("metrics") or {}),
                          error_class=reply.get("error_class"), error_message=reply.get("error_message"))
@@ -494,7 +495,7 @@ class DaskExecutor(Executor):
         pending = self._pending.get(task_id)
         if pending is None or pending.done.done():
             return False
-        pending.done.set_result(SimResult(task_id, "cancelled", error_message=reason))
+        pending.done.set_result(SimResult(task_id, RunStatus.CANCELLED, error_message=reason))
         client = self.client
         if client is not None:
             if pending.future is not None:
@@ -514,10 +515,10 @@ class DaskExecutor(Executor):
             "scheduler": self.scheduler,
             "connected": self.client is not None and self.client.status == DASK_CLIENT_RUNNING,
             "dask_workers": workers,
-            "running": len(self._pending),
-            "completed": self.completed,
-            "failed": self.failed,
-            "cancelled": self.cancelled,
+            RunStatus.RUNNING.value: len(self._pending),
+            RunStatus.COMPLETED.value: self.completed,
+            RunStatus.FAILED.value: self.failed,
+            RunStatus.CANCELLED.value: self.cancelled,
         }
 
     async def cluster_stats(self) -> dict[str, dict[str, Any] | None]:

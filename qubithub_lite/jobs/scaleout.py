@@ -1,6 +1,7 @@
 """Several API processes on one database behave as one server: the wiring.
 
-Called by the hub once the runs engine exists. Per process: an owner id for run leases; the
+The hub builds the bus, the shared rate limiter and the notifying run extension; this adds,
+once the runs engine exists, per process: an owner id for run leases; the
 event bus (:mod:`.bus`: PostgreSQL ``LISTEN/NOTIFY``, or nothing to cross on SQLite); the lease
 heartbeat and recovery (:mod:`.leases`). On PostgreSQL also:
 
@@ -19,27 +20,17 @@ import contextlib
 from typing import Any
 
 from ..run_status import RunStatus
-from ..services.ratelimit import PgRateLimiter
-from .bus import LocalBus, PgBus
-from .leases import Leases, process_owner
+from .leases import Leases
 
 
-async def attach_scaleout(hub) -> None:
-    db, runs, queue = hub.db, hub.runs, hub.run_queue
-    shared = not db.is_sqlite
-    owner = process_owner()
-    bus = PgBus(db, hub.settings.database_url, owner) if shared else LocalBus(owner)
-    hub.bus = bus
-    # Started before the queue, so a cancel sent while the first runs are claimed is heard.
-    hub._components.insert(0, bus)
+async def attach_scaleout(hub, owner: str, shared: bool) -> None:
+    runs, queue, bus = hub.runs, hub.run_queue, hub.bus
     leases = Leases(runs, queue, hub.settings.runs, owner, shared=shared)
     queue.leases = leases
     hub.add_component(leases)
     if not shared:
         return
-    runs.extension = NotifyingExtension(runs.extension, bus)
     bus.on("run", RunRelay(runs, queue).received)
-    hub.limiter = PgRateLimiter(hub.settings.rate_limits, db)
     _share_caches(hub, bus)
 
     previous = hub.health_checks.get("queue")

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from ..config import RateLimitsConfig
+from ..db import rate_buckets
 from ..errors import TooManyRequests
 
 log = logging.getLogger(__name__)
@@ -89,21 +90,11 @@ class PgRateLimiter(RateLimiter):
     refused request costs nothing; its ``Retry-After`` comes from a second read. Rows whose
     ``tat`` passed (full buckets) are forgotten every minute."""
 
-    TABLE = "rate_limit_bucket"
     PRUNE_SECONDS = 60.0
-    _NOW = "extract(epoch from clock_timestamp())"
 
     def __init__(self, config: RateLimitsConfig, db, clock=time.monotonic):
         super().__init__(config, clock)
         self.db = db
-        t, now = f'"{self.TABLE}"', self._NOW
-        self._take = (
-            f'INSERT INTO {t} AS b ("bucket", "tat") VALUES (%s, {now} + %s) '
-            f'ON CONFLICT ("bucket") DO UPDATE SET "tat" = GREATEST(b."tat", {now}) + %s '
-            f'WHERE GREATEST(b."tat", {now}) + %s - {now} <= 60.0 RETURNING "tat"'
-        )
-        self._wait = f'SELECT "tat" - {now} FROM {t} WHERE "bucket" = %s'
-        self._prune_sql = f'DELETE FROM {t} WHERE "tat" < {now}'
         self._pruned_at = clock()
 
     async def take(self, action: str, who: str, per_minute: int) -> None:
@@ -111,18 +102,16 @@ class PgRateLimiter(RateLimiter):
             return
         interval = 60.0 / max(1, per_minute)
         bucket = f"{action}|{who}"[:300]
-        cursor = await self.db.execute_sql(self._take, [bucket, interval, interval, interval])
-        if cursor.fetchone() is None:
-            row = (await self.db.execute_sql(self._wait, [bucket])).fetchone()
-            ahead = float(row[0]) if row else 60.0
+        if not await rate_buckets.take(self.db, bucket, interval):
+            ahead = await rate_buckets.seconds_ahead(self.db, bucket)
             # The next token is free when tat - now + T <= 60.
-            retry = max(1, math.ceil(ahead + interval - 60.0))
+            retry = max(1, math.ceil((60.0 if ahead is None else ahead) + interval - 60.0))
             raise TooManyRequests(f"rate limit exceeded: {per_minute} {action} per minute", retry_after=retry)
         now = self._clock()
         if now - self._pruned_at > self.PRUNE_SECONDS:
             self._pruned_at = now
             try:
-                await self.db.execute_sql(self._prune_sql)
+                await rate_buckets.prune(self.db)
             except Exception:
                 log.exception("ratelimit.prune_failed")
 
