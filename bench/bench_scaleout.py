@@ -37,16 +37,8 @@ from _harness import emit, qubithub_server, requests_per_second  # noqa: E402
 
 ROOT = HERE.parent
 PASSWORD = "Qu4ntum!Leap#42"
-BELL = """
-from qiskit import QuantumCircuit
-
-def create_circuit():
-    qc = QuantumCircuit(2, 2)
-    qc.h(0)
-    qc.cx(0, 1)
-    qc.measure([0, 1], [0, 1])
-    return qc
-"""
+#: The bundled example's Bell circuit (H, CX, measure both).
+BELL = (ROOT / "qubithub_lite" / "examples" / "circuits" / "bell-qiskit" / "circuit.py").read_text(encoding="utf-8")
 
 
 @contextlib.contextmanager

@@ -419,13 +419,6 @@ class DaskExecutor(Executor):
                 await self.client.close()
             self.client = None
 
-    async def __aenter__(self) -> DaskExecutor:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.close()
-
     # API ---------------------------------------------------------------------------------
     def _timeout_for(self, task: SimTask) -> float | None:
         # Already capped by the queue ([runs] max_timeout_seconds): the one cap.

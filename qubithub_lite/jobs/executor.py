@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from ..backends.frameworks import SIMWORKER_PRELOAD
 from ..logs import fields
@@ -116,6 +116,13 @@ class Executor(ABC):
 
     def stats(self) -> dict[str, Any]:
         return {}
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
 
 
 class WorkerDied(Exception):
@@ -343,13 +350,6 @@ class LocalProcessExecutor(Executor):
             await asyncio.gather(*list(_CLEANUPS), return_exceptions=True)
         await self.launcher.close()
         self._started = False
-
-    async def __aenter__(self) -> LocalProcessExecutor:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.close()
 
     # ------------------------------------------------------------------ API
     async def submit(self, task: SimTask) -> SimResult:
