@@ -228,7 +228,9 @@ async def test_busy_loop_hits_the_cpu_limit(sandbox: Sandbox, mode: str) -> None
     limits = sandbox.limits(timeout=20).with_(cpu_seconds=1)
     result = await execute(sandbox, mode, "while True:\n    pass", limits)
     assert result.limit_hit == "cpu"
-    assert result.wall_time < 10
+    # Killed by the CPU limit, before the 20 s wall limit (under load 1 CPU second can take
+    # several seconds of wall time, so the bound is the wall limit, not a guess of the load).
+    assert result.wall_time < 20
 
 
 async def test_symlinked_outputs_are_not_followed(sandbox: Sandbox, data_dir: Path) -> None:
