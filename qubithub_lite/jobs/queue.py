@@ -28,6 +28,7 @@ from ..run_status import RunStatus
 from .compile import SANDBOX_KIND, Compiler, RunFailure, entry_of
 from .executor import Executor, SimTask
 from .scheduler import RunStore, SlotBoard
+from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,7 @@ class RunQueue:
         for task in [*self._slots, *self._active.values()]:
             with contextlib.suppress(BaseException):
                 await task
-        if self._warmup is not None:
-            self._warmup.cancel()
-            with contextlib.suppress(BaseException):
-                await self._warmup
+        await cancel_and_wait(self._warmup)
         if self.leases is not None:
             await self.leases.release()
         with contextlib.suppress(Exception):
