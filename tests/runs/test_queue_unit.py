@@ -67,6 +67,11 @@ class FakeStore:
             return await self.transition(run, RunStatus.RUNNING)
         return None
 
+    async def finish_and_claim(self, run, new, end, fairness, fields=None, owner=None):
+        self.claims_with_an_end = getattr(self, "claims_with_an_end", 0) + 1
+        await self.transition(run, new, **end)
+        return await self.claim_next(fairness)
+
     async def interrupted(self):
         return [r for r in self.runs.values() if r.status in (RunStatus.PENDING, RunStatus.RUNNING)]
 
