@@ -109,19 +109,26 @@ class Runs:
             seed=req.seed if req.seed is not None else secrets.randbelow(2**31), created_at=utcnow(),
         )
         limit = self.settings.runs.max_queued_per_user
-        written = await self.db.write([
+        statements = [
             self.sql.insert_run(run, limit),  # guard: refused at `limit` unfinished runs
             self.sql.ensure_stats(run.user_id, run.circuit_id),
             self.sql.bump_stats(run.user_id, run.circuit_id, {"total_runs": 1, "pending_runs": 1, "total_shots": run.shots}),
             self.sql.bump_runs_count(run.circuit_id, 1),
             self.sql.audit(run.id, "run.created", user.id, {"backend": name, "shots": run.shots}),
             *(extra(run) if extra is not None else ()),
-        ], guard=True, serialize_on=f"runs-cap:{run.user_id}")  # the cap holds under concurrency
+        ]
+        # With a scheduler the run is queued in the same transaction (its own transition,
+        # stats delta and audit row, one trip fewer); a CLI hub only marks it pending.
+        queued, queue = self._transition_plan(run, RunStatus.QUEUED, None, {}) if self.scheduler is not None else ({}, [])
+        written = await self.db.write([*statements, *queue], guard=True,
+                                      serialize_on=f"runs-cap:{run.user_id}")  # the cap holds under concurrency
         if written is None:
             active = await run_reads.active_count(self.db, self.sql, user.id)
             raise Forbidden(f"usage limit exceeded: {active} unfinished runs (limit {limit})")
         if self.scheduler is not None:
-            await self.transition(run, RunStatus.QUEUED)
+            for key, value in queued.items():
+                setattr(run, key, value)
+            await self.publish(run)
             self.scheduler.wake()
         return run
 
