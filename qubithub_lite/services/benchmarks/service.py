@@ -25,7 +25,7 @@ from typing import Any, AsyncIterator
 
 from ... import __version__
 from ...db import benchmarks as benchmark_reads
-from ...db.benchmarks import BenchmarkCalibration, BenchmarkRun
+from ...db.benchmarks import BenchmarkCalibration, BenchmarkRun, BenchmarkStatements
 from ...db.circuits import Circuit, CircuitVersion
 from ...db.fields import new_id, utcnow
 from ...db.models import Membership, Organization, User
@@ -84,6 +84,7 @@ class BenchmarkRunHooks:
     def __init__(self, db, suites: dict[str, Suite]) -> None:
         self.db = db
         self.suites = suites
+        self.sql = BenchmarkStatements(db.engine.param)
         #: False once the database is known to hold no benchmark run: ordinary runs then skip
         #: the lookup in :meth:`analysis_for` (this process is the only writer).
         self._any_runs: bool | None = None
@@ -163,9 +164,8 @@ class BenchmarkRunHooks:
                                          "source": snapshot.get("source")}
         scored = dict(score=round(score, 6), hellinger_fidelity=round(hf, 6),
                       score_ci_low=round(min(low, score), 6), score_ci_high=round(max(high, score), 6))
-        statements.append(BenchmarkRun.update(
-            **scored, ideal=ideal, transpiled=transpiled, calibration=calibration_hash, scored_at=utcnow(),
-        ).where(BenchmarkRun.run == run.id).sql())
+        statements.append(self.sql.score(run.id, **scored, ideal=ideal, transpiled=transpiled,
+                                         calibration=calibration_hash, scored_at=utcnow()))
         known = self._submitted.get(run.id)
         if known is not None and changes.get("completed_at") is not None:
             _bounded_put(self._scored, run.id, (changes["completed_at"], _block(*known[:3], **scored, transpiled=transpiled)))
@@ -285,12 +285,12 @@ class Benchmarks:
         for driver in drivers:
             def extra(run, driver=driver):
                 self.hooks.remember(run.id, suite.name, suite.version, problem.id, circuit_index)
-                return [BenchmarkRun.insert(
+                return [self.hooks.sql.insert(
                     run=run.id, user=user.id, circuit=circuit_id, custom_circuit=circuit_index is None,
                     suite_name=suite.name, suite_version=suite.version, problem_id=problem.id,
                     circuit_index=circuit_index, backend_name=driver.name, width=problem.qubits,
                     depth=reference.depth, created_at=run.created_at,
-                ).sql()]
+                )]
 
             req = RunCreate(circuit_id=circuit_id, backend_type=driver.type, backend_name=driver.name, shots=suite.shots)
             self.hooks.note_submission()
