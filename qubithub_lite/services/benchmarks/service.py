@@ -95,7 +95,10 @@ class BenchmarkRunHooks:
         #: run id -> (completed_at, block) of the runs scored here, built from what the
         #: completion wrote (:meth:`on_transition`), so publishing it needs no read; used only
         #: for a run whose ``completed_at`` is that completion's (it was the one committed).
+        #: SQLite only: PostgreSQL keeps a FloatField as ``real`` (single precision), so there
+        #: the stored score differs from the one computed and is read back.
         self._scored: dict[str, tuple[Any, dict[str, Any]]] = {}
+        self._remember_scores = bool(getattr(db, "is_sqlite", False))
 
     def note_submission(self) -> None:
         """A benchmark run is being submitted: from now on, every run is looked up."""
@@ -167,7 +170,7 @@ class BenchmarkRunHooks:
         statements.append(self.sql.score(run.id, **scored, ideal=ideal, transpiled=transpiled,
                                          calibration=calibration_hash, scored_at=utcnow()))
         known = self._submitted.get(run.id)
-        if known is not None and changes.get("completed_at") is not None:
+        if known is not None and self._remember_scores and changes.get("completed_at") is not None:
             _bounded_put(self._scored, run.id, (changes["completed_at"], _block(*known[:3], **scored, transpiled=transpiled)))
         return statements
 
