@@ -46,6 +46,35 @@ class BenchmarkRun(BaseModel):
     scored_at = DateTimeField(null=True)
 
 
+class BenchmarkStatements:
+    """A benchmark run's two writes on the run path (its row with the submission, its score
+    with the completion) as plain SQL composed once, like ``db.run_statements``: building them
+    with peewee's query builder costs more than executing them. Values go through each
+    field's ``db_value``, as peewee would send them."""
+
+    INSERTED = ("run", "user", "circuit", "custom_circuit", "suite_name", "suite_version", "problem_id",
+                "circuit_index", "backend_name", "width", "depth", "created_at")
+    SCORED = ("score", "hellinger_fidelity", "score_ci_low", "score_ci_high", "ideal", "transpiled", "calibration",
+              "scored_at")
+
+    def __init__(self, param: str) -> None:
+        meta = BenchmarkRun._meta
+        self._fields = meta.fields
+        table = f'"{meta.table_name}"'
+        cols = ", ".join(f'"{self._fields[name].column_name}"' for name in self.INSERTED)
+        self._insert = f"INSERT INTO {table} ({cols}) VALUES ({', '.join([param] * len(self.INSERTED))})"
+        sets = ", ".join(f'"{self._fields[name].column_name}" = {param}' for name in self.SCORED)
+        self._score = f'UPDATE {table} SET {sets} WHERE "{self._fields["run"].column_name}" = {param}'
+
+    def insert(self, **values) -> tuple[str, list]:
+        """The row of a submitted benchmark run (every name of ``INSERTED``)."""
+        return self._insert, [self._fields[name].db_value(values[name]) for name in self.INSERTED]
+
+    def score(self, run_id: str, **values) -> tuple[str, list]:
+        """A completed run's score (every name of ``SCORED``)."""
+        return self._score, [self._fields[name].db_value(values[name]) for name in self.SCORED] + [run_id]
+
+
 # Leaderboard reads ---------------------------------------------------------------------------
 async def best_entries(db, suite_name: str, suite_version: str, problem_id: str) -> list[dict]:
     """Each user's best scored entry per backend for one problem (score, then the earliest),

@@ -451,14 +451,7 @@ class DaskExecutor(Executor):
             self._pending.pop(task.task_id, None)
             if waiter is not None and not waiter.done():
                 waiter.cancel()
-        result.metrics["executor_time_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        if result.status == RunStatus.COMPLETED:
-            self.completed += 1
-        elif result.status == RunStatus.CANCELLED:
-            self.cancelled += 1
-        else:
-            self.failed += 1
-        return result
+        return self._finished(result, started)
 
     async def _outcome(self, task_id: str, future: Any) -> SimResult:
         """The Dask future's result as a SimResult (never raises but CancelledError)."""

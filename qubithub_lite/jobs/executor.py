@@ -117,6 +117,18 @@ class Executor(ABC):
     def stats(self) -> dict[str, Any]:
         return {}
 
+    def _finished(self, result: SimResult, started: float) -> SimResult:
+        """Stamp ``executor_time_ms`` (since ``started``, a ``perf_counter``) on ``result`` and
+        count it under its status (the ``completed``/``failed``/``cancelled`` counters)."""
+        result.metrics["executor_time_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        if result.status == RunStatus.COMPLETED:
+            self.completed += 1
+        elif result.status == RunStatus.CANCELLED:
+            self.cancelled += 1
+        else:
+            self.failed += 1
+        return result
+
     async def __aenter__(self) -> Self:
         await self.start()
         return self
@@ -378,14 +390,7 @@ class LocalProcessExecutor(Executor):
             finally:
                 self._capacity.release()
             result.metrics.setdefault("queue_wait_ms", round((started - enqueued) * 1000, 3))
-            result.metrics["executor_time_ms"] = round((time.perf_counter() - started) * 1000, 3)
-            if result.status == RunStatus.COMPLETED:
-                self.completed += 1
-            elif result.status == RunStatus.CANCELLED:
-                self.cancelled += 1
-            else:
-                self.failed += 1
-            return result
+            return self._finished(result, started)
         finally:
             self._pending.pop(task.task_id, None)
 

@@ -28,6 +28,7 @@ from ..run_status import RunStatus
 from .compile import SANDBOX_KIND, Compiler, RunFailure, entry_of
 from .executor import Executor, SimTask
 from .scheduler import RunStore, SlotBoard
+from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,7 @@ class RunQueue:
         for task in [*self._slots, *self._active.values()]:
             with contextlib.suppress(BaseException):
                 await task
-        if self._warmup is not None:
-            self._warmup.cancel()
-            with contextlib.suppress(BaseException):
-                await self._warmup
+        await cancel_and_wait(self._warmup)
         if self.leases is not None:
             await self.leases.release()
         with contextlib.suppress(Exception):
@@ -161,31 +159,64 @@ class RunQueue:
             return claimed
 
     async def _slot_loop(self, index: int) -> None:
-        while not self._closing:
-            self._wake.clear()
-            try:
-                run = await self._claim()
-            except Exception:
-                log.exception("queue.claim_failed")
-                run = None
-            if run is None:
-                async with self.runs.idle():
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=2.0)
-                continue
+        handoff: tuple[Any, asyncio.Task] | None = None  # the next run, claimed as the last one ended
+        while handoff is not None or not self._closing:
+            if handoff is None:
+                self._wake.clear()
+                try:
+                    run = await self._claim()
+                except Exception:
+                    log.exception("queue.claim_failed")
+                    run = None
+                if run is None:
+                    async with self.runs.idle():
+                        with contextlib.suppress(asyncio.TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), timeout=2.0)
+                    continue
+                task = self._start(run)
+            else:
+                run, task = handoff
+            handoff = None
             self._wake.set()  # others may find more work
-            task = asyncio.create_task(self._execute(run), name=f"run-{run.id}")
-            self._active[run.id] = task
             try:
                 async with self.runs.idle():
-                    await task
+                    handoff = await task
             except asyncio.CancelledError:
                 if self._closing:
                     raise
             finally:
                 self._finishing.discard(run.id)
-                self.board.finished(run.id, run.user_id)
+                if self._active.get(run.id) is task:  # not already finished by the claim of the next run
+                    self.board.finished(run.id, run.user_id)
                 self._wake.set()
+
+    def _start(self, run: Any) -> asyncio.Task:
+        """Execute a claimed run in its own task (what cancelling the run cancels)."""
+        task = asyncio.create_task(self._execute(run), name=f"run-{run.id}")
+        self._active[run.id] = task
+        return task
+
+    async def _end_and_claim(self, run: Any, status: RunStatus, payload: dict[str, Any],
+                             owner: str | None) -> tuple[Any, asyncio.Task] | None:
+        """Write ``run``'s end and claim this slot's next run in one transaction (the slot then
+        never waits for two trips to the database between runs); the next run is started here,
+        under the claim lock, so a drain sees it in ``_active``. Returns it with its task."""
+        async with self._claim_lock:
+            if not self._closing and not (self.leases is not None and self.leases.shared):
+                self.board.finished(run.id, run.user_id)  # the fairness of this claim counts it as done
+                fairness = self.board.fairness(self.config.per_user_concurrency)
+                fields = self.leases.fields() if self.leases is not None else None
+                try:
+                    claimed = await self.runs.finish_and_claim(run, status, payload, fairness, fields, owner=owner)
+                except Exception:
+                    log.exception("queue.claim_failed")
+                else:
+                    if claimed is None:
+                        return None
+                    self.board.claimed(claimed.user_id)
+                    return claimed, self._start(claimed)
+        await self.runs.transition(run, status, owner=owner, **payload)
+        return None
 
     async def stop_run(self, run_id: str) -> None:
         """Stop a run's work here (cancelled or taken over by another process), unless it is
@@ -200,7 +231,7 @@ class RunQueue:
         limit = float(asked) if isinstance(asked, (int, float)) and asked > 0 else self.config.default_timeout_seconds
         return min(limit, self.config.max_timeout_seconds)  # the one cap (the executor adds none)
 
-    async def _execute(self, run: Any) -> None:
+    async def _execute(self, run: Any) -> tuple[Any, asyncio.Task] | None:
         owner = self.leases.owner if self.leases is not None else None  # only while we hold the lease
         try:
             outcome = await self._perform(run)
@@ -219,7 +250,7 @@ class RunQueue:
             return
         status, payload = outcome
         self._finishing.add(run.id)
-        await self.runs.transition(run, status, owner=owner, **payload)
+        return await self._end_and_claim(run, status, payload, owner)
 
     async def _perform(self, run: Any) -> tuple[RunStatus, dict[str, Any]]:
         known = self._versions.get(run.circuit_version_id)

@@ -60,6 +60,11 @@ class RunStore(Protocol):
         """Move the next queued run (in ``fairness`` order) to running and return it (``fields``:
         more columns of the claimed run: its lease, see ``jobs.leases``)."""
 
+    async def finish_and_claim(self, run: Any, new: RunStatus, end: Mapping[str, Any], fairness: Fairness,
+                               fields: Mapping[str, Any] | None = None, owner: str | None = None) -> Any | None:
+        """``transition(run, new, owner=owner, **end)`` then ``claim_next(fairness, fields)``, in one
+        transaction when the store can (a slot's end of one run and start of the next)."""
+
     async def interrupted(self) -> list[Any]:
         """Runs a stopped server left ``pending`` or ``running`` (id, status, attempts)."""
 

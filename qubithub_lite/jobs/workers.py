@@ -32,6 +32,7 @@ from ..frozen import is_frozen, python_command
 from ..logs import fields
 from ..backends.registry import GROUP as BACKEND_GROUP
 from ..plugin_loader import plugin_modules
+from .tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from ..sandbox import Sandbox
@@ -77,10 +78,7 @@ class LaunchedWorker:
         self.kill()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.proc.wait(), 5)
-        if self.stderr_task is not None:
-            self.stderr_task.cancel()
-            with contextlib.suppress(BaseException):
-                await self.stderr_task
+        await cancel_and_wait(self.stderr_task)
         if self.cgroup is not None:
             await self.cgroup.destroy()
         if self.workdir is not None:

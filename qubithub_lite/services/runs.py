@@ -9,7 +9,7 @@ The service gets its collaborators at construction: a :class:`~qubithub_lite.job
 (wake the slots, stop a cancelled run, the fairness order for queue positions; None in a
 CLI hub, whose runs are never queued) and an optional :class:`RunExtension` (benchmarks).
 The queue talks back only through the :class:`~qubithub_lite.jobs.scheduler.RunStore`
-methods below (``transition``, ``claim_next``, ``interrupted``, ``circuit_and_version``,
+methods below (``transition``, ``claim_next``, ``finish_and_claim``, ``interrupted``, ``circuit_and_version``,
 ``analysis``, ``idle``).
 """
 
@@ -109,19 +109,26 @@ class Runs:
             seed=req.seed if req.seed is not None else secrets.randbelow(2**31), created_at=utcnow(),
         )
         limit = self.settings.runs.max_queued_per_user
-        written = await self.db.write([
+        statements = [
             self.sql.insert_run(run, limit),  # guard: refused at `limit` unfinished runs
             self.sql.ensure_stats(run.user_id, run.circuit_id),
             self.sql.bump_stats(run.user_id, run.circuit_id, {"total_runs": 1, "pending_runs": 1, "total_shots": run.shots}),
             self.sql.bump_runs_count(run.circuit_id, 1),
             self.sql.audit(run.id, "run.created", user.id, {"backend": name, "shots": run.shots}),
             *(extra(run) if extra is not None else ()),
-        ], guard=True, serialize_on=f"runs-cap:{run.user_id}")  # the cap holds under concurrency
+        ]
+        # With a scheduler the run is queued in the same transaction (its own transition,
+        # stats delta and audit row, one trip fewer); a CLI hub only marks it pending.
+        queued, queue = self._transition_plan(run, RunStatus.QUEUED, None, {}) if self.scheduler is not None else ({}, [])
+        written = await self.db.write([*statements, *queue], guard=True,
+                                      serialize_on=f"runs-cap:{run.user_id}")  # the cap holds under concurrency
         if written is None:
             active = await run_reads.active_count(self.db, self.sql, user.id)
             raise Forbidden(f"usage limit exceeded: {active} unfinished runs (limit {limit})")
         if self.scheduler is not None:
-            await self.transition(run, RunStatus.QUEUED)
+            for key, value in queued.items():
+                setattr(run, key, value)
+            await self.publish(run)
             self.scheduler.wake()
         return run
 
@@ -199,6 +206,32 @@ class Runs:
         if run is not None:
             await self.publish(run)
         return run
+
+    async def finish_and_claim(self, run: Run, new: RunStatus, end: dict[str, Any], fairness: Fairness,
+                               fields: dict[str, Any] | None = None, owner: str | None = None) -> Run | None:
+        """Move ``run`` to its end ``new`` (columns ``end``; what :meth:`transition` does) and
+        claim the next queued run (what :meth:`claim_next` does) in one transaction, so a slot
+        makes one trip between two runs; returns the claimed run. ``fairness`` must already
+        count ``run`` as finished. If ``run``'s state moved on meanwhile (cancelled), its end is
+        left to :meth:`transition` (which re-reads it) and only the claim is written."""
+        changes, statements = self._transition_plan(run, new, None, end, owner)
+        ended, claimed = await self.db.transaction(self._finish_and_claim, statements, fairness, fields or {})
+        if ended:
+            for key, value in changes.items():
+                setattr(run, key, value)
+            await self.publish(run)
+        else:
+            await self.transition(run, new, owner=owner, **end)
+        if claimed is not None:
+            await self.publish(claimed)
+        return claimed
+
+    def _finish_and_claim(self, execute, statements: list, fairness: Fairness, fields: dict[str, Any]):
+        ended = execute(*statements[0]).rowcount > 0  # the guarded UPDATE: no row, nothing of this end
+        if ended:
+            for sql, params in statements[1:]:
+                execute(sql, params)
+        return ended, self._claim(execute, fairness, fields)
 
     def _claim(self, execute, fairness: Fairness, fields: dict[str, Any]) -> Run | None:
         heads = [(user_id, oldest) for user_id, oldest in execute(self.sql.queued_heads).fetchall()

@@ -282,3 +282,24 @@ async def test_org_circuits_and_org_keys(client, alice, bob, make_user):
     assert all(e["circuit_id"] is None for e in anonymous["entries"])
     mine = await (await client.get("/benchmarks/leaderboard/ghz/ghz-n3/my-rank", headers=keys["read"])).json()
     assert mine["entry"]["user"]["username"] == "alice"
+
+
+async def test_a_run_is_published_with_the_block_it_stored(client, hub, alice):
+    # The hooks remember what a submission and a completion wrote, so publishing a scored run
+    # needs no read; what they serve must be what the database holds.
+    from qubithub_lite.services.benchmarks.service import BenchmarkRunHooks
+
+    submitted = await _run(client, alice, f"suite_name=ghz&problem_idx={GHZ3_IDX}&backend=fake_manila")
+    run_id = submitted["runs"][0]["id"]
+    async with client.ws_connect(f"/ws/runs/{run_id}?token={alice.access_token}") as ws:
+        async for msg in ws:
+            last = msg.json()
+            if last["status"] in ("completed", "failed", "cancelled"):
+                break
+    assert last["status"] == "completed" and last["benchmark"]["score"] is not None
+    if hub.db.is_sqlite:  # served from memory (PostgreSQL stores scores as single precision: read back)
+        assert hub.benchmarks.hooks._scored[run_id][1] is not None
+    from_db = await BenchmarkRunHooks(hub.db, hub.benchmarks.suites).block(await hub.runs.load(run_id))
+    assert last["benchmark"] == from_db
+    got = await (await client.get(f"/runs/{run_id}", headers=alice.headers)).json()
+    assert got["benchmark"] == from_db

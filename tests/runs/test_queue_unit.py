@@ -67,6 +67,11 @@ class FakeStore:
             return await self.transition(run, RunStatus.RUNNING)
         return None
 
+    async def finish_and_claim(self, run, new, end, fairness, fields=None, owner=None):
+        self.claims_with_an_end = getattr(self, "claims_with_an_end", 0) + 1
+        await self.transition(run, new, **end)
+        return await self.claim_next(fairness)
+
     async def interrupted(self):
         return [r for r in self.runs.values() if r.status in (RunStatus.PENDING, RunStatus.RUNNING)]
 
@@ -271,3 +276,24 @@ async def test_the_queue_caps_the_time_limit_a_manifest_asks_for():
         await _until(lambda: "a0" in executor.tasks)
         executor.finish("a0")
     assert 59.0 < executor.tasks["a0"].timeout <= 60.0
+
+
+async def test_a_runs_end_claims_the_next_run_with_the_cap_counting_it_as_done():
+    # One slot, per-user cap 1, alice's two runs: a0's end (one store call with the claim)
+    # frees her place, so a1 is claimed by it; a drain during a1 lets it finish.
+    store, executor = FakeStore(), FakeExecutor()
+    store.add("a0", "alice")
+    store.add("a1", "alice")
+    queue, board = _queue(store, executor)
+    async with serving(queue):
+        await _until(lambda: "a0" in executor.order)
+        executor.finish("a0")
+        await _until(lambda: "a1" in executor.order)
+        assert store.claims_with_an_end == 1 and store.runs["a0"].status == RunStatus.COMPLETED
+        assert board.active_users == {"alice": 1} and list(board.active) == ["a1"]
+        draining = asyncio.create_task(queue.drain(timeout=5))
+        await asyncio.sleep(0.05)
+        executor.finish("a1")
+        assert await draining == (1, 0)
+    assert store.transitions == [("a0", "running"), ("a0", "completed"), ("a1", "running"), ("a1", "completed")]
+    assert board.active_users == {} and board.active == {}

@@ -25,7 +25,7 @@ from typing import Any, AsyncIterator
 
 from ... import __version__
 from ...db import benchmarks as benchmark_reads
-from ...db.benchmarks import BenchmarkCalibration, BenchmarkRun
+from ...db.benchmarks import BenchmarkCalibration, BenchmarkRun, BenchmarkStatements
 from ...db.circuits import Circuit, CircuitVersion
 from ...db.fields import new_id, utcnow
 from ...db.models import Membership, Organization, User
@@ -84,13 +84,41 @@ class BenchmarkRunHooks:
     def __init__(self, db, suites: dict[str, Suite]) -> None:
         self.db = db
         self.suites = suites
+        self.sql = BenchmarkStatements(db.engine.param)
         #: False once the database is known to hold no benchmark run: ordinary runs then skip
         #: the lookup in :meth:`analysis_for` (this process is the only writer).
         self._any_runs: bool | None = None
+        #: run id -> (suite name, suite version, problem id, circuit index) of the benchmark runs
+        #: submitted here (what their BenchmarkRun row says; rows never change these), so
+        #: :meth:`analysis_for` needs no read; a run not in it is looked up.
+        self._submitted: dict[str, tuple[str, str, str, int | None]] = {}
+        #: run id -> (completed_at, block) of the runs scored here, built from what the
+        #: completion wrote (:meth:`on_transition`), so publishing it needs no read; used only
+        #: for a run whose ``completed_at`` is that completion's (it was the one committed).
+        #: SQLite only: PostgreSQL keeps a FloatField as ``real`` (single precision), so there
+        #: the stored score differs from the one computed and is read back.
+        self._scored: dict[str, tuple[Any, dict[str, Any]]] = {}
+        self._remember_scores = bool(getattr(db, "is_sqlite", False))
 
     def note_submission(self) -> None:
         """A benchmark run is being submitted: from now on, every run is looked up."""
         self._any_runs = True
+
+    def remember(self, run_id: str, suite_name: str, suite_version: str, problem_id: str,
+                 circuit_index: int | None) -> None:
+        """A benchmark run's row, as written with its submission (see ``_submitted``)."""
+        _bounded_put(self._submitted, run_id, (suite_name, suite_version, problem_id, circuit_index))
+
+    def _spec(self, suite_name: str, suite_version: str, problem_id: str, circuit_index: int | None,
+              run_id: str) -> dict[str, Any] | None:
+        suite = self.suites.get(suite_name)
+        problem = suite.problem(problem_id) if suite is not None and suite.version == suite_version else None
+        if problem is None:
+            log.warning("benchmark.problem_gone", extra=fields(run_id=run_id, suite=suite_name))
+            return None
+        known = problem.known_ideal
+        reference = problem.circuits[circuit_index or 0]
+        return {"ideal": known, "reference_qasm": None if known is not None else reference.qasm}
 
     async def analysis_for(self, run) -> dict[str, Any] | None:
         """What the worker needs to analyse a benchmark run (None: not a benchmark run)."""
@@ -100,17 +128,13 @@ class BenchmarkRunHooks:
                 self._any_runs = found
         if not self._any_runs:
             return None
+        known = self._submitted.get(run.id)
+        if known is not None:
+            return self._spec(*known, run.id)
         row = await BenchmarkRun.aget_or_none(BenchmarkRun.run == run.id)
         if row is None:
             return None
-        suite = self.suites.get(row.suite_name)
-        problem = suite.problem(row.problem_id) if suite is not None and suite.version == row.suite_version else None
-        if problem is None:
-            log.warning("benchmark.problem_gone", extra=fields(run_id=run.id, suite=row.suite_name))
-            return None
-        known = problem.known_ideal
-        reference = problem.circuits[row.circuit_index or 0]
-        return {"ideal": known, "reference_qasm": None if known is not None else reference.qasm}
+        return self._spec(row.suite_name, row.suite_version, row.problem_id, row.circuit_index, run.id)
 
     def on_transition(self, run, new: str, changes: dict[str, Any]) -> list:
         """On completion: the score, computed here from the raw counts and the ideal
@@ -141,26 +165,50 @@ class BenchmarkRunHooks:
             ).on_conflict_ignore().sql())
             transpiled["calibration"] = {"hash": calibration_hash, "calibrated_at": snapshot.get("calibrated_at"),
                                          "source": snapshot.get("source")}
-        statements.append(BenchmarkRun.update(
-            score=round(score, 6), hellinger_fidelity=round(hf, 6),
-            score_ci_low=round(min(low, score), 6), score_ci_high=round(max(high, score), 6),
-            ideal=ideal, transpiled=transpiled, calibration=calibration_hash, scored_at=utcnow(),
-        ).where(BenchmarkRun.run == run.id).sql())
+        scored = dict(score=round(score, 6), hellinger_fidelity=round(hf, 6),
+                      score_ci_low=round(min(low, score), 6), score_ci_high=round(max(high, score), 6))
+        statements.append(self.sql.score(run.id, **scored, ideal=ideal, transpiled=transpiled,
+                                         calibration=calibration_hash, scored_at=utcnow()))
+        known = self._submitted.get(run.id)
+        if known is not None and self._remember_scores and changes.get("completed_at") is not None:
+            _bounded_put(self._scored, run.id, (changes["completed_at"], _block(*known[:3], **scored, transpiled=transpiled)))
         return statements
 
     async def block(self, run) -> dict[str, Any] | None:
+        scored = self._scored.get(run.id)
+        if scored is not None and scored[0] == run.completed_at:  # this completion's score, as written
+            return scored[1]
         row = await BenchmarkRun.aget_or_none(BenchmarkRun.run == run.id)
         if row is None or row.score is None:
             return None
-        t = row.transpiled or {}
-        return {
-            "suite_name": row.suite_name, "suite_version": row.suite_version, "problem_id": row.problem_id,
-            "score": row.score, "hellinger_fidelity": row.hellinger_fidelity,
-            "score_ci": [row.score_ci_low, row.score_ci_high],
-            "transpiled": {"hash": t.get("hash"), "depth": t.get("depth"), "two_qubit_gates": t.get("two_qubit_gates"),
-                           "features": t.get("features")},
-            "calibration": t.get("calibration"),
-        }
+        return _block(row.suite_name, row.suite_version, row.problem_id, row.score, row.hellinger_fidelity,
+                      row.score_ci_low, row.score_ci_high, row.transpiled)
+
+
+#: How many runs :class:`BenchmarkRunHooks` remembers (the oldest are forgotten first; a
+#: forgotten run is read from the database again).
+REMEMBERED_RUNS = 4096
+
+
+def _bounded_put(memory: dict[str, Any], key: str, value: Any) -> None:
+    memory.pop(key, None)
+    memory[key] = value
+    while len(memory) > REMEMBERED_RUNS:
+        memory.pop(next(iter(memory)))
+
+
+def _block(suite_name: str, suite_version: str, problem_id: str, score: float, hellinger_fidelity: float,
+           score_ci_low: float, score_ci_high: float, transpiled: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``benchmark`` block of a scored run's response."""
+    t = transpiled or {}
+    return {
+        "suite_name": suite_name, "suite_version": suite_version, "problem_id": problem_id,
+        "score": score, "hellinger_fidelity": hellinger_fidelity,
+        "score_ci": [score_ci_low, score_ci_high],
+        "transpiled": {"hash": t.get("hash"), "depth": t.get("depth"), "two_qubit_gates": t.get("two_qubit_gates"),
+                       "features": t.get("features")},
+        "calibration": t.get("calibration"),
+    }
 
 
 class Benchmarks:
@@ -239,12 +287,13 @@ class Benchmarks:
         runs = []
         for driver in drivers:
             def extra(run, driver=driver):
-                return [BenchmarkRun.insert(
+                self.hooks.remember(run.id, suite.name, suite.version, problem.id, circuit_index)
+                return [self.hooks.sql.insert(
                     run=run.id, user=user.id, circuit=circuit_id, custom_circuit=circuit_index is None,
                     suite_name=suite.name, suite_version=suite.version, problem_id=problem.id,
                     circuit_index=circuit_index, backend_name=driver.name, width=problem.qubits,
                     depth=reference.depth, created_at=run.created_at,
-                ).sql()]
+                )]
 
             req = RunCreate(circuit_id=circuit_id, backend_type=driver.type, backend_name=driver.name, shots=suite.shots)
             self.hooks.note_submission()
