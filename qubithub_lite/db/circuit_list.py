@@ -14,12 +14,18 @@ from peewee import JOIN, SQL, CharField, DateTimeField, ForeignKeyField, Integer
 from .circuits import Circuit, CircuitTag, Star
 from .core import Db
 from .models import Organization, User
-from .resources import fts_query, join_namespace, owned_select, owner_is, text_filter
+from .resources import fts_query, join_namespace, owned_select, owner_is, search_words, text_filter
 
 #: A SQLite full-text search matching at most this many circuits is driven by the FTS index
 #: (it reads only the matches); a broader one walks the list's sort indexes and tests each
 #: circuit against the matches' rowids (it stops after one page).
 NARROW_SEARCH_MATCHES = 5000
+
+#: Search words of at most this many characters have an FTS5 prefix index (m0019): testing
+#: one circuit against such a prefix term is an index seek, whatever the number of circuits.
+#: A longer word is answered by merging its terms' doclists, so a broad search with one reads
+#: its matches once per statement instead of once per circuit tested.
+PREFIX_INDEXED = 12
 
 #: Columns of a list row: the card's circuit columns, the owner's, the organization's.
 LIST_COLUMNS = tuple(
@@ -87,9 +93,14 @@ async def is_narrow_search(db: Db, q: Any, limit: int = NARROW_SEARCH_MATCHES) -
     return int(cursor.fetchone()[0]) <= limit
 
 
-def _matched_rowids(match: str):
-    """Circuits whose FTS row matches: integers (the FTS rowids) against the indexed
-    ``circuit.search_rowid`` (m0017), not text ids collected into a temporary index."""
+def _matched_rowids(match: str, words: list[str]):
+    """Circuits whose FTS row matches, for a walk that tests circuits one by one: each
+    circuit's own FTS row probed by rowid (``search_rowid``, m0017) when every word has a
+    prefix index (:data:`PREFIX_INDEXED`: a seek); otherwise the matches' rowids, read once
+    per statement, against the indexed ``search_rowid``."""
+    if all(len(w) <= PREFIX_INDEXED for w in words):
+        own_row = (SQL("circuit_fts MATCH ?", (match,))) & (SQL('"circuit_fts"."rowid"') == Circuit.search_rowid)
+        return fn.EXISTS(Select([SQL('"circuit_fts"')], [SQL("1")]).where(own_row))
     return Circuit.search_rowid.in_(SQL("(SELECT rowid FROM circuit_fts WHERE circuit_fts MATCH ?)", (match,)))
 
 
@@ -144,7 +155,7 @@ def list_queries(db: Db, where: Any, branches: list, order: tuple, q: Any, narro
         if narrow:
             page = join_namespace(Circuit.select(*LIST_COLUMNS).from_(matches).join(Circuit, JOIN.CROSS), Circuit)
             return page.where(on & where).order_by(*order).offset(q.offset).limit(q.limit), count_query
-        text = _matched_rowids(match)
+        text = _matched_rowids(match, search_words(q.q))
         where &= text
         filters = text if filters is None else filters & text
     else:
