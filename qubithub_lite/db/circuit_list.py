@@ -6,6 +6,7 @@ peewee (so they stay portable) and compiled once per shape; the service
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,17 +81,36 @@ def converters() -> tuple:
     return tuple(fast_converter(f) for f in LIST_COLUMNS)
 
 
+#: How long a search's narrow/broad verdict is reused (see :func:`is_narrow_search`).
+NARROW_VERDICT_SECONDS = 5.0
+_NARROW_VERDICTS_MAX = 512
+#: (database, match, limit) → (expiry, narrow).
+_narrow_verdicts: dict[tuple[int, str, int], tuple[float, bool]] = {}
+
+
 async def is_narrow_search(db: Db, q: Any, limit: int = NARROW_SEARCH_MATCHES) -> bool:
     """Whether a SQLite full-text search matches at most ``limit`` circuits (counting at most
-    that many FTS rows costs about as much as reading them)."""
+    that many FTS rows costs about as much as reading them).
+
+    The verdict only picks a plan (both plans give the same page and total), so it is
+    reused for :data:`NARROW_VERDICT_SECONDS`: a search repeated by a class counts its
+    matches once, not on every request."""
     if not (q.q and q.q.strip()) or not db.is_sqlite:
         return False
     match = fts_query(q.q)
     if match is None:
         return True
+    key, now = (id(db), match, limit), time.monotonic()
+    known = _narrow_verdicts.get(key)
+    if known is not None and known[0] > now:
+        return known[1]
     cursor = await db.execute_sql(
         "SELECT COUNT(*) FROM (SELECT 1 FROM circuit_fts WHERE circuit_fts MATCH ? LIMIT ?)", (match, limit + 1))
-    return int(cursor.fetchone()[0]) <= limit
+    narrow = int(cursor.fetchone()[0]) <= limit
+    if len(_narrow_verdicts) >= _NARROW_VERDICTS_MAX:
+        _narrow_verdicts.clear()
+    _narrow_verdicts[key] = (now + NARROW_VERDICT_SECONDS, narrow)
+    return narrow
 
 
 def _matched_rowids(match: str, words: list[str]):
