@@ -129,9 +129,11 @@ def list_queries(db: Db, where: Any, branches: list, order: tuple, q: Any, narro
 
     ``where`` is the caller's visibility, ``branches`` its parts (see
     :meth:`..services.permissions.Visibility.branches`). A caller who sees more than public
-    rows (signed in) gets the page as a UNION of index scans, one per branch: each takes its
-    first ``offset + limit`` ids in sort order, and only those are merged and joined (an OR
-    of the branches would sort every visible row).
+    rows (signed in) gets the page as a UNION of index scans, one per branch, and only the
+    first ``offset + limit`` ids in sort order are joined (an OR of the branches would sort
+    every visible row). On SQLite the UNION has one ORDER BY and LIMIT: the branches are
+    merged lazily (each reads only as far as the merged page needs); on PostgreSQL each
+    branch takes its first ``offset + limit`` ids, then they are merged.
 
     On SQLite a full-text search is counted from its FTS matches, each reaching its circuit
     through ``search_rowid``; its page is the same UNION of branch walks, each testing its
@@ -188,6 +190,25 @@ def list_queries(db: Db, where: Any, branches: list, order: tuple, q: Any, narro
         page = owned_select(Circuit, *LIST_COLUMNS[:-7]).where(where).order_by(*order).offset(q.offset).limit(q.limit)
         return page, count_query
     union = None
+    if db.is_sqlite:
+        # One ORDER BY over the whole UNION ALL: SQLite merges the branches as co-routines,
+        # each walking its index in sort order, and pulls rows only until the page is full
+        # (a branch-local LIMIT would make each branch read and test a whole page first).
+        keys = [SQL(f'"k{k}"') for k in range(len(order))]
+        for branch in branches:
+            part = Circuit.select(*(o.node.alias(f"k{k}") for k, o in enumerate(order)), Circuit.id.alias("cid"))
+            if q.owner:
+                part = join_namespace(part, Circuit)
+            part = part.where(branch if filters is None else branch & filters)
+            union = part if union is None else union + part
+        union = union.order_by(*(key.desc() if o.direction == "DESC" else key.asc() for key, o in zip(keys, order)))
+        union = union.limit(q.offset + q.limit)
+        picked = union.alias("picked")
+        page = join_namespace(
+            Circuit.select(*LIST_COLUMNS).from_(picked).join(Circuit, on=(Circuit.id == picked.c.cid)),
+            Circuit,
+        ).order_by(*order).offset(q.offset).limit(q.limit)
+        return page, count_query
     for i, branch in enumerate(branches):
         ids = Circuit.select(Circuit.id)
         if q.owner:
