@@ -19,7 +19,7 @@ from .resources import fts_query, join_namespace, owned_select, owner_is, search
 
 #: A SQLite full-text search matching at most this many circuits is driven by the FTS index
 #: (it reads only the matches); a broader one walks the list's sort indexes and tests each
-#: circuit against the matches' rowids (it stops after one page).
+#: circuit against the matches (it stops after one page; see :func:`search_plan`).
 NARROW_SEARCH_MATCHES = 5000
 
 #: Search words of at most this many characters have an FTS5 prefix index (m0019): testing
@@ -81,50 +81,74 @@ def converters() -> tuple:
     return tuple(fast_converter(f) for f in LIST_COLUMNS)
 
 
-#: How long a search's narrow/broad verdict is reused (see :func:`is_narrow_search`).
-NARROW_VERDICT_SECONDS = 5.0
-_NARROW_VERDICTS_MAX = 512
-#: (database, match, limit) → (expiry, narrow).
-_narrow_verdicts: dict[tuple[int, str, int], tuple[float, bool]] = {}
+#: The plans of a SQLite full-text search (see :func:`search_plan`).
+NARROW, DENSE, SPARSE = "narrow", "dense", "sparse"
+#: A broad search is *dense* when more than this share of all circuits match it (see :func:`search_plan`).
+DENSE_SEARCH_SHARE = 0.1
+#: How long a search's plan is reused (see :func:`search_plan`).
+PLAN_SECONDS = 5.0
+_PLANS_MAX = 512
+#: (database, match, narrow limit, dense share) → (expiry, plan).
+_plans: dict[tuple, tuple[float, str]] = {}
+
+_PLAN_SQL = (
+    "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM circuit_fts WHERE circuit_fts MATCH ? "
+    "LIMIT max(?, CAST((SELECT coalesce(MAX(search_rowid), 0) FROM circuit) * ? AS INTEGER)) + 1)), "
+    "(SELECT coalesce(MAX(search_rowid), 0) FROM circuit)"
+)
 
 
-async def is_narrow_search(db: Db, q: Any, limit: int = NARROW_SEARCH_MATCHES) -> bool:
-    """Whether a SQLite full-text search matches at most ``limit`` circuits (counting at most
-    that many FTS rows costs about as much as reading them).
+async def search_plan(db: Db, q: Any, narrow_limit: int = NARROW_SEARCH_MATCHES,
+                      dense_share: float = DENSE_SEARCH_SHARE) -> str | None:
+    """How :func:`list_queries` answers a SQLite full-text search (None: not one).
 
-    The verdict only picks a plan (both plans give the same page and total), so it is
-    reused for :data:`NARROW_VERDICT_SECONDS`: a search repeated by a class counts its
-    matches once, not on every request."""
+    - :data:`NARROW`: at most ``narrow_limit`` circuits match; the page is read from the
+      matches (counting at most that many FTS rows costs about as much as reading them).
+    - :data:`DENSE`: more than ``dense_share`` of all circuits match (and more than
+      ``narrow_limit``); the page walks the sort indexes and tests each circuit with a seek
+      in its own FTS row (:data:`PREFIX_INDEXED`): about one test per circuit shown.
+    - :data:`SPARSE`: in between; the walks test circuits against the matches' rowids, read
+      once per statement (a walk may pass many circuits before it finds a match: ~1 µs
+      each instead of a seek's ~15 µs).
+
+    The circuits are counted as the highest ``search_rowid`` (an index's last entry; deleted
+    circuits only make a search look sparser). A plan changes no page and no total, so it is
+    reused for :data:`PLAN_SECONDS`: a search repeated by a class counts its matches once,
+    not on every request."""
     if not (q.q and q.q.strip()) or not db.is_sqlite:
-        return False
+        return None
     match = fts_query(q.q)
     if match is None:
-        return True
-    key, now = (id(db), match, limit), time.monotonic()
-    known = _narrow_verdicts.get(key)
+        return NARROW
+    key, now = (id(db), match, narrow_limit, dense_share), time.monotonic()
+    known = _plans.get(key)
     if known is not None and known[0] > now:
         return known[1]
-    cursor = await db.execute_sql(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM circuit_fts WHERE circuit_fts MATCH ? LIMIT ?)", (match, limit + 1))
-    narrow = int(cursor.fetchone()[0]) <= limit
-    if len(_narrow_verdicts) >= _NARROW_VERDICTS_MAX:
-        _narrow_verdicts.clear()
-    _narrow_verdicts[key] = (now + NARROW_VERDICT_SECONDS, narrow)
-    return narrow
+    matches, circuits = (await db.execute_sql(_PLAN_SQL, (match, narrow_limit, dense_share))).fetchone()
+    if matches <= narrow_limit:
+        plan = NARROW
+    elif matches > max(narrow_limit, int(circuits * dense_share)):
+        plan = DENSE
+    else:
+        plan = SPARSE
+    if len(_plans) >= _PLANS_MAX:
+        _plans.clear()
+    _plans[key] = (now + PLAN_SECONDS, plan)
+    return plan
 
 
-def _matched_rowids(match: str, words: list[str]):
-    """Circuits whose FTS row matches, for a walk that tests circuits one by one: each
-    circuit's own FTS row probed by rowid (``search_rowid``, m0017) when every word has a
-    prefix index (:data:`PREFIX_INDEXED`: a seek); otherwise the matches' rowids, read once
-    per statement, against the indexed ``search_rowid``."""
-    if all(len(w) <= PREFIX_INDEXED for w in words):
+def _matched_rowids(match: str, words: list[str], seek: bool):
+    """Circuits whose FTS row matches, for a walk that tests circuits one by one: with
+    ``seek`` (a dense search), each circuit's own FTS row probed by rowid (``search_rowid``,
+    m0017) when every word has a prefix index (:data:`PREFIX_INDEXED`); otherwise the
+    matches' rowids, read once per statement, against the indexed ``search_rowid``."""
+    if seek and all(len(w) <= PREFIX_INDEXED for w in words):
         own_row = (SQL("circuit_fts MATCH ?", (match,))) & (SQL('"circuit_fts"."rowid"') == Circuit.search_rowid)
         return fn.EXISTS(Select([SQL('"circuit_fts"')], [SQL("1")]).where(own_row))
     return Circuit.search_rowid.in_(SQL("(SELECT rowid FROM circuit_fts WHERE circuit_fts MATCH ?)", (match,)))
 
 
-def list_queries(db: Db, where: Any, branches: list, order: tuple, q: Any, narrow: bool = False):
+def list_queries(db: Db, where: Any, branches: list, order: tuple, q: Any, plan: str | None = None):
     """The page query (the :data:`LIST_COLUMNS`) and the matching ``COUNT(*)`` query.
 
     ``where`` is the caller's visibility, ``branches`` its parts (see
@@ -137,9 +161,9 @@ def list_queries(db: Db, where: Any, branches: list, order: tuple, q: Any, narro
 
     On SQLite a full-text search is counted from its FTS matches, each reaching its circuit
     through ``search_rowid``; its page is the same UNION of branch walks, each testing its
-    circuits against the matches' rowids (a broad search: the walks stop after one page), or,
-    for a ``narrow`` one (few matches, see :func:`is_narrow_search`), read from the matches
-    too. Tags are then tested per circuit (an index probe) instead of collected. PostgreSQL
+    circuits against the matches (a broad search: the walks stop after one page; how they
+    test: see :func:`search_plan`), or, for a :data:`NARROW` one (few matches), read from
+    the matches too. Tags are then tested per circuit (an index probe) instead of collected. PostgreSQL
     searches keep the single statement (the tsvector filter of m0015)."""
     filters = None
     conds = []
@@ -174,10 +198,10 @@ def list_queries(db: Db, where: Any, branches: list, order: tuple, q: Any, narro
         if q.owner:
             count_query = join_namespace(count_query, Circuit)
         count_query = count_query.where(on & where)
-        if narrow:
+        if plan == NARROW:
             page = join_namespace(Circuit.select(*LIST_COLUMNS).from_(matches).join(Circuit, JOIN.CROSS), Circuit)
             return page.where(on & where).order_by(*order).offset(q.offset).limit(q.limit), count_query
-        text = _matched_rowids(match, search_words(q.q))
+        text = _matched_rowids(match, search_words(q.q), seek=plan == DENSE)
         where &= text
         filters = text if filters is None else filters & text
     else:

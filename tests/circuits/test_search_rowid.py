@@ -19,16 +19,21 @@ pytestmark = pytest.mark.sqlite_only("the FTS5 table and its rowid link are SQLi
 
 
 async def search_both_ways(client, hub, user, **params):
-    """The same search with every query taken as narrow, then as broad."""
+    """The same search with every query taken as narrow, then as broad: dense (a seek per
+    circuit tested) and sparse (the matches read once per statement)."""
     service = hub.circuits
     try:
         service.NARROW_SEARCH_MATCHES = 10**9
         narrow = await list_all(client, user, **params)
         service.NARROW_SEARCH_MATCHES = -1
-        broad = await list_all(client, user, **params)
+        service.DENSE_SEARCH_SHARE = 0.0
+        dense = await list_all(client, user, **params)
+        service.DENSE_SEARCH_SHARE = 10.0**9
+        sparse = await list_all(client, user, **params)
     finally:
         del service.NARROW_SEARCH_MATCHES
-    assert narrow == broad, (narrow, broad)
+        del service.DENSE_SEARCH_SHARE
+    assert narrow == dense == sparse, (narrow, dense, sparse)
     return narrow
 
 
@@ -143,5 +148,39 @@ async def test_m0019_rebuilds_the_search_index_of_a_populated_database(tmp_path)
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'circuit'")).fetchall()}
         for col in m0019.TIED_SORT_COLUMNS:
             assert f"circuit_is_public_{col}_id" in indexes and f"circuit_is_public_{col}" not in indexes
+    finally:
+        await db.close()
+
+
+async def test_search_plans_follow_the_share_of_matching_circuits(tmp_path):
+    """Few matches: narrow; more than the dense share of all circuits: dense; in between:
+    sparse. A plan is reused for a while (it changes no page and no total)."""
+    from qubithub_lite.db import circuit_list as statements
+    from qubithub_lite.schemas.circuits import CircuitListQuery
+
+    db = open_database(f"sqlite:///{tmp_path / 'q.db'}")
+    try:
+        await migrate.upgrade(db)
+        now = "2026-01-01 00:00:00"
+        await db.execute_sql("INSERT INTO user (id, email, username, name, password_hash, is_admin, is_pro, is_active, created_at, "
+                             "updated_at) VALUES ('u1','a@b.c','ann','Ann','h',0,0,1,?,?)", (now, now))
+        for i in range(40):
+            await add(db, f"c{i:02d}", "common" + (" rare" if i < 4 else "") + (" half" if i % 2 else ""))
+
+        async def plan(text, narrow_limit=2, share=0.25):
+            return await statements.search_plan(db, CircuitListQuery(q=text), narrow_limit, share)
+
+        assert await plan("common") == statements.DENSE  # 40 of 40
+        assert await plan("half") == statements.DENSE  # 20 of 40 > 25 %
+        assert await plan("half", share=0.6) == statements.SPARSE  # 20 of 40 < 60 %
+        assert await plan("rare") == statements.SPARSE  # more than 2, but 4 of 40 < 25 %
+        assert await plan("rare", share=0.05) == statements.DENSE  # 4 of 40 > 5 %
+        assert await plan("rare", narrow_limit=4) == statements.NARROW
+        assert await plan("absent") == statements.NARROW
+        assert await statements.search_plan(db, CircuitListQuery(q=None)) is None
+        await db.execute_sql("DELETE FROM circuit WHERE title LIKE '%half%'")
+        assert await plan("half") == statements.DENSE  # reused: the same plan for a while
+        statements._plans.clear()
+        assert await plan("half") == statements.NARROW  # counted again: none left
     finally:
         await db.close()
