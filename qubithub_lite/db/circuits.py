@@ -74,8 +74,9 @@ class Circuit(NamespacedRepo):
 
     class Meta:
         indexes = ((("namespace_id", "name"), True), (("name",), False)) + tuple(
-            (("is_public", col), False) for col in (
-                "created_at", "updated_at", "stars_count", "views_count", "runs_count", "forks_count", "name", "qubits")
+            (("is_public", col), False) for col in ("created_at", "updated_at", "name")
+        ) + tuple(  # m0019: the tie-breaker too, for the columns with many equal values
+            (("is_public", col, "id"), False) for col in ("stars_count", "views_count", "runs_count", "forks_count", "qubits")
         ) + ((("owner", "is_public"), False), (("organization", "is_public"), False))  # m0014
 
 

@@ -36,6 +36,8 @@ class CircuitListing:
     TOTAL_COST_FACTOR = 20.0
     #: See :data:`..db.circuit_list.NARROW_SEARCH_MATCHES`.
     NARROW_SEARCH_MATCHES = statements.NARROW_SEARCH_MATCHES
+    #: See :data:`..db.circuit_list.DENSE_SEARCH_SHARE`.
+    DENSE_SEARCH_SHARE = statements.DENSE_SEARCH_SHARE
     _LIST_SQL_CACHE_SIZE = 256
     _LIST_COLUMNS = statements.LIST_COLUMNS
 
@@ -66,8 +68,8 @@ class CircuitListing:
         (stars, views, runs) show within that bound too."""
         user_id = permissions.user_id_of(who)
         vis = await permissions.visibility(self.db, who)
-        narrow = await statements.is_narrow_search(self.db, q, self.NARROW_SEARCH_MATCHES)
-        compiled = self._list_sql(vis, q, narrow=narrow, starred_by=user_id)
+        plan = await statements.search_plan(self.db, q, self.NARROW_SEARCH_MATCHES, self.DENSE_SEARCH_SHARE)
+        compiled = self._list_sql(vis, q, plan=plan, starred_by=user_id)
         generation, now = self._generation, self._clock()
         if user_id is None:
             page = self._pages.get(compiled.key)
@@ -147,28 +149,28 @@ class CircuitListing:
                 c["is_starred"] = c["id"] in starred
         return cards
 
-    def _list_sql(self, vis: permissions.Visibility, q: CircuitListQuery, narrow: bool = False,
+    def _list_sql(self, vis: permissions.Visibility, q: CircuitListQuery, plan: str | None = None,
                   starred_by: str | None = None) -> statements.CompiledList:
         """The list statements for a request, compiled by peewee (so they stay portable) and
         memoised by everything they depend on: the caller's visibility (see
         :func:`permissions.visibility`) and the query. Only SQL text is cached here (pages: see
         :meth:`list`)."""
         total_key = (vis.key, q.framework, tuple(q.tags), q.qubits_min, q.qubits_max, q.owner, q.q)
-        key = (total_key, q.sort, q.order, q.page, q.limit, narrow, starred_by)
+        key = (total_key, q.sort, q.order, q.page, q.limit, plan, starred_by)
         hit = self._list_sql_cache.get(key)
         if hit is None:
-            separate = bool(q.q and q.q.strip()) and self.db.is_sqlite and not narrow
-            hit = statements.compile_list(self.db, key, total_key, *self._list_queries(vis, q, narrow),
+            separate = bool(q.q and q.q.strip()) and self.db.is_sqlite and plan != statements.NARROW
+            hit = statements.compile_list(self.db, key, total_key, *self._list_queries(vis, q, plan),
                                           starred_by=starred_by, separate_total=separate)
             if len(self._list_sql_cache) >= self._LIST_SQL_CACHE_SIZE:
                 self._list_sql_cache.pop(next(iter(self._list_sql_cache)))
             self._list_sql_cache[key] = hit
         return hit
 
-    def _list_queries(self, vis: permissions.Visibility, q: CircuitListQuery, narrow: bool = False):
+    def _list_queries(self, vis: permissions.Visibility, q: CircuitListQuery, plan: str | None = None):
         """The page query and the matching ``COUNT(*)`` query (see :func:`..db.circuit_list.list_queries`)."""
         order = sort_order(Circuit, q.sort, q.order, SORT_FIELDS)
-        return statements.list_queries(self.db, vis.where(Circuit), vis.branches(Circuit), order, q, narrow)
+        return statements.list_queries(self.db, vis.where(Circuit), vis.branches(Circuit), order, q, plan)
 
     @staticmethod
     def _card_from_row(convert, row) -> dict[str, Any]:

@@ -39,6 +39,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..db import resources as resource_queries
 from ..db.core import Db
 from ..db.models import ApiKey, Membership, Organization, User
 from ..errors import BadRequest, Forbidden, NotFound
@@ -163,8 +164,7 @@ async def member_org_ids(db: Db, user_id: str | None) -> list[str]:
     """Organizations whose private resources ``user_id`` may see (for list filters)."""
     if user_id is None:
         return []
-    rows = await db.list(Membership.select(Membership.organization).where(Membership.user == user_id))
-    return [r.organization_id for r in rows]
+    return await resource_queries.member_org_ids(db, user_id)
 
 
 @dataclass(frozen=True)
