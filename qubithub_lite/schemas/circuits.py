@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .bounded import FreeForm
 from .common import (
-    NAME_PATTERN, TITLE_DOC, CardHead, CardTail, PageQuery, Request, Schema, SearchQuery, SortedQuery, Timestamp,
+    NAME_PATTERN, TITLE_DOC, CardHead, CardTail, PageInfo, PageQuery, Request, Schema, SearchQuery, SortedQuery, Timestamp,
     normalized, not_null, not_null_title, refuse_null, sort_by, tag_list,
 )
 
@@ -206,11 +206,12 @@ class CircuitDetail(CircuitCard):
     latest_version: VersionOut | None = None
 
 
-class CircuitList(BaseModel):
+class _CircuitItems(BaseModel):
     circuits: list[CircuitCard]
-    total: int
-    page: int
-    pages: int
+
+
+class CircuitList(PageInfo, _CircuitItems):  # circuits, then total, page, pages
+    pass
 
 
 class StarResponse(BaseModel):

@@ -102,6 +102,8 @@ class PageQuery(BaseModel):
         return (self.page - 1) * self.limit
 
 
+# A list response: ``class XList(PageInfo, _XItems)`` with ``_XItems`` holding the page's items
+# (base-first field order: the items, then these).
 class PageInfo(BaseModel):
     total: int
     page: int

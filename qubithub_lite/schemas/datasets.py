@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .circuits import MAX_TAGS, TAG_RE, ForkRequest, check_name, normalize_tags
 from . import common
 from .common import (
-    NAME_PATTERN, TITLE_DOC, CardHead, CardTail, PageQuery, Request, Schema, SearchQuery, SortedQuery, Timestamp,
+    NAME_PATTERN, TITLE_DOC, CardHead, CardTail, PageInfo, PageQuery, Request, Schema, SearchQuery, SortedQuery, Timestamp,
     normalized, not_null, not_null_title, refuse_null, sort_by, tag_list,
 )
 
@@ -191,11 +191,12 @@ class DatasetDetail(DatasetCard):
     latest_version: DatasetVersionOut | None = None
 
 
-class DatasetList(BaseModel):
+class _DatasetItems(BaseModel):
     datasets: list[DatasetCard]
-    total: int
-    page: int
-    pages: int
+
+
+class DatasetList(PageInfo, _DatasetItems):  # datasets, then total, page, pages
+    pass
 
 
 class DatasetStarResponse(BaseModel):

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .circuits import ForkRequest, StarResponse, check_name
 from .common import (
-    NAME_PATTERN, TITLE_DOC, CardHead, CardTail, PageQuery, Request, Schema, SearchQuery, Timestamp, not_null,
+    NAME_PATTERN, TITLE_DOC, CardHead, CardTail, PageInfo, PageQuery, Request, Schema, SearchQuery, Timestamp, not_null,
     not_null_title, sort_by,
 )
 
@@ -217,8 +217,9 @@ class SpaceDetail(SpaceCard):
     storage_bytes: int = 0
 
 
-class SpaceList(BaseModel):
+class _SpaceItems(BaseModel):
     spaces: list[SpaceCard]
-    total: int
-    page: int
-    pages: int
+
+
+class SpaceList(PageInfo, _SpaceItems):  # spaces, then total, page, pages
+    pass
