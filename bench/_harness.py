@@ -6,6 +6,7 @@ run, because these machines are noisy; nothing here asserts absolute times.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -18,7 +19,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import aiohttp
 
@@ -35,6 +36,24 @@ if len(sys.argv) > 2:
     app.router.add_get("/file", file)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 '''
+
+
+def bench_options(doc: str | None = None, **options) -> argparse.Namespace:
+    """A bench's command line, from its options' defaults: ``name=default`` is ``--name``
+    (``_`` spelled ``-``), typed like its default (``False``: a flag; ``None`` or a string: a
+    string); ``name=(default, "help")`` adds a help text. ``doc``: the bench's docstring, whose
+    first line ``--help`` shows."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    for name, spec in options.items():
+        default, help_text = spec if isinstance(spec, tuple) else (spec, None)
+        flag = "--" + name.replace("_", "-")
+        if default is False:
+            parser.add_argument(flag, action="store_true", help=help_text)
+        elif default is None or isinstance(default, str):
+            parser.add_argument(flag, default=default, help=help_text)
+        else:
+            parser.add_argument(flag, type=type(default), default=default, help=help_text)
+    return parser.parse_args()
 
 
 def free_port() -> int:
@@ -166,6 +185,72 @@ def requests_per_second(url: str, headers: dict[str, str] | None = None, seconds
     if errors:
         print(f"  warning: {errors} non-200 answers from {url}")
     return done / elapsed
+
+
+#: The password of the users benches register.
+PASSWORD = "Bench!pass#2026"
+
+
+async def register(session: aiohttp.ClientSession, url: str, name: str) -> dict[str, str]:
+    """Register user ``name`` (``name@example.org``); their authorization header."""
+    async with session.post(f"{url}/auth/register", json={"email": f"{name}@example.org", "username": name,
+                                                           "password": PASSWORD}) as r:
+        assert r.status in (200, 201), await r.text()
+        return {"Authorization": f"Bearer {(await r.json())['access_token']}"}
+
+
+async def submit_runs(session: aiohttp.ClientSession, url: str, headers: dict[str, str], circuit_id: str,
+                      count: int, concurrency: int, shots: int = 1024) -> None:
+    """Submit ``count`` runs of one circuit from ``concurrency`` clients at once (a class)."""
+    pending = iter(range(count))
+
+    async def submitter() -> None:
+        for _ in pending:
+            async with session.post(f"{url}/runs", json={"circuit_id": circuit_id, "shots": shots}, headers=headers) as r:
+                assert r.status == 201, await r.text()
+
+    await asyncio.gather(*(submitter() for _ in range(concurrency)))
+
+
+async def wait_drained(session: aiohttp.ClientSession, url: str, headers: dict[str, str],
+                       timeout: float | None = None) -> dict:
+    """Poll the caller's run stats until none of their runs is unfinished; returns the stats
+    (RuntimeError after ``timeout`` seconds, if given)."""
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    while True:
+        async with session.get(f"{url}/runs/users/me/stats", headers=headers) as r:
+            stats = await r.json()
+        if stats["pending_runs"] + stats["queued_runs"] + stats["running_runs"] == 0:
+            return stats
+        if deadline is not None and time.monotonic() > deadline:
+            raise RuntimeError(f"runs still unfinished after {timeout:g} s: {stats}")
+        await asyncio.sleep(0.05)
+
+
+async def insert_circuits_rows(db, start: int, stop: int, placed: Callable[[int], tuple[str, str | None, bool]],
+                               batch: int = 1000) -> None:
+    """Circuits ``start..stop`` straight through the DB layer (one transaction, batched inserts):
+    circuit ``i`` is ``bench-i``, tagged ``bench`` and ``t<i % 50>``; ``placed(i)`` says its
+    (owner id, organization id or None, public)."""
+    from qubithub_lite.db.circuits import Circuit, CircuitTag
+    from qubithub_lite.db.fields import new_id, utcnow
+
+    frameworks = ("qiskit", "pennylane", "cirq", "openqasm3")
+    async with db.tx():
+        for base in range(start, stop, batch):
+            rows, tags = [], []
+            for i in range(base, min(stop, base + batch)):
+                cid, now = new_id(), utcnow()
+                owner, org, public = placed(i)
+                t = ["bench", f"t{i % 50}"]
+                rows.append({"id": cid, "name": f"bench-{i}", "namespace_id": org or owner, "owner": owner,
+                             "organization": org, "title": f"Bench circuit {i}",
+                             "description": f"Generated circuit number {i} for the bench",
+                             "framework": frameworks[i % 4], "tags": t, "qubits": i % 30, "is_public": public,
+                             "stars_count": i % 97, "created_at": now, "updated_at": now})
+                tags += [{"circuit": cid, "tag": x} for x in t]
+            await db.execute(Circuit.insert_many(rows))
+            await db.execute(CircuitTag.insert_many(tags))
 
 
 #: The line prefix run_all.py reads: ``BENCH_RESULT {"bench": ..., "results": [...]}``.

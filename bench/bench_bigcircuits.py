@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import statistics
@@ -26,7 +25,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import emit, qubithub_server  # noqa: E402
+from _harness import bench_options, emit, qubithub_server  # noqa: E402
 from bench_class import register  # noqa: E402
 from bench_runs import run_to_completion, upload  # noqa: E402
 
@@ -108,15 +107,8 @@ async def hub_too_wide(url: str, qubits: int) -> tuple[float, dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--qubits", type=int, default=22)
-    parser.add_argument("--depth", type=int, default=4)
-    parser.add_argument("--shots", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--wide", type=int, default=26)
-    parser.add_argument("--memory-mib", type=int, default=512, help="simulation memory cap for the wide run")
-    parser.add_argument("--quick", action="store_true", help="one repeat")
-    args = parser.parse_args()
+    args = bench_options(qubits=22, depth=4, shots=1000, repeats=3, wide=26,
+                         memory_mib=(512, "simulation memory cap for the wide run"), quick=(False, "one repeat"))
     if args.quick:
         args.repeats = 1
     bare_times = bare(args.qubits, args.depth, args.shots, args.repeats)

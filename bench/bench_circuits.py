@@ -11,7 +11,6 @@ time and count; temp files are removed.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -26,7 +25,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent))
-from _harness import RssSampler, bare_server, emit, qubithub_server, requests_per_second, rss_bytes  # noqa: E402
+from _harness import (RssSampler, bare_server, bench_options, emit, insert_circuits_rows,  # noqa: E402
+                      qubithub_server, requests_per_second, rss_bytes)
 
 MiB = 1024 * 1024
 
@@ -38,27 +38,12 @@ def post_json(url: str, body: dict, headers: dict | None = None) -> dict:
 
 
 async def insert_circuits(data_dir: Path, owner_id: str, count: int) -> None:
-    """10,000 circuits straight through the DB layer (one transaction, batched inserts)."""
-    from qubithub_lite.db.circuits import Circuit, CircuitTag
+    """10,000 public circuits straight through the DB layer (one transaction, batched inserts)."""
     from qubithub_lite.db.core import open_database
-    from qubithub_lite.db.fields import new_id, utcnow
 
     db = open_database(f"sqlite:///{data_dir / 'qubithub.db'}", pool_size=1)
-    frameworks = ("qiskit", "pennylane", "cirq", "openqasm3")
     try:
-        async with db.tx():
-            for start in range(0, count, 500):
-                rows, tags = [], []
-                for i in range(start, min(count, start + 500)):
-                    cid, now = new_id(), utcnow()
-                    t = ["bench", f"t{i % 50}"]
-                    rows.append({"id": cid, "name": f"bench-{i}", "namespace_id": owner_id, "owner": owner_id,
-                                 "title": f"Bench circuit {i}", "description": f"Generated circuit number {i} for the bench",
-                                 "framework": frameworks[i % 4], "tags": t, "qubits": i % 30, "is_public": True,
-                                 "stars_count": i % 97, "created_at": now, "updated_at": now})
-                    tags += [{"circuit": cid, "tag": x} for x in t]
-                await db.execute(Circuit.insert_many(rows))
-                await db.execute(CircuitTag.insert_many(tags))
+        await insert_circuits_rows(db, 0, count, lambda i: (owner_id, None, True), batch=500)
     finally:
         await db.close()
 
@@ -103,11 +88,7 @@ def make_file(path: Path, size: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--circuits", type=int, default=10_000)
-    parser.add_argument("--file-mib", type=int, default=1024)
-    args = parser.parse_args()
+    args = bench_options(seconds=5.0, circuits=10_000, file_mib=1024)
     size = args.file_mib * MiB
     env = {"QUBITHUB_LITE_STORAGE_MAX_FILE_BYTES": str(size + MiB),
            "QUBITHUB_LITE_STORAGE_USER_QUOTA_BYTES": str(4 * size + 64 * MiB)}

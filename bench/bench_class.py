@@ -17,7 +17,6 @@ when the previous click answered). From the runs' own timestamps:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
 import statistics
@@ -28,21 +27,13 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import emit, qubithub_server  # noqa: E402
+from _harness import bench_options, emit, qubithub_server, register  # noqa: E402
 from bench_runs import BELL, bare_aer, pct, run_to_completion, upload  # noqa: E402
 
-PASSWORD = "Bench!pass#2026"
 
 
 def ts(value: str) -> float:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-async def register(session: aiohttp.ClientSession, url: str, name: str) -> dict:
-    async with session.post(f"{url}/auth/register", json={"email": f"{name}@example.org", "username": name,
-                                                           "password": PASSWORD}) as r:
-        assert r.status in (200, 201), await r.text()
-        return {"Authorization": f"Bearer {(await r.json())['access_token']}"}
 
 
 async def burst(url: str, users: int, runs: int) -> dict:
@@ -88,11 +79,7 @@ async def burst(url: str, users: int, runs: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--users", type=int, default=30)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--quick", action="store_true", help="10 users x 10 runs")
-    args = parser.parse_args()
+    args = bench_options(users=30, runs=30, quick=(False, "10 users x 10 runs"))
     if args.quick:
         args.users, args.runs = min(args.users, 10), min(args.runs, 10)
     bare_lat, bare_tp = bare_aer(30, 300)

@@ -26,37 +26,19 @@ import aiohttp
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from _harness import emit, qubithub_server  # noqa: E402
+from _harness import emit, qubithub_server, register, submit_runs, wait_drained  # noqa: E402
 from bench_runs import BELL, run_to_completion, upload  # noqa: E402
 
 
 async def throughput(url: str, queued: int) -> dict:
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{url}/auth/register", json={"email": "d@example.org", "username": "dasker",
-                                                               "password": "Bench!pass#2026"}) as r:
-            token = (await r.json())["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = await register(session, url, "dasker")
         cid = await upload(session, url, headers, "bell", BELL)
         for _ in range(4):  # compile once, warm every worker process
             await run_to_completion(session, url, headers, cid)
         t = time.perf_counter()
-        pending = iter(range(queued))
-
-        async def submitter() -> None:
-            for _ in pending:
-                async with session.post(f"{url}/runs", json={"circuit_id": cid, "shots": 1024}, headers=headers) as r:
-                    assert r.status == 201, await r.text()
-
-        await asyncio.gather(*(submitter() for _ in range(8)))
-        deadline = time.monotonic() + 600
-        while True:
-            async with session.get(f"{url}/runs/users/me/stats", headers=headers) as r:
-                stats = await r.json()
-            if stats["pending_runs"] + stats["queued_runs"] + stats["running_runs"] == 0:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"runs still unfinished after 600 s: {stats}")
-            await asyncio.sleep(0.05)
+        await submit_runs(session, url, headers, cid, queued, 8)
+        stats = await wait_drained(session, url, headers, timeout=600)
         return {"runs_per_s": queued / (time.perf_counter() - t), "failed": stats["failed_runs"]}
 
 

@@ -14,7 +14,6 @@ printed as ratios; nothing asserts absolute times. Temp files are removed.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import statistics
@@ -29,7 +28,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent))
-from _harness import RssSampler, emit, qubithub_server, rss_bytes  # noqa: E402
+from _harness import RssSampler, bench_options, emit, qubithub_server, rss_bytes  # noqa: E402
 from bench_formats import make_table, write_csv, write_parquet  # noqa: E402
 
 MiB = 1024 * 1024
@@ -73,13 +72,8 @@ async def time_previews(url: str, repeats: int, concurrency: int = 1) -> list[fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mb", type=int, default=1024, help="size of the big files")
-    parser.add_argument("--small-mb", type=float, default=1.0)
-    parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--rows", type=int, default=100)
-    parser.add_argument("--dir", default=None, help="where to put the temporary files")
-    args = parser.parse_args()
+    args = bench_options(__doc__, size_mb=(1024, "size of the big files"), small_mb=1.0, repeats=9, rows=100,
+                         dir=(None, "where to put the temporary files"))
 
     env = {
         "QUBITHUB_LITE_STORAGE_MAX_FILE_BYTES": str(4 * GiB),

@@ -15,7 +15,6 @@ No absolute-time asserts; the figures are printed.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -85,6 +84,18 @@ def make_table(n: int, seed: int = 7) -> pa.Table:
     )
 
 
+def _write_lines_up_to(fp, block: bytes, target: int) -> None:
+    """Write ``block`` (whole lines) again and again, about ``target`` bytes in all; the last
+    copy is cut at a line end."""
+    written = 0
+    while written < target:
+        piece = block if written + len(block) <= target else block[: block.rfind(b"\n", 0, target - written) + 1]
+        if not piece:
+            break
+        fp.write(piece)
+        written += len(piece)
+
+
 def write_csv(path: Path, target: int, chunk: pa.Table) -> None:
     lines = [
         f"{a:.6f},{b:.6f},{s},{label}\n"
@@ -93,13 +104,7 @@ def write_csv(path: Path, target: int, chunk: pa.Table) -> None:
     block = "".join(lines).encode()
     with path.open("wb") as fp:
         fp.write(b"qubit_0,qubit_1,shots,label\n")
-        written = 0
-        while written < target:
-            piece = block if written + len(block) <= target else block[: block.rfind(b"\n", 0, target - written) + 1]
-            if not piece:
-                break
-            fp.write(piece)
-            written += len(piece)
+        _write_lines_up_to(fp, block, target)
 
 
 def write_parquet(path: Path, target: int, chunk: pa.Table) -> None:
@@ -121,13 +126,7 @@ def write_jsonl(path: Path, target: int, chunk: pa.Table) -> None:
     rows = chunk.slice(0, 20_000).to_pylist()
     block = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows).encode()
     with path.open("wb") as fp:
-        written = 0
-        while written < target:
-            piece = block if written + len(block) <= target else block[: block.rfind(b"\n", 0, target - written) + 1]
-            if not piece:
-                break
-            fp.write(piece)
-            written += len(piece)
+        _write_lines_up_to(fp, block, target)
 
 
 def _matrix_rows(target: int) -> int:
@@ -176,17 +175,13 @@ def measure(path: Path, fmt: str, rows: int, repeats: int, count: bool) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mb", type=int, default=1024, help="size of the big files")
-    parser.add_argument("--small-mb", type=float, default=1.0)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--rows", type=int, default=100)
-    parser.add_argument("--dir", default=None, help="temporary files here, removed afterwards (no cache)")
-    parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "qubithub-bench" / "formats"),
-                        help="generated files are kept here and reused")
-    parser.add_argument("--formats", default=",".join(WRITERS), help="comma-separated formats")
-    parser.add_argument("--no-count", action="store_true", help="skip timing count_rows on the big files")
-    args = parser.parse_args()
+    from _harness import bench_options, emit
+
+    args = bench_options(
+        __doc__, size_mb=(1024, "size of the big files"), small_mb=1.0, repeats=7, rows=100,
+        dir=(None, "temporary files here, removed afterwards (no cache)"),
+        cache_dir=(str(Path.home() / ".cache" / "qubithub-bench" / "formats"), "generated files are kept here and reused"),
+        formats=(",".join(WRITERS), "comma-separated formats"), no_count=(False, "skip timing count_rows on the big files"))
 
     formats = [f for f in args.formats.split(",") if f]
     chunk = make_table(1_000_000)
@@ -223,7 +218,6 @@ def main() -> None:
                       f"{r['rss_growth'] / MiB:15.1f} {str(r['total_rows']):>11}")
             ratio = res["big"]["median"] / res["small"]["median"]
             print(f"{fmt:8} ratio big/small median: {ratio:.2f}x  (goal <= 1.5x)")
-            from _harness import emit
             emit("formats", [(f"{fmt} preview big / small (in process)", ratio, "<=", 1.5)])
             if "count" in res["big"]:
                 big = files[(fmt, "big")].stat().st_size / MiB

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
@@ -29,7 +28,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent))
-from _harness import emit, qubithub_server  # noqa: E402
+from _harness import bench_options, emit, qubithub_server  # noqa: E402
 from bench_class import register  # noqa: E402
 from bench_runs import BELL, run_to_completion, upload  # noqa: E402
 
@@ -105,15 +104,7 @@ async def claim_times(db_url: str, claims: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--small", type=int, default=10)
-    parser.add_argument("--large", type=int, default=10_000)
-    parser.add_argument("--stored-small", type=int, default=100)
-    parser.add_argument("--stored-large", type=int, default=10_000)
-    parser.add_argument("--users", type=int, default=30)
-    parser.add_argument("--samples", type=int, default=40)
-    parser.add_argument("--claims", type=int, default=8)
-    args = parser.parse_args()
+    args = bench_options(small=10, large=10_000, stored_small=100, stored_large=10_000, users=30, samples=40, claims=8)
     env = {"QUBITHUB_LITE_RUNS_MAX_QUEUED_PER_USER": str(args.large + 10)}
     tmp = tempfile.TemporaryDirectory(prefix="qh-bench-growth-")
     data_dir = Path(tmp.name) / "data"

@@ -14,7 +14,6 @@ The caller is a signed-in member of 3 organizations.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import statistics
@@ -26,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent))
-from _harness import bare_server, emit, qubithub_server, requests_per_second  # noqa: E402
+from _harness import (bare_server, bench_options, emit, insert_circuits_rows, qubithub_server,  # noqa: E402
+                      requests_per_second)
 
 LIST = "/circuits?limit=20"
 SEARCH = "/circuits?limit=20&q=number&tags=bench&sort=stars_count"
@@ -46,34 +46,20 @@ def get_json(url: str, headers: dict) -> dict:
 async def insert_circuits(data_dir: Path, me: str, other: str, org_ids: list[str], start: int, stop: int,
                           db=None) -> None:
     """Circuits ``start..stop``: 80 % public, the rest private (mine, my organizations', another user's)."""
-    from qubithub_lite.db.circuits import Circuit, CircuitTag
     from qubithub_lite.db.core import open_database
-    from qubithub_lite.db.fields import new_id, utcnow
+
+    def placed(i: int) -> tuple[str, str | None, bool]:
+        kind = i % 10
+        if kind == 8:
+            return (me, None, False) if i % 20 < 10 else (other, None, False)
+        if kind == 9:
+            return other, org_ids[i % len(org_ids)], False
+        return me, None, True
 
     own = db is None
     db = db or open_database(f"sqlite:///{data_dir / 'qubithub.db'}", pool_size=1)
-    frameworks = ("qiskit", "pennylane", "cirq", "openqasm3")
     try:
-        async with db.tx():
-            for base in range(start, stop, 1000):
-                rows, tags = [], []
-                for i in range(base, min(stop, base + 1000)):
-                    cid, now = new_id(), utcnow()
-                    kind = i % 10
-                    owner, org, public = (me, None, True)
-                    if kind == 8:
-                        owner, org, public = (me, None, False) if i % 20 < 10 else (other, None, False)
-                    elif kind == 9:
-                        owner, org, public = (other, org_ids[i % len(org_ids)], False)
-                    t = ["bench", f"t{i % 50}"]
-                    rows.append({"id": cid, "name": f"bench-{i}", "namespace_id": org or owner, "owner": owner,
-                                 "organization": org, "title": f"Bench circuit {i}",
-                                 "description": f"Generated circuit number {i} for the bench",
-                                 "framework": frameworks[i % 4], "tags": t, "qubits": i % 30, "is_public": public,
-                                 "stars_count": i % 97, "created_at": now, "updated_at": now})
-                    tags += [{"circuit": cid, "tag": x} for x in t]
-                await db.execute(Circuit.insert_many(rows))
-                await db.execute(CircuitTag.insert_many(tags))
+        await insert_circuits_rows(db, start, stop, placed)
     finally:
         if own:
             await db.close()
@@ -92,14 +78,8 @@ def median_latency(url: str, headers: dict, n: int, budget: float = 30.0) -> flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--circuits", type=int, default=10_000)
-    parser.add_argument("--small", type=int, default=1_000)
-    parser.add_argument("--large", type=int, default=100_000)
-    parser.add_argument("--samples", type=int, default=60)
-    parser.add_argument("--quick", action="store_true", help="shorter load phases (same data sizes)")
-    args = parser.parse_args()
+    args = bench_options(seconds=5.0, circuits=10_000, small=1_000, large=100_000, samples=60,
+                         quick=(False, "shorter load phases (same data sizes)"))
     if args.quick:
         args.seconds, args.samples = min(args.seconds, 3.0), min(args.samples, 40)
 

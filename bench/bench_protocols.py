@@ -14,7 +14,6 @@ alternately, median MB/s. Figures are printed as ratios; nothing asserts absolut
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import subprocess
@@ -27,7 +26,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from _harness import emit, qubithub_server  # noqa: E402
+from _harness import bench_options, emit, qubithub_server  # noqa: E402
 
 MiB = 1024 * 1024
 PASSWORD = "Qu4ntum!Leap#42"
@@ -114,11 +113,7 @@ def bench_download(url: str, headers: dict, size_mb: int, repeats: int, tmp: Pat
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--versions", type=int, default=100)
-    parser.add_argument("--size-mb", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    args = bench_options(versions=100, size_mb=64, repeats=5)
     with tempfile.TemporaryDirectory(prefix="qh-bench-protocols-") as tmp, qubithub_server() as (url, _, data):
         headers = signed_in(url)
         bench_clone(url, data, headers, args.versions, args.repeats, Path(tmp))

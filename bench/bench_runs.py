@@ -24,7 +24,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import emit, qubithub_server  # noqa: E402
+from _harness import emit, qubithub_server, register, submit_runs, wait_drained  # noqa: E402
 
 #: The bundled example's Bell circuit (H, CX, measure both).
 BELL = (Path(__file__).resolve().parent.parent / "qubithub_lite" / "examples" / "circuits" / "bell-qiskit"
@@ -84,10 +84,7 @@ async def run_to_completion(session, url, headers, cid) -> float:
 
 async def measure(url: str, samples: int, queued: int) -> dict:
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{url}/auth/register", json={"email": "b@example.org", "username": "bencher",
-                                                               "password": "Bench!pass#2026"}) as r:
-            token = (await r.json())["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = await register(session, url, "bencher")
         cid = await upload(session, url, headers, "bell", BELL)
         await run_to_completion(session, url, headers, cid)  # compile + warm workers
         await run_to_completion(session, url, headers, cid)
@@ -99,24 +96,12 @@ async def measure(url: str, samples: int, queued: int) -> dict:
             firsts.append(await run_to_completion(session, url, headers, new))
         # Sustained throughput: queue everything, wait for the last.
         t = time.perf_counter()
-        pending = iter(range(queued))
-
-        async def submitter() -> None:
-            for _ in pending:
-                async with session.post(f"{url}/runs", json={"circuit_id": cid, "shots": 1024}, headers=headers) as r:
-                    assert r.status == 201, await r.text()
-
-        await asyncio.gather(*(submitter() for _ in range(16)))  # a class submitting at once
+        await submit_runs(session, url, headers, cid, queued, 16)  # a class submitting at once
         submitted = time.perf_counter() - t
         async with session.get(f"{url}/runs/users/me/stats", headers=headers) as r:
             at_submit = await r.json()
         backlog = at_submit["pending_runs"] + at_submit["queued_runs"] + at_submit["running_runs"]
-        while True:
-            async with session.get(f"{url}/runs/users/me/stats", headers=headers) as r:
-                stats = await r.json()
-            if stats["pending_runs"] + stats["queued_runs"] + stats["running_runs"] == 0:
-                break
-            await asyncio.sleep(0.05)
+        stats = await wait_drained(session, url, headers)
         elapsed = time.perf_counter() - t
         drain = time.perf_counter() - t - submitted
         return {"latencies": latencies, "firsts": firsts, "throughput": queued / elapsed, "submit_s": submitted,

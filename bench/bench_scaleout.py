@@ -33,7 +33,9 @@ import aiohttp
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 from _harness import emit, qubithub_server, requests_per_second  # noqa: E402
+from tests.pg.pgtest import run_statements  # noqa: E402
 
 ROOT = HERE.parent
 PASSWORD = "Qu4ntum!Leap#42"
@@ -56,26 +58,15 @@ def postgres_server():
         subprocess.run(["bash", str(ROOT / "tests/pg/start_postgres.sh"), "stop", values["QH_PG_DIR"]], check=False)
 
 
-async def _admin(url: str, sql: list[str]) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        for statement in sql:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 def fresh_database(admin_url: str) -> str:
     name = f"qh_bench_{secrets.token_hex(6)}"
-    asyncio.run(_admin(admin_url, [f'CREATE DATABASE "{name}"']))
+    asyncio.run(run_statements(admin_url, [f'CREATE DATABASE "{name}"']))
     return urlparse(admin_url)._replace(path="/" + name).geturl()
 
 
 def drop_database(admin_url: str, url: str) -> None:
     name = urlparse(url).path.lstrip("/")
-    asyncio.run(_admin(admin_url, [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)']))
+    asyncio.run(run_statements(admin_url, [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)']))
 
 
 async def _json(session, method: str, url: str, **kw):

@@ -9,7 +9,6 @@ Prints per-run latency (p50/p99) and throughput for both, and the ratios.  No as
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 import statistics
@@ -84,13 +83,9 @@ async def executor(n: int, queued: int, shots: int, workers: int, plain: bool = 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=300)
-    ap.add_argument("--queued", type=int, default=1000)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--shots", type=int, default=1024)
-    ap.add_argument("--plain", action="store_true", help="unsandboxed workers (as before #10)")
-    args = ap.parse_args()
+    from _harness import bench_options, emit
+
+    args = bench_options(n=300, queued=1000, workers=2, shots=1024, plain=(False, "unsandboxed workers (as before #10)"))
     b_lat, b_thr = bare(args.n, args.shots)
     e_lat, e_thr, start_s = asyncio.run(executor(args.n, args.queued, args.shots, args.workers, args.plain))
     b50, b99, e50, e99 = pct(b_lat, 50), pct(b_lat, 99), pct(e_lat, 50), pct(e_lat, 99)
@@ -98,7 +93,6 @@ def main() -> None:
     kind = "plain" if args.plain else "sandboxed"
     print(f"LocalProcessExecutor({args.workers}, {kind}):  p50 {e50:.3f} ms  p99 {e99:.3f} ms  throughput {e_thr:.0f}/s with {args.queued} queued  (pool start {start_s:.2f} s)")
     print(f"ratios: p50 {e50 / b50:.2f}x  p99 {e99 / b99:.2f}x  throughput executor/bare {e_thr / b_thr:.2f}")
-    from _harness import emit
     emit("simulators", [("executor p50 vs bare Aer", e50 / b50, "<=", None),
                         ("executor throughput vs bare Aer", e_thr / b_thr, ">=", None)])
 

@@ -74,7 +74,7 @@ class Hub:
         self.hf: HfCompat
         self.benchmarks: Benchmarks
         self.run_queue: RunQueue | None = None
-        self.bus: Any = None  # jobs.bus: LocalBus or PgBus (jobs.scaleout, a server hub's only)
+        self.bus: Any = None  # jobs.bus: LocalBus or PgBus (a server hub's only; docs/scale-out.md)
         self._metrics: Any = None  # metrics.metrics_of(app): made on first use (the HTTP layer's)
         self._websockets: Any = None  # api.lifecycle.open_websockets(hub): the same
         self.limiter = RateLimiter(settings.rate_limits)
@@ -107,15 +107,26 @@ class Hub:
         """Build every service, in dependency order. ``jobs``: a server hub, which also runs
         work (the sandbox is started before); a CLI hub never claims, queues or executes."""
         settings, db = self.settings, self.db
+        # Several API processes on one PostgreSQL database behave as one (docs/scale-out.md):
+        # the event bus crosses processes; services with per-process caches announce through it.
+        shared = not db.is_sqlite
+        if jobs:
+            from .jobs.bus import LocalBus, PgBus
+            from .jobs.leases import process_owner
+
+            owner = process_owner()
+            self.bus = PgBus(db, settings.database_url, owner) if shared else LocalBus(owner)
+            self.add_component(self.bus)  # started before the queue: a cancel sent meanwhile is heard
         tokens = AccessTokens(secret, settings.auth.access_token_ttl_seconds)
-        self.accounts = Accounts(db, PasswordHasher(settings.auth.bcrypt_rounds), tokens, settings.auth)
+        self.accounts = Accounts(db, PasswordHasher(settings.auth.bcrypt_rounds), tokens, settings.auth,
+                                 announcer=self.bus)
         self.api_keys = ApiKeys(db)
         self.orgs = Orgs(db, {"circuit": Circuit, "dataset": Dataset, "space": Space})
         self.blobs = BlobStore(settings.data_dir / "blobs", db)
         if jobs:  # not from the CLI: it clears temp files a running server may be writing
             await self.blobs.start()
         self.storage_accounts = StorageAccounts(db, settings.storage.user_quota_bytes)
-        self.circuits = Circuits(db, self.blobs, self.storage_accounts, settings.storage)
+        self.circuits = Circuits(db, self.blobs, self.storage_accounts, settings.storage, announcer=self.bus)
         self.datasets = Datasets(db, self.blobs, self.storage_accounts, settings.storage, settings.datasets)
         self.spaces = Spaces(db, self.blobs, self.storage_accounts, settings.storage, settings.spaces,
                              self.require_sandbox)
@@ -141,26 +152,25 @@ class Hub:
         executor = build_executor(settings, self.sandbox, self.sandbox_error)
         compiler = build_compiler(settings, db, self.blobs, self.sandbox, self.sandbox_error)
         board = SlotBoard(executor)  # the scheduler the run service sees
-        from .jobs.bus import LocalBus, PgBus
-        from .jobs.leases import process_owner
-        from .jobs.scaleout import NotifyingExtension, attach_scaleout
+        from .jobs.leases import Leases
+        from .jobs.scaleout import NotifyingExtension, RunRelay
         from .services.ratelimit import PgRateLimiter
 
-        # Several API processes on one PostgreSQL database behave as one (docs/scale-out.md):
-        # the event bus crosses processes, and the rate limits are kept in the database.
-        shared, owner = not db.is_sqlite, process_owner()
-        self.bus = PgBus(db, settings.database_url, owner) if shared else LocalBus(owner)
-        self.add_component(self.bus)  # started before the queue: a cancel sent meanwhile is heard
-        if shared:
+        if shared:  # the rate limits are kept in the database
             self.limiter = PgRateLimiter(settings.rate_limits, db)
         hooks = BenchmarkRunHooks(db, load_suites())
         extension = NotifyingExtension(hooks, self.bus) if shared else hooks
         self.runs = Runs(db, self.run_events, settings, registry, scheduler=board, extension=extension)
         self.user_admin = self._build_user_admin()
-        self.run_queue = RunQueue(self.runs, board, compiler, executor, settings.runs)
+        leases = Leases(db, self.runs, board, settings.runs, owner, shared=shared)  # this process's
+        self.run_queue = RunQueue(self.runs, board, compiler, executor, settings.runs, leases=leases)
         self.add_component(self.run_queue)
-        self.health_checks["queue"] = queue_health(settings.runs, self.runs, executor, self.run_events)
-        await attach_scaleout(self, owner, shared)  # leases and cross-process cache drops
+        self.add_component(leases)  # its heartbeat
+        if shared:  # another process's run transitions: publish to subscribers here, stop what we lost
+            self.bus.on("run", RunRelay(self.runs, board, owner).received)
+        self.health_checks["queue"] = queue_health(settings.runs, self.runs, executor, self.run_events,
+                                                   leases=leases if shared else None,
+                                                   bus=self.bus if shared else None)
         self.benchmarks = Benchmarks(db, self.runs, self.circuits, self.accounts, hooks)
 
     def _build_user_admin(self) -> UserAdmin:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -219,17 +219,24 @@ def start_server(data_dir, extra_env: dict[str, str] | None = None, port: int | 
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    wait_healthy(url, proc, 60, lambda: proc.stdout.read().decode(errors="replace"))
+    return LiveServer(url, data_dir, proc, env)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, seconds: float, output: Callable[[], str]) -> None:
+    """Return once the server process at ``url`` answers ``/health``; RuntimeError with its
+    ``output()`` if it exits first, or (killed) if it does not answer within ``seconds``."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stdout.read().decode(errors='replace')}")
+            raise RuntimeError(f"server exited: {output()}")
         try:
             with urllib.request.urlopen(url + "/health", timeout=1):
-                return LiveServer(url, data_dir, proc, env)
+                return
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("server did not start within 60 s")
+    raise RuntimeError(f"server did not start within {seconds:g} s")
 
 
 @pytest.fixture

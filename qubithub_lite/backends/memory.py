@@ -18,15 +18,23 @@ def statevector_bytes(num_qubits: int, density_matrix: bool = False) -> int:
     return 16 * (4**num_qubits if density_matrix else 2**num_qubits)
 
 
-def available_memory() -> int:
-    """Bytes of memory available now (MemAvailable; falls back to free physical pages)."""
+def _proc_bytes(path: str, key: str) -> int | None:
+    """A ``key: N kB`` line of a /proc file, in bytes (None: no such line, or unreadable)."""
     try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
+        with open(path, encoding="ascii") as fh:
             for line in fh:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(key):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
+    return None
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (MemAvailable; falls back to free physical pages)."""
+    available = _proc_bytes("/proc/meminfo", "MemAvailable:")
+    if available is not None:
+        return available
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
@@ -54,14 +62,8 @@ def memory_cap() -> int:
 
 
 def resident_bytes() -> int:
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    resident = _proc_bytes("/proc/self/status", "VmRSS:")
+    return resident if resident is not None else 0
 
 
 def _fmt(n: float) -> str:

@@ -15,6 +15,10 @@ that is gone.
 
 The shared claim (PostgreSQL) decides the per-user concurrency cap and the fair order in the
 database (see :mod:`qubithub_lite.db.leases`).
+
+The leases are built (by ``hub.py``) before the queue, which receives them in its constructor;
+they see the rest through two narrow protocols: :class:`LocalSlots` (this process's slots:
+``jobs.scheduler.SlotBoard``) and :class:`LeaseRuns` (the run service: ``services.runs.Runs``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import logging
 import os
 import secrets
 import socket
-from typing import Any
+from typing import Any, Protocol
 
 from ..db.core import to_models
 from ..db.fields import utcnow
@@ -48,13 +52,39 @@ def process_owner() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"[:64]
 
 
+class LocalSlots(Protocol):
+    """What the leases (and ``jobs.scaleout.RunRelay``) ask of this process's run slots."""
+
+    def wake(self) -> None:
+        """Runs were queued (taken over, retried): let an idle slot look."""
+
+    def executing(self) -> list[str]:
+        """The ids of the runs executing here now."""
+
+    def is_executing(self, run_id: str) -> bool: ...
+
+    async def stop_run(self, run_id: str) -> None:
+        """Stop the run's work here (it is no longer ours), unless it is writing its own end."""
+
+
+class LeaseRuns(Protocol):
+    """What the leases ask of the run service."""
+
+    async def publish(self, run: Run) -> None:
+        """Tell the run's subscribers its new state."""
+
+    def transition_plan(self, run: Run, new: RunStatus, fields: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        """(column changes, statements) of moving ``run`` to ``new`` inside a caller's
+        transaction: the guarded UPDATE first, then the stats delta, audit row and extensions."""
+
+
 class Leases:
     """The lease side of the run queue (one per process)."""
 
-    def __init__(self, runs, queue, config, owner: str, *, shared: bool) -> None:
+    def __init__(self, db, runs: LeaseRuns, slots: LocalSlots, config, owner: str, *, shared: bool) -> None:
         self.runs = runs
-        self.db = runs.db
-        self.queue = queue
+        self.db = db
+        self.slots = slots
         self.config = config
         self.owner = owner
         self.shared = shared  # several processes may use this database (PostgreSQL)
@@ -88,7 +118,7 @@ class Leases:
             if not found:
                 continue
             run = found[0]
-            changes, statements = self.runs._transition_plan(run, RunStatus.RUNNING, None, dict(lease))
+            changes, statements = self.runs.transition_plan(run, RunStatus.RUNNING, dict(lease))
             if execute(*statements[0]).rowcount == 0:
                 continue
             for statement, params in statements[1:]:
@@ -108,7 +138,7 @@ class Leases:
             await self.runs.publish(run)
         if moved:
             self.taken_over += len(moved)
-            self.queue._wake.set()
+            self.slots.wake()
         return len(moved or ())
 
     def _recover_tx(self, execute, now: dt.datetime) -> list[Run]:
@@ -120,8 +150,8 @@ class Leases:
             else:
                 new, extra = RunStatus.FAILED, {"error_class": "internal_error", "error_message":
                                         "the server executing this run stopped; submit it again"}
-            changes, statements = self.runs._transition_plan(
-                run, new, None, {"lease_owner": None, "lease_expires_at": None, **extra})
+            changes, statements = self.runs.transition_plan(
+                run, new, {"lease_owner": None, "lease_expires_at": None, **extra})
             if execute(*statements[0]).rowcount == 0:
                 continue
             for statement, params in statements[1:]:
@@ -149,7 +179,7 @@ class Leases:
 
     async def tick(self) -> None:
         """Renew this process's leases, stop local runs it no longer owns, take over expired ones."""
-        active = list(self.queue._active)
+        active = self.slots.executing()
         if active:
             until = utcnow() + dt.timedelta(seconds=self.seconds)
             await self.db.execute_sql(self.sql.renew, [self.sql.stamp(until), self.owner])
@@ -158,7 +188,7 @@ class Leases:
                 sql, params = self.sql.lost(active[start:start + 500], self.owner)
                 for (run_id,) in (await self.db.execute_sql(sql, params)).fetchall():
                     log.warning("run.lease_lost", extra=fields(run_id=run_id))
-                    await self.queue.stop_run(run_id)
+                    await self.slots.stop_run(run_id)
         if self.shared:
             await self.recover_expired()
 
@@ -174,5 +204,5 @@ class Leases:
                 await self._task
 
     def stats(self) -> dict[str, Any]:
-        return {"owner": self.owner, "lease_seconds": self.seconds, "executing": len(self.queue._active),
+        return {"owner": self.owner, "lease_seconds": self.seconds, "executing": len(self.slots.executing()),
                 "renewals": self.renewals, "taken_over": self.taken_over}

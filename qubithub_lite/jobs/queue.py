@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..logs import fields
 from ..backends.frameworks import PENNYLANE_DEVICES
@@ -30,11 +30,15 @@ from .executor import Executor, SimTask
 from .scheduler import RunStore, SlotBoard
 from .tasks import cancel_and_wait
 
+if TYPE_CHECKING:
+    from .leases import Leases
+
 log = logging.getLogger(__name__)
 
 
 class RunQueue:
-    def __init__(self, runs: RunStore, board: SlotBoard, compiler: Compiler, executor: Executor, config):
+    def __init__(self, runs: RunStore, board: SlotBoard, compiler: Compiler, executor: Executor, config,
+                 leases: Leases | None = None):
         self.runs = runs
         self.board = board
         self.compiler = compiler
@@ -50,9 +54,9 @@ class RunQueue:
         self._warmup: asyncio.Task | None = None
         # circuit version id -> (circuit, version) as first seen: versions are immutable.
         self._versions: dict[str, tuple[Any, Any]] = {}
-        #: Run leases (jobs.leases.Leases, set by the wiring); None: no leases (a bare queue).
-        self.leases = None
-        self._finishing: set[str] = set()  # runs writing their own end: not "lost"
+        #: Run leases (built before the queue, on the same board); None: no leases (a bare queue).
+        self.leases = leases
+        self._finishing = board.finishing  # runs writing their own end: not "lost"
 
     # Lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -220,9 +224,8 @@ class RunQueue:
 
     async def stop_run(self, run_id: str) -> None:
         """Stop a run's work here (cancelled or taken over by another process), unless it is
-        writing its own end (nothing left to stop)."""
-        if run_id not in self._finishing:
-            await self.board.cancel(run_id)
+        writing its own end (nothing left to stop): :meth:`SlotBoard.stop_run`."""
+        await self.board.stop_run(run_id)
 
     # Execution -------------------------------------------------------------------
     def _timeout(self, circuit: Any) -> float:

@@ -4,7 +4,10 @@
   scheduling side: wake the slots (a run was queued), stop a cancelled run's work, and the
   fairness snapshot a queue position is computed from. :class:`SlotBoard` is the one
   implementation: the slots' shared state (what runs where, who was served when, the wake
-  signal), built before the run service and handed to both it and the queue.
+  signal), built before the run service and handed to both it and the queue. It is also
+  what the run leases (``jobs/leases.py``) and the cross-process relay (``jobs/scaleout.py``)
+  see of this process's slots: :meth:`SlotBoard.executing`, :meth:`SlotBoard.is_executing`,
+  :meth:`SlotBoard.stop_run` and :meth:`SlotBoard.wake` (their ``LocalSlots`` protocol).
 - :class:`RunStore` is what the queue (``jobs/queue.py``) may ask of the run service: load
   a run, move it through its lifecycle (every transition goes through here), claim the next
   one in fair order, and the few reads a slot needs. ``services.runs.Runs`` implements it;
@@ -92,6 +95,7 @@ class SlotBoard:
         self.active: dict[str, asyncio.Task] = {}  # run id -> the task executing it
         self.active_users: dict[str, int] = {}  # user id -> runs executing now
         self.served: dict[str, int] = {}  # user id -> ticket of their last claim
+        self.finishing: set[str] = set()  # runs writing their own end: not "lost" (see stop_run)
         self._ticket = itertools.count(1)
 
     def wake(self) -> None:
@@ -106,6 +110,19 @@ class SlotBoard:
 
     def service_order(self) -> dict[str, float]:
         return dict(self.served)
+
+    def executing(self) -> list[str]:
+        """The ids of the runs this process's slots execute now."""
+        return list(self.active)
+
+    def is_executing(self, run_id: str) -> bool:
+        return run_id in self.active
+
+    async def stop_run(self, run_id: str) -> None:
+        """Stop a run's work here (cancelled or taken over by another process), unless it is
+        writing its own end (nothing left to stop)."""
+        if run_id not in self.finishing:
+            await self.cancel(run_id)
 
     def fairness(self, cap: int) -> Fairness:
         return Fairness(dict(self.active_users), dict(self.served), cap)

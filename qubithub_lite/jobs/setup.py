@@ -27,10 +27,18 @@ def build_compiler(settings, db, blobs, sandbox: Sandbox | None, sandbox_error: 
     return Compiler(db, blobs, require_sandbox, settings.runs.compile_timeout_seconds)
 
 
-def queue_health(config, runs, executor: Executor, events: RunEvents) -> Callable[[], Awaitable[dict[str, Any]]]:
+def queue_health(config, runs, executor: Executor, events: RunEvents, *, leases=None,
+                 bus=None) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """The queue's health check; with several processes on one database (``leases``, ``bus``
+    given) also this process's leases and event bus (``jobs.leases``, ``jobs.bus``)."""
     async def check() -> dict[str, Any]:
         counts = await runs.active_counts()
-        return {"ok": True, "workers": config.workers, "executor": executor.stats(), **counts,
-                "subscribers": events.subscriber_count()}
+        state = {"ok": True, "workers": config.workers, "executor": executor.stats(), **counts,
+                 "subscribers": events.subscriber_count()}
+        if leases is not None:
+            state["leases"] = leases.stats()
+        if bus is not None:
+            state["bus"] = bus.stats()
+        return state
 
     return check

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .bounded import FreeForm
 from .common import (
-    NAME_PATTERN, TITLE_DOC, CardHead, CardTail, PageQuery, Request, Schema, SearchQuery, SortedQuery, Timestamp,
-    normalized, not_null, not_null_title, refuse_null, sort_by, tag_list,
+    NAME_PATTERN, CardHead, CardTail, CreateHead, PageQuery, Request, Schema, SearchQuery, SortedQuery, Timestamp,
+    normalized, not_null, not_null_title, page_of, refuse_null, sort_by, tag_list,
 )
 
 Framework = Literal["qiskit", "pennylane", "cirq", "openqasm3"]
@@ -33,19 +33,25 @@ def check_name(value: str) -> str:
     return value
 
 
-def normalize_tags(values: list[str]) -> list[str]:
+def normalize_labels(values: list[str], one: str, many: str) -> list[str]:
+    """Labels (tags, a dataset's task categories) stripped, lowercased and deduplicated, each
+    matching :data:`TAG_RE`, at most :data:`MAX_TAGS`; ``one``/``many`` name them in errors."""
     out: list[str] = []
     for raw in values:
         if not isinstance(raw, str):
-            raise ValueError("tags must be strings")
-        tag = raw.strip().lower()
-        if not TAG_RE.match(tag):
-            raise ValueError(f"invalid tag {raw[:60]!r}: 1-50 characters of lowercase letters, digits and + # . _ -")
-        if tag not in out:
-            out.append(tag)
+            raise ValueError(f"{many} must be strings")
+        label = raw.strip().lower()
+        if not TAG_RE.match(label):
+            raise ValueError(f"invalid {one} {raw[:60]!r}: 1-50 characters of lowercase letters, digits and + # . _ -")
+        if label not in out:
+            out.append(label)
     if len(out) > MAX_TAGS:
-        raise ValueError(f"at most {MAX_TAGS} tags")
+        raise ValueError(f"at most {MAX_TAGS} {many}")
     return out
+
+
+def normalize_tags(values: list[str]) -> list[str]:
+    return normalize_labels(values, "tag", "tags")
 
 
 def check_gates(values: list[str] | None) -> list[str] | None:
@@ -69,10 +75,7 @@ class _CircuitFields(Request):
     _gates = normalized("gates", check_gates, check_fields=False)
 
 
-class CircuitCreate(_CircuitFields):
-    name: str = Field(min_length=1, max_length=100, json_schema_extra={"pattern": NAME_PATTERN})
-    title: str = Field(min_length=1, max_length=500, json_schema_extra=TITLE_DOC)
-    description: str | None = Field(None, max_length=20_000)
+class CircuitCreate(_CircuitFields, CreateHead):
     framework: Framework
     tags: list[str] = Field(default_factory=list, json_schema_extra=tag_list(MAX_TAGS))
     qubits: int = Field(0, ge=0, le=10_000)
@@ -206,11 +209,7 @@ class CircuitDetail(CircuitCard):
     latest_version: VersionOut | None = None
 
 
-class CircuitList(BaseModel):
-    circuits: list[CircuitCard]
-    total: int
-    page: int
-    pages: int
+CircuitList = page_of("CircuitList", "circuits", CircuitCard, __name__)
 
 
 class StarResponse(BaseModel):

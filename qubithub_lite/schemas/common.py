@@ -6,7 +6,7 @@ import datetime as dt
 import math
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, create_model, field_validator
 
 #: Timestamps are rendered as naive-UTC ISO 8601, like the reference's examples.
 Timestamp = Annotated[dt.datetime, PlainSerializer(lambda v: v.isoformat(), return_type=str, when_used="json")]
@@ -108,6 +108,14 @@ class PageInfo(BaseModel):
     pages: int
 
 
+def page_of(name: str, items: str, card: type[BaseModel], module: str) -> type[BaseModel]:
+    """The response model ``name`` of one page of a resource list: ``{<items>: [card, …]}``
+    followed by :class:`PageInfo`'s fields."""
+    fields: dict[str, Any] = {items: (list[card], ...)}
+    fields.update({field: (info.annotation, ...) for field, info in PageInfo.model_fields.items()})
+    return create_model(name, __module__=module, **fields)
+
+
 def page_info(total: int, query: PageQuery) -> dict[str, int]:
     """``{total, page, pages}`` for a list response."""
     return {"total": total, "page": query.page, "pages": math.ceil(total / query.limit) if total else 0}
@@ -126,6 +134,14 @@ class OrganizationSummary(Schema):
     id: str
     name: str
     slug: str
+
+
+# The first fields of creating a circuit or a dataset: ``class XCreate(_XFields, CreateHead)``
+# (base-first field order: these come first). No docstring: it would become a description.
+class CreateHead(Request):
+    name: str = Field(min_length=1, max_length=100, json_schema_extra={"pattern": NAME_PATTERN})
+    title: str = Field(min_length=1, max_length=500, json_schema_extra=TITLE_DOC)
+    description: str | None = Field(None, max_length=20_000)
 
 
 # Shared parts of the resource (circuit, dataset, space) models. A model lists them as

@@ -7,11 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .circuits import MAX_TAGS, TAG_RE, ForkRequest, check_name, normalize_tags
+from .circuits import (MAX_TAGS, ForkRequest, StarResponse, check_name, normalize_labels, normalize_tags,
+                       not_null_tags)
 from . import common
 from .common import (
-    NAME_PATTERN, TITLE_DOC, CardHead, CardTail, PageQuery, Request, Schema, SearchQuery, SortedQuery, Timestamp,
-    normalized, not_null, not_null_title, refuse_null, sort_by, tag_list,
+    CardHead, CardTail, CreateHead, PageQuery, Request, Schema, SearchQuery, SortedQuery, Timestamp, normalized,
+    not_null, not_null_title, page_of, refuse_null, sort_by, tag_list,
 )
 
 #: The bounds of ``formats.model`` (not imported: the formats package loads numpy, an optional extra).
@@ -24,20 +25,7 @@ LICENSE_DOC = {"pattern": r"^[A-Za-z0-9][A-Za-z0-9.+_ -]{0,99}$"}
 
 
 def normalize_task_categories(values: list[str]) -> list[str]:
-    out: list[str] = []
-    for raw in values:
-        if not isinstance(raw, str):
-            raise ValueError("task categories must be strings")
-        value = raw.strip().lower()
-        if not TAG_RE.match(value):
-            raise ValueError(
-                f"invalid task category {raw[:60]!r}: 1-50 characters of lowercase letters, digits and + # . _ -"
-            )
-        if value not in out:
-            out.append(value)
-    if len(out) > MAX_TAGS:
-        raise ValueError(f"at most {MAX_TAGS} task categories")
-    return out
+    return normalize_labels(values, "task category", "task categories")
 
 
 def check_sort(value: str) -> str:
@@ -73,10 +61,7 @@ class _DatasetFields(Request):
         return v
 
 
-class DatasetCreate(_DatasetFields):
-    name: str = Field(min_length=1, max_length=100, json_schema_extra={"pattern": NAME_PATTERN})
-    title: str = Field(min_length=1, max_length=500, json_schema_extra=TITLE_DOC)
-    description: str | None = Field(None, max_length=20_000)
+class DatasetCreate(_DatasetFields, CreateHead):
     format: DatasetFormat
     tags: list[str] = Field(default_factory=list, json_schema_extra=tag_list(MAX_TAGS))
     task_categories: list[str] = Field(default_factory=list, json_schema_extra=tag_list(MAX_TAGS))
@@ -91,19 +76,14 @@ class DatasetCreate(_DatasetFields):
         return check_name(v)
 
 
-def _not_null_tags(schema: dict) -> None:
-    not_null(schema)
-    schema.update(tag_list(MAX_TAGS))
-
-
 class DatasetUpdate(_DatasetFields):
     """Partial update: only the fields sent change. ``format`` only while there are no versions."""
 
     title: str | None = Field(None, min_length=1, max_length=500, json_schema_extra=not_null_title)
     description: str | None = Field(None, max_length=20_000)
     format: DatasetFormat | None = Field(None, json_schema_extra=not_null)
-    tags: list[str] | None = Field(None, json_schema_extra=_not_null_tags)
-    task_categories: list[str] | None = Field(None, json_schema_extra=_not_null_tags)
+    tags: list[str] | None = Field(None, json_schema_extra=not_null_tags)
+    task_categories: list[str] | None = Field(None, json_schema_extra=not_null_tags)
     license: str | None = Field(None, max_length=100, json_schema_extra=LICENSE_DOC)
     citation: str | None = Field(None, max_length=5_000)
     is_public: bool | None = Field(None, json_schema_extra=not_null)
@@ -191,16 +171,11 @@ class DatasetDetail(DatasetCard):
     latest_version: DatasetVersionOut | None = None
 
 
-class DatasetList(BaseModel):
-    datasets: list[DatasetCard]
-    total: int
-    page: int
-    pages: int
+DatasetList = page_of("DatasetList", "datasets", DatasetCard, __name__)
 
 
-class DatasetStarResponse(BaseModel):
-    starred: bool
-    stars_count: int
+class DatasetStarResponse(StarResponse):
+    pass
 
 
 class DatasetStats(BaseModel):

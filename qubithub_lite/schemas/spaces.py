@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .circuits import ForkRequest, StarResponse, check_name
 from .common import (
     NAME_PATTERN, TITLE_DOC, CardHead, CardTail, PageQuery, Request, Schema, SearchQuery, Timestamp, not_null,
-    not_null_title, sort_by,
+    not_null_title, page_of, sort_by,
 )
 
 Sdk = Literal["qiskit", "pennylane", "cirq"]
@@ -217,8 +217,4 @@ class SpaceDetail(SpaceCard):
     storage_bytes: int = 0
 
 
-class SpaceList(BaseModel):
-    spaces: list[SpaceCard]
-    total: int
-    page: int
-    pages: int
+SpaceList = page_of("SpaceList", "spaces", SpaceCard, __name__)

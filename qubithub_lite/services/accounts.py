@@ -15,6 +15,7 @@ from ..db.core import Db
 from ..db.fields import new_id, utcnow
 from ..db.models import Membership, Organization, RefreshToken, User
 from ..errors import BadRequest, Forbidden, Unauthorized
+from ..jobs.bus import Announcer
 from ..logs import fields
 from .passwords import PasswordHasher, password_problem
 from .tokens import AccessTokens, new_opaque_token, sha256_hex
@@ -42,7 +43,8 @@ class NewUser:
 
 
 class Accounts:
-    def __init__(self, db: Db, hasher: PasswordHasher, tokens: AccessTokens, config: AuthConfig):
+    def __init__(self, db: Db, hasher: PasswordHasher, tokens: AccessTokens, config: AuthConfig,
+                 announcer: Announcer | None = None):
         self.db = db
         self.hasher = hasher
         self.tokens = tokens
@@ -50,6 +52,11 @@ class Accounts:
         #: user id → (expiry, active user or None); see :meth:`get_active_user`.
         self._active: dict[str, tuple[float, User | None]] = {}
         self._clock = time.monotonic
+        #: Several processes on one database (``jobs.bus``): a user forgotten here is forgotten
+        #: in each of them (topic ``user``); None: one process.
+        self._announcer = announcer
+        if announcer is not None:
+            announcer.on("user", self._forget_here)
 
     #: How long a looked-up user row (or its absence) is reused for authenticating requests.
     #: Changes made through this service drop the entry at once; a user disabled or deleted
@@ -114,7 +121,12 @@ class Accounts:
         return active
 
     def forget_user(self, user_id: str) -> None:
-        """Drop a cached user row (call after changing or disabling the user)."""
+        """Drop a cached user row (call after changing or disabling the user), in every process."""
+        self._forget_here(user_id)
+        if self._announcer is not None:
+            self._announcer.broadcast_soon("user", user_id)
+
+    def _forget_here(self, user_id: str) -> None:
         self._active.pop(user_id, None)
 
     async def memberships(self, user: User) -> list[tuple[Organization, str]]:

@@ -29,6 +29,7 @@ from ..db.core import Db
 from ..db.fields import new_id, utcnow
 from ..db.models import Organization, User
 from ..errors import ApiError, BadRequest, NotFound
+from ..jobs.bus import Announcer
 from ..logs import fields
 from ..schemas.circuits import CircuitCreate, CircuitUpdate
 from ..storage import BlobStore, StagedBlob, StorageAccounts, owner_key, safe_relative_path
@@ -124,22 +125,33 @@ class Circuits(CircuitListing, ResourceService):
     noun = "circuit"
     star_target = TARGET
 
-    def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, config: StorageConfig):
+    def __init__(self, db: Db, blobs: BlobStore, accounts: StorageAccounts, config: StorageConfig,
+                 announcer: Announcer | None = None):
         ResourceService.__init__(self, db, blobs, accounts)
         CircuitListing.__init__(self)
         self.config = config
         #: Each version's git commit (built once; see ``git_objects``).
         self.git = GitObjects(db, blobs)
+        #: Several processes on one database (``jobs.bus``): a change here drops the cached
+        #: list totals and pages in each of them (topic ``circuits``); None: one process.
+        self._announcer = announcer
+        if announcer is not None:
+            announcer.on("circuits", self._changed_elsewhere)
 
     @contextlib.asynccontextmanager
     async def _changing(self) -> AsyncIterator[None]:
         """A write transaction that may change which circuits a list matches (or how many);
-        cached list totals are dropped once it has committed (or rolled back)."""
+        cached list totals are dropped once it has committed (or rolled back), in every process."""
         try:
             async with self.db.tx():
                 yield
         finally:
             self._generation += 1
+            if self._announcer is not None:
+                self._announcer.broadcast_soon("circuits", "changed")
+
+    def _changed_elsewhere(self, _body: str) -> None:
+        self._generation += 1
 
     # Serialising ----------------------------------------------------------------------
     def card(self, c: Circuit, starred: bool | None) -> dict[str, Any]:

@@ -165,6 +165,11 @@ class Runs:
         await self.publish(run)
         return run
 
+    def transition_plan(self, run: Run, new: RunStatus, fields: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        """The same plan for a transition written inside another component's transaction (the
+        shared claim and lease recovery, ``jobs.leases.LeaseRuns``): no actor, no lease guard."""
+        return self._transition_plan(run, new, None, fields)
+
     def _transition_plan(self, run: Run, new: str, actor: str | None, fields: dict[str, Any], owner: str | None = None):
         """(column changes, statements) of moving ``run`` from its status to ``new``: the
         guarded UPDATE first (``WHERE status = old``), then the stats delta and the audit row."""

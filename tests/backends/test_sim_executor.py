@@ -13,6 +13,8 @@ import pytest
 
 from qubithub_lite.jobs.executor import LocalProcessExecutor, SimTask
 
+from tests.runs.helpers import deep_circuit_source
+
 from .conftest import bell_qiskit, qpy_artifact
 
 pytestmark = pytest.mark.quantum
@@ -20,17 +22,9 @@ pytestmark = pytest.mark.quantum
 
 def slow_artifact() -> bytes:
     """A 22-qubit, non-Clifford, deep circuit: tens of seconds of statevector simulation."""
-    from qiskit import QuantumCircuit
-
-    n = 22
-    qc = QuantumCircuit(n)
-    for layer in range(80):
-        for q in range(n):
-            qc.rx(0.1 * (layer + q + 1), q)
-        for q in range(n - 1):
-            qc.cx(q, q + 1)
-    qc.measure_all()
-    return qpy_artifact(qc).data
+    namespace: dict = {}
+    exec(deep_circuit_source(22, 80), namespace)
+    return qpy_artifact(namespace["create_circuit"]()).data
 
 
 @pytest.fixture

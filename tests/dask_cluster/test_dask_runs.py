@@ -10,24 +10,11 @@ import time
 import psutil
 import pytest
 
-from tests.runs.helpers import BELL, make_circuit, manifest, submit, wait_run
+from tests.runs.helpers import BELL, deep_circuit_source, make_circuit, manifest, submit, wait_run
 
 pytestmark = [pytest.mark.quantum, pytest.mark.slow]
 
-SLOW = '''
-from qiskit import QuantumCircuit
-
-def create_circuit():
-    n = 23
-    qc = QuantumCircuit(n)
-    for layer in range(150):
-        for q in range(n):
-            qc.rx(0.1 * (layer + q + 1), q)
-        for q in range(n - 1):
-            qc.cx(q, q + 1)
-    qc.measure_all()
-    return qc
-'''
+SLOW = deep_circuit_source(23, 150)
 
 
 def dask_of(hub):

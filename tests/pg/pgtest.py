@@ -50,15 +50,21 @@ def _in_thread(coro_fn, *args):
     return box.get("value")
 
 
-async def _admin(sql_statements: list[str]) -> None:
+async def run_statements(url: str, sql_statements: list[str]) -> None:
+    """Run each statement on one connection to ``url``, outside a transaction (``CREATE
+    DATABASE`` may not run inside one). Also used by ``bench/bench_scaleout.py``."""
     import asyncpg
 
-    conn = await asyncpg.connect(TEST_DATABASE)
+    conn = await asyncpg.connect(url)
     try:
         for sql in sql_statements:
             await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def _admin(sql_statements: list[str]) -> None:
+    await run_statements(TEST_DATABASE, sql_statements)
 
 
 def url_of(name: str) -> str:

@@ -74,6 +74,25 @@ def create_circuit():
 '''
 
 
+def deep_circuit_source(qubits: int, layers: int) -> str:
+    """A ``circuit.py`` whose circuit is wide, deep and non-Clifford (rx layers and a cx chain):
+    seconds to minutes of statevector simulation, for tests that need a run still executing."""
+    return f'''
+from qiskit import QuantumCircuit
+
+def create_circuit():
+    n = {qubits}
+    qc = QuantumCircuit(n)
+    for layer in range({layers}):
+        for q in range(n):
+            qc.rx(0.1 * (layer + q + 1), q)
+        for q in range(n - 1):
+            qc.cx(q, q + 1)
+    qc.measure_all()
+    return qc
+'''
+
+
 def manifest(name: str, framework: str, entry: str, qubits: int, extra: str = "") -> str:
     return (f'[project]\nname = "{name}"\ntitle = "{name}"\ntype = "circuit"\nframework = "{framework}"\n'
             f'entry_point = "{entry}"\nqubits = {qubits}\n{extra}')

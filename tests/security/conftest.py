@@ -10,15 +10,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import PASSWORD, free_port, server_env
+from tests.conftest import PASSWORD, free_port, server_env, wait_healthy
 from tests.pg import pgtest
 
 from .latency import AttackReport, watch
@@ -45,17 +43,8 @@ def _start(data_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1):
-                return Server(url, proc.pid, proc, data_dir, log)
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start within 90 s")
+    wait_healthy(url, proc, 90, lambda: log.read_text(errors="replace"))
+    return Server(url, proc.pid, proc, data_dir, log)
 
 
 def _stop(server: Server) -> None:
