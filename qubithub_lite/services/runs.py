@@ -238,8 +238,8 @@ class Runs:
 
     async def publish(self, run: Run) -> None:
         if self.events.has_subscribers(run.id):
-            message = (await self.response(run)).model_dump_json()
-            self.events.publish(run.id, message)
+            message = (await self.response(run)).model_dump_json()  # once, for every subscriber
+            await self.events.publish(run.id, run.status, message)
 
     async def active_counts(self) -> dict[str, int]:
         """How many runs are pending, queued and running (one grouped read, for /health)."""
