@@ -28,7 +28,7 @@ from ..db.models import AuditLog, User
 from ..db.run_statements import STAT_FIELDS, RunStatements
 from ..db.circuits import CircuitVersion
 from ..db import runs as run_reads
-from ..db.runs import Run, RunStats, run_ids_with_prefix
+from ..db.runs import Run, run_ids_with_prefix
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..jobs.events import RunEvents
 from ..jobs.scheduler import Fairness, Scheduler
@@ -378,7 +378,7 @@ class Runs:
         return await self.list_for(query, circuit_id=circuit_id)
 
     async def stats(self, scope: str, key: str) -> dict[str, Any]:
-        row = await RunStats.aget_or_none((RunStats.scope == scope) & (RunStats.key == key))
+        row = await run_reads.stats_row(self.db, scope, key)
         data = {f: (getattr(row, f) if row else 0) for f in STAT_FIELDS}
         total = data["total_runs"]
         data["total_execution_time"] = round(float(data["total_execution_time"]), 6)
