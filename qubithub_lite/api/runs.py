@@ -117,7 +117,10 @@ async def _run_socket(ctx: Ctx):
         raise
     reader = woken = None
     try:
-        await ws.send_str((await ctx.hub.runs.response(run)).model_dump_json())
+        try:
+            await ws.send_str((await ctx.hub.runs.response(run)).model_dump_json())
+        except ConnectionError:  # the client went away right after its upgrade
+            return ws
         sub.covered(run.status)  # what was published before the read is in this message
         if sub.ended:
             return ws
