@@ -123,7 +123,7 @@ async def hub_fanout(session: aiohttp.ClientSession, url: str, n: int, s: dict) 
                                            "completed")
         try:
             await asyncio.wait_for(ready.wait(), 120)
-            got = await asyncio.gather(*tasks)
+            got = await asyncio.wait_for(asyncio.gather(*tasks), 120)
         except RuntimeError:
             for t in tasks:
                 t.cancel()
@@ -145,7 +145,7 @@ async def bare_fanout(session: aiohttp.ClientSession, url: str, n: int, message:
     t0 = time.time()
     async with session.post(url + "/fire", data=message) as r:
         await r.read()
-    got = await asyncio.gather(*tasks)
+    got = await asyncio.wait_for(asyncio.gather(*tasks), 120)
     return {"last": max(got) - t0, "first": min(got) - t0, "median": statistics.median(got) - t0}
 
 
