@@ -26,7 +26,8 @@ from ..run_status import STAGE, RunStatus
 
 log = logging.getLogger(__name__)
 
-#: A subscriber that falls this far behind is dropped (it would only see stale states).
+#: A subscriber that falls this far behind is dropped (it would only see stale states). The
+#: stage order keeps a backlog at four messages at most; this is the bound if that ever changes.
 MAX_BACKLOG = 64
 
 
@@ -49,7 +50,7 @@ class Subscription:
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.stage = -1  # the latest stage delivered or queued
-        self.sink: Sink | None = None  # set by go_live: messages may then be written directly
+        self.sink: Sink | None = None  # set by flush (live): messages may then be written directly
         self.backlog: deque[tuple[int, bytes, bool]] = deque()  # (stage, message, terminal)
         self.wake = asyncio.Event()
         self.ended = False  # a terminal state was sent: the owner closes the socket
