@@ -123,6 +123,17 @@ class RssSampler(threading.Thread):
         return self.peak
 
 
+def drain(proc: subprocess.Popen) -> None:
+    """Read a started server's output as it comes, in a thread: nobody else reads it, and a full
+    pipe (64 KiB of log lines) would block the server at its next line."""
+    def read() -> None:
+        for _line in proc.stdout:
+            pass
+
+    if proc.stdout is not None:
+        threading.Thread(target=read, daemon=True).start()
+
+
 @contextmanager
 def qubithub_server(extra_env: dict[str, str] | None = None, data_dir: Path | None = None) -> Iterator[tuple[str, subprocess.Popen, Path]]:
     """A real ``qubithub-lite serve`` with rate limits off (a trusted-LAN config)."""
@@ -136,6 +147,7 @@ def qubithub_server(extra_env: dict[str, str] | None = None, data_dir: Path | No
         url = f"http://127.0.0.1:{port}"
         try:
             wait_http(url + "/health", proc)
+            drain(proc)
             yield url, proc, data
         finally:
             proc.terminate()
@@ -150,6 +162,7 @@ def bare_server(file_path: Path | None = None) -> Iterator[tuple[str, subprocess
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/json", proc)
+        drain(proc)
         yield url, proc
     finally:
         proc.terminate()

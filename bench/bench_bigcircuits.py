@@ -27,7 +27,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import bench_options, emit, qubithub_server  # noqa: E402
 from bench_class import register  # noqa: E402
-from bench_runs import run_to_completion, upload  # noqa: E402
+from bench_runs import upload  # noqa: E402
 
 RANDOM = """
 from qiskit.circuit.random import random_circuit

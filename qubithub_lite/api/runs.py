@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..errors import BadRequest
-from ..run_status import STAGE, RunStatus
+from ..run_status import RunStatus
 from ..schemas.runs import RunCreate, RunList, RunListQuery, RunResponse, RunStatsResponse
 from ..services import permissions
 from .lifecycle import track_websocket
@@ -69,8 +67,32 @@ async def circuit_runs(ctx: Ctx):
     return await ctx.hub.runs.list_for_circuit(ctx.actor, ctx.path["circuit_id"], ctx.query)
 
 
+#: A socket whose unsent bytes plus the message stay under this is written to directly by the
+#: publisher (the write cannot wait: asyncio's default high-water mark is 64 KiB).
+DIRECT_WRITE_LIMIT = 64 * 1024
+
+
+class _SocketSink:
+    """A run WebSocket as the event bus's :class:`~qubithub_lite.jobs.events.Sink`."""
+
+    __slots__ = ("ws", "transport")
+
+    def __init__(self, ws: web.WebSocketResponse, transport) -> None:
+        self.ws, self.transport = ws, transport
+
+    def ready(self, size: int) -> bool:
+        t = self.transport
+        return (t is not None and not self.ws.closed and not t.is_closing()
+                and t.get_write_buffer_size() + size <= DIRECT_WRITE_LIMIT)
+
+    async def send(self, payload: bytes) -> None:
+        await self.ws.send_frame(payload, WSMsgType.TEXT)
+
+
 async def _run_socket(ctx: Ctx):
-    """First message: the run's current state; then one message per transition."""
+    """First message: the run's current state; then one message per transition (written by
+    the publisher straight to this socket; this task sends only a slow reader's backlog and
+    closes the socket after the terminal state)."""
     request = ctx.request
     principal = ctx.principal
     token = request.query.get("token")
@@ -80,47 +102,54 @@ async def _run_socket(ctx: Ctx):
         principal.require_scope("runs:read")
     events, run_id = ctx.hub.run_events, ctx.path["run_id"]
     # Subscribe before reading: a transition committed after the read is then not missed.
-    queue = events.subscribe(run_id)
+    sub = events.subscribe(run_id)
     try:
         run = await ctx.hub.runs.get_visible(permissions.actor(principal), run_id)
-        ws = web.WebSocketResponse(heartbeat=30)
+        # No per-message compression: a status message is small, and deflating it once per
+        # subscriber would cost more than it saves on the wire.
+        ws = web.WebSocketResponse(heartbeat=30, compress=False)
         if not ws.can_prepare(request).ok:
             raise BadRequest("this is a WebSocket endpoint: connect with a WebSocket client (an Upgrade request)")
         await ws.prepare(request)
         track_websocket(ctx.hub, ws)  # closed with a reason at shutdown
     except BaseException:
-        events.unsubscribe(run_id, queue)
+        events.unsubscribe(run_id, sub)
         raise
+    reader = woken = None
     try:
-        await ws.send_str((await ctx.hub.runs.response(run)).model_dump_json())
-        last_status = run.status
-        if RunStatus(run.status).is_terminal:
+        try:
+            await ws.send_str((await ctx.hub.runs.response(run)).model_dump_json())
+        except ConnectionError:  # the client went away right after its upgrade
             return ws
+        sub.covered(run.status)  # what was published before the read is in this message
+        if sub.ended:
+            return ws
+        sink = _SocketSink(ws, request.transport)
         async with ctx.hub.db.idle():  # the socket may stay open for minutes: no pooled connection meanwhile
-            reader = asyncio.create_task(ws.receive())
-            while True:
-                getter = asyncio.create_task(queue.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if reader in done:
-                    getter.cancel()
-                    msg = reader.result()
-                    if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-                        break
-                    reader = asyncio.create_task(ws.receive())
-                    continue
-                message = getter.result()
-                status = json.loads(message)["status"]
-                if STAGE[status] <= STAGE[last_status]:
-                    continue  # committed before the first message was read: already covered by it
-                last_status = status
-                await ws.send_str(message)
-                if RunStatus(status).is_terminal:
-                    reader.cancel()
-                    break
+            with contextlib.suppress(ConnectionError):  # the client went away while we sent
+                await sub.flush(sink)
+                reader = asyncio.create_task(ws.receive())
+                while not (sub.ended or sub.dropped):
+                    if woken is None or woken.done():
+                        woken = asyncio.create_task(sub.wake.wait())
+                    done, _ = await asyncio.wait({woken, reader}, return_when=asyncio.FIRST_COMPLETED)
+                    if reader in done:
+                        msg = reader.result()
+                        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                            break
+                        reader = asyncio.create_task(ws.receive())
+                    if woken in done and not (sub.ended or sub.dropped):
+                        await sub.flush(sink)  # a slow reader's backlog
     finally:
-        events.unsubscribe(run_id, queue)
+        events.unsubscribe(run_id, sub)
+        for task in (reader, woken):
+            if task is not None:
+                task.cancel()
         with contextlib.suppress(Exception):
-            await ws.close()
+            if sub.dropped:
+                await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too far behind: reconnect")
+            else:
+                await ws.close()
     return ws
 
 

@@ -83,6 +83,18 @@ async def run_ids_with_prefix(db, prefix: str, limit: int) -> list[tuple[str, st
     return [(r.id, r.user_id, r.circuit_id) for r in rows]
 
 
+def stats_row_query(scope: str, key: str):
+    """The maintained aggregate row of one user or circuit: one lookup on the unique
+    (scope, key) index, whatever the number of runs (the rows are kept current in each
+    transition's transaction, by atomic increments)."""
+    return RunStats.select().where((RunStats.scope == scope) & (RunStats.key == key)).limit(1)
+
+
+async def stats_row(db, scope: str, key: str) -> RunStats | None:
+    rows = await db.list(stats_row_query(scope, key))
+    return rows[0] if rows else None
+
+
 # Reads the runs service asks for (``sql``: the service's ``db.run_statements.RunStatements``) ----
 async def active_count(db, sql, user_id: str) -> int:
     """How many unfinished runs the user has."""

@@ -28,7 +28,7 @@ from ..db.models import AuditLog, User
 from ..db.run_statements import STAT_FIELDS, RunStatements
 from ..db.circuits import CircuitVersion
 from ..db import runs as run_reads
-from ..db.runs import Run, RunStats, run_ids_with_prefix
+from ..db.runs import Run, run_ids_with_prefix
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..jobs.events import RunEvents
 from ..jobs.scheduler import Fairness, Scheduler
@@ -276,8 +276,8 @@ class Runs:
 
     async def publish(self, run: Run) -> None:
         if self.events.has_subscribers(run.id):
-            message = (await self.response(run)).model_dump_json()
-            self.events.publish(run.id, message)
+            message = (await self.response(run)).model_dump_json()  # once, for every subscriber
+            await self.events.publish(run.id, run.status, message)
 
     async def active_counts(self) -> dict[str, int]:
         """How many runs are pending, queued and running (one grouped read, for /health)."""
@@ -416,7 +416,7 @@ class Runs:
         return await self.list_for(query, circuit_id=circuit_id)
 
     async def stats(self, scope: str, key: str) -> dict[str, Any]:
-        row = await RunStats.aget_or_none((RunStats.scope == scope) & (RunStats.key == key))
+        row = await run_reads.stats_row(self.db, scope, key)
         data = {f: (getattr(row, f) if row else 0) for f in STAT_FIELDS}
         total = data["total_runs"]
         data["total_execution_time"] = round(float(data["total_execution_time"]), 6)

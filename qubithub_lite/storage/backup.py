@@ -28,6 +28,7 @@ few times, before it gives up with a clear message.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -36,13 +37,14 @@ import shutil
 import tarfile
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Callable
 
 from .. import __version__
 from ..db import snapshot
-from .blobs import SHA256_RE
+from .paths import SHA256_RE
 
 FORMAT = "qubithub-lite-backup"
 FORMAT_VERSION = 1
@@ -106,19 +108,35 @@ def _member_is_known(name: str) -> bool:
 
 
 class _HashingReader:
-    """Reads a file for tarfile while hashing what went through."""
+    """Reads a file for tarfile while hashing what went through. With ``pool``, a chunk is
+    hashed on the pool's thread while tarfile writes it (hashlib and file writes both release
+    the GIL), so a large object costs about the slower of the two, not their sum."""
 
-    def __init__(self, fh: BinaryIO, progress: Progress | None):
+    def __init__(self, fh: BinaryIO, progress: Progress | None, pool: ThreadPoolExecutor | None = None):
         self.fh = fh
         self.digest = hashlib.sha256()
         self.progress = progress
+        self.pool = pool
+        self._pending: Future | None = None
 
     def read(self, size: int = -1) -> bytes:
         data = self.fh.read(size)
-        self.digest.update(data)
+        if self._pending is not None:
+            self._pending.result()  # the previous chunk's hash first: updates stay in order
+            self._pending = None
+        if self.pool is not None and data:
+            self._pending = self.pool.submit(self.digest.update, data)
+        else:
+            self.digest.update(data)
         if self.progress is not None and data:
             self.progress(len(data))
         return data
+
+    def hexdigest(self) -> str:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+        return self.digest.hexdigest()
 
 
 def plan_size(data_dir: Path, database_url: str) -> int:
@@ -126,13 +144,21 @@ def plan_size(data_dir: Path, database_url: str) -> int:
     db_path = snapshot.sqlite_path(database_url)
     total = db_path.stat().st_size if db_path is not None and db_path.exists() else 0
     objects = data_dir / "blobs" / "objects"
-    if objects.is_dir():
-        for p in objects.glob("*/*/*"):
-            try:
-                total += p.stat().st_size
-            except FileNotFoundError:
-                pass
+    for first in _subdirs(objects):
+        for second in _subdirs(first):
+            with contextlib.suppress(FileNotFoundError), os.scandir(second) as entries:
+                for entry in entries:
+                    with contextlib.suppress(FileNotFoundError):
+                        total += entry.stat(follow_symlinks=False).st_size
     return total
+
+
+def _subdirs(path: Path | str) -> list[str]:
+    try:
+        with os.scandir(path) as entries:
+            return [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def create(archive: Path, data_dir: Path, database_url: str, *, config_file: Path | None = None,
@@ -207,7 +233,7 @@ def _write(partial: Path, data_dir: Path, db_copy: Path, config_file: Path | Non
         "files": [{"path": e.path, "size": e.size, "sha256": e.sha256} for e, _ in entries],
     }
     mode = "w:gz" if partial.name.endswith((".gz.partial", ".tgz.partial")) else "w"
-    with open(partial, "wb") as raw:
+    with open(partial, "wb") as raw, ThreadPoolExecutor(1, thread_name_prefix="backup-hash") as pool:
         with tarfile.open(fileobj=raw, mode=mode, format=tarfile.PAX_FORMAT) as tar:
             tar.copybufsize = CHUNK
             body = json.dumps(manifest, indent=1, sort_keys=True).encode()
@@ -225,9 +251,9 @@ def _write(partial: Path, data_dir: Path, db_copy: Path, config_file: Path | Non
                         raise BackupError(f"{entry.path}: {size} bytes on disk, {entry.size} recorded (a damaged store; run doctor)")
                     info = tarfile.TarInfo(entry.path)
                     info.size, info.mtime, info.mode = size, int(time.time()), 0o600
-                    reader = _HashingReader(fh, progress)
+                    reader = _HashingReader(fh, progress, pool if size > CHUNK else None)
                     tar.addfile(info, reader)
-                    if reader.digest.hexdigest() != entry.sha256:
+                    if reader.hexdigest() != entry.sha256:
                         raise BackupError(f"{entry.path}: its content does not match its hash (a damaged store)")
                 report.files += 1
                 report.bytes += size

@@ -27,7 +27,6 @@ import asyncio
 import hashlib
 import logging
 import os
-import re
 import tempfile
 import time
 from collections import Counter
@@ -42,10 +41,10 @@ from ..db.core import Db
 from ..db.fields import utcnow
 from ..errors import PayloadTooLarge
 from ..logs import fields
+from .paths import SHA256_RE
 
 log = logging.getLogger(__name__)
 
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 WRITE_BUFFER = 1024 * 1024
 
 

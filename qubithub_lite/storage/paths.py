@@ -18,6 +18,8 @@ import unicodedata
 
 from ..errors import BadRequest
 
+#: A stored object's name: its sha256 in lower-case hex.
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_PATH_CHARS = 255
 MAX_SEGMENT_CHARS = 100
 MAX_DEPTH = 8
