@@ -44,7 +44,7 @@ def test_users_import_csv_checks_every_row_first(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("username,email,password\n"
                    f"stu3,stu3@school.lan,{PASSWORD}\n"
-                   "stu4,not-an-email,{PASSWORD}\n")
+                   f"stu4,not-an-email,{PASSWORD}\n")
     result = CliRunner().invoke(main, ["--data-dir", str(data), "users", "import", str(bad)], env=ENV)
     assert result.exit_code != 0 and "bad.csv:3" in result.output
     assert "stu3" not in users(data / "qubithub.db")  # nothing half-imported
