@@ -158,3 +158,19 @@ async def test_space_slots_are_shared_and_a_dead_holder_s_slot_expires(hub, alic
     assert await execution_slots.held(hub.db, alice.id) == 1
     await held_later.__aexit__(None, None, None)
     assert await execution_slots.held(hub.db, alice.id) == 0
+
+
+@postgres_only
+def test_backup_of_a_postgresql_hub_is_refused_with_the_pg_dump_advice(tmp_path):
+    """The counterpart of tests/foundation/test_backup.py's SQLite archive tests: on PostgreSQL
+    the archive would miss the database, so ``backup`` refuses clearly and writes nothing."""
+    from tests.foundation.test_backup import cli
+
+    data = tmp_path / "data"
+    data.mkdir()
+    archive = tmp_path / "out" / "hub.tar.gz"
+    out = cli("backup", str(archive), "--data-dir", str(data), env=pgtest.cli_env(data), ok=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "pg_dump" in text and "Traceback" not in text, text
+    assert urlparse(pgtest.TEST_DATABASE).password not in text
+    assert not archive.exists()
