@@ -151,8 +151,8 @@ class SharedExecutionSlots(ExecutionSlots):
                     f"too many code executions running for you (limit {self.per_user}); try again shortly",
                     retry_after=max(1, round(self.wait_seconds) or 5),
                 )
-            await self.db.release()  # waiting: no pooled connection held
-            await asyncio.sleep(self.POLL)
+            async with self.db.idle():  # waiting: no pooled connection held
+                await asyncio.sleep(self.POLL)
 
     async def _renew(self, slot_id: str) -> None:
         while True:
@@ -170,9 +170,9 @@ class SharedExecutionSlots(ExecutionSlots):
         renewing: asyncio.Task | None = None
         try:
             async with super().slot(user_id):
-                await self.db.release()  # the call runs for up to minutes: give the connection back
                 renewing = asyncio.create_task(self._renew(slot_id), name="space-slot-renew")
-                yield
+                async with self.db.idle():  # the call runs for up to minutes: give the connection back
+                    yield
         finally:
             if renewing is not None:
                 renewing.cancel()
