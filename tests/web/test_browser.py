@@ -194,12 +194,11 @@ def test_an_edit_typed_before_the_script_ran_is_saved(web, server):
     page.get_by_role("button", name="Add file").click()
     editor = page.get_by_label("early.py")
     editor.fill('print("typed early")\n')
-    script_ran = "!document.getElementById('visualize').hidden"  # the script un-hides the button
-    assert held and not page.evaluate(script_ran)
+    assert held and page.locator("#visualize[hidden]").count() == 1  # the script un-hides the button
     for route in held:
         route.continue_()
     page.unroute(script, hold)
-    page.wait_for_function(script_ran)
+    page.locator("#visualize:not([hidden])").wait_for(state="attached")  # the script ran
     page.get_by_role("button", name="Save").click()
     page.locator(".save-state", has_text="saved").wait_for()
     file_id = page.locator("#editor-form").get_attribute("data-file")
