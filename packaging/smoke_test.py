@@ -69,18 +69,19 @@ class Api:
             data = json.dumps(body).encode()
         if data is not None:
             headers["Content-Type"] = content_type
+        status, payload = 429, None
         for _ in range(5):
             req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
             try:
                 with urllib.request.urlopen(req, timeout=timeout) as resp:
                     return resp.status, json.loads(resp.read() or b"null")
             except urllib.error.HTTPError as exc:
-                payload = json.loads(exc.read() or b"null")
-                if exc.code != 429:
-                    return exc.code, payload
+                status, payload = exc.code, json.loads(exc.read() or b"null")
+                if status != 429:
+                    return status, payload
                 # the server's rate limit (60/min by default): polling runs can reach it
                 time.sleep(min(float(exc.headers.get("Retry-After") or 5), 60))
-        return exc.code, payload
+        return status, payload  # still rate limited after five tries
 
     def ok(self, method: str, path: str, body=None, **kw):
         status, payload = self.call(method, path, body, **kw)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from .api import admin as admin_api
 from .api import api_keys, auth, backends, benchmarks, circuits, datasets, files, git_http, hf, meta, orgs, runs, spaces
+from .api.forwarded import forwarded_middleware
 from .api.middleware import auth_middleware, errors_middleware
 from .api.routing import HUB_KEY, RouteSpec, register
 from .config import Settings
@@ -28,10 +29,13 @@ def all_routes() -> list[RouteSpec]:
 
 
 def create_app(settings: Settings) -> web.Application:
+    middlewares = [metrics_middleware, errors_middleware, auth_middleware]  # metrics outermost: sees every answer
+    if settings.server.trusted_proxies:  # behind a reverse proxy: request.remote is the client (api/forwarded.py)
+        middlewares.insert(0, forwarded_middleware(settings.server.trusted_proxies))
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         handler_args=HTTP_LIMITS,
-        middlewares=[metrics_middleware, errors_middleware, auth_middleware],  # metrics outermost: sees every answer
+        middlewares=middlewares,
     )
     hub = Hub(settings)
     app[HUB_KEY] = hub

@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .sandbox.config import SandboxConfig
 
@@ -48,6 +48,33 @@ class ServerConfig(Section):
             "loop; a shorter interval lets it do so sooner (about +40% list requests/s on 2 cores)."
         ),
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Reverse proxies whose X-Forwarded-For is believed: addresses or CIDR networks, e.g. "
+            "[\"127.0.0.1\", \"10.0.0.0/24\"]. A request from one of them counts as coming from the "
+            "right-most address of X-Forwarded-For that is not a trusted proxy (rate limits, login "
+            "throttling, logs). Empty: forwarded headers are ignored (docs/scale-out.md)."
+        ),
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: Any) -> Any:  # the environment may say "10.0.0.5, 10.0.1.0/24"
+        return [part for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        networks = []
+        for item in value:
+            try:
+                networks.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR network: {item!r}") from None
+        return networks
 
 
 class DatabaseConfig(Section):
@@ -174,9 +201,13 @@ class RunsConfig(Section):
 
 class SpacesConfig(Section):
     max_concurrent_executions: int = Field(
-        4, ge=1, le=256, description="Space execute/visualize calls running at once in the sandbox, all users together."
+        4, ge=1, le=256,
+        description="Space execute/visualize calls running at once in this process's sandbox, all users together.",
     )
-    max_concurrent_per_user: int = Field(2, ge=1, le=64, description="Space execute/visualize calls one user may have running.")
+    max_concurrent_per_user: int = Field(
+        2, ge=1, le=64,
+        description="Space execute/visualize calls one user may have running (on PostgreSQL: in all processes together).",
+    )
     queue_wait_seconds: float = Field(
         10, ge=0, le=300, description="How long an execute/visualize call over a limit waits for a slot before a 429."
     )

@@ -59,16 +59,12 @@ async def sandbox_checks(settings: Settings) -> list[tuple[str, bool, str]]:
     try:
         sandbox = await asyncio.to_thread(get_sandbox, settings.sandbox, protected_paths=protected)
     except SandboxUnavailable as exc:
-        from .jobs.workers import probe_workers
-
         return [("sandbox", False, f"{wanted} -> {resolve_driver_name(settings.sandbox)}: "
                                    f"UNAVAILABLE, code execution is refused: {exc}"),
-                ("simulator workers", *(await probe_workers(settings, None, str(exc))))]
+                await simulator_check(settings, None, str(exc))]
     try:
         report = await sandbox.doctor()
-        from .jobs.workers import probe_workers
-
-        workers = await probe_workers(settings, sandbox)
+        simulators = await simulator_check(settings, sandbox)
     finally:
         await sandbox.close()
     isolation = "isolated" if report["isolated"] else "NO ISOLATION (trusted single-user machine only)"
@@ -77,6 +73,79 @@ async def sandbox_checks(settings: Settings) -> list[tuple[str, bool, str]]:
         ("sandbox", bool(report["works"]), f"{wanted} -> {report['driver']}: {works}"),
         ("sandbox: process limit", True, report["process_limit"]),
         ("sandbox: memory limit", True, report["memory_limit"]),
-        ("simulator workers", *workers),
+        simulators,
         ("sandbox: read-only paths", True, ", ".join(report["read_only_paths"]) or "-"),
     ]
+
+
+async def simulator_check(settings: Settings, sandbox, sandbox_error: str | None = None) -> tuple[str, bool, str]:
+    """Where simulations run: the local worker processes (checked in their sandbox), or the
+    configured executor (``[runs] executor``): for Dask, its scheduler, reached for real."""
+    executor = settings.runs.executor
+    if executor == "local":
+        from .jobs.workers import probe_workers
+
+        return ("simulator workers", *(await probe_workers(settings, sandbox, sandbox_error)))
+    if executor == "dask":
+        return ("simulator executor", *(await probe_dask(settings.runs.dask_scheduler)))
+    return ("simulator executor", True, f"[runs] executor = {executor!r} (a plugin: not checked here)")
+
+
+def address_without_credentials(address: str) -> str:
+    """A scheduler address as doctor and logs may show it: no user, password, query or fragment."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(address)
+    except ValueError:
+        return "(unparsable address)"
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else host
+
+
+def _credentials_of(address: str) -> list[str]:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(address)
+    except ValueError:
+        return []
+    userinfo = parts.netloc.rsplit("@", 1)[0] if "@" in parts.netloc else ""
+    return [x for x in (userinfo, parts.password, parts.query) if x]
+
+
+async def probe_dask(address: str, timeout: float = 10.0) -> tuple[bool, str]:
+    """(ok, what doctor shows) about the Dask scheduler at ``address``: connected, how many
+    workers; nothing is submitted and no plugin is registered (doctor only reads)."""
+    import asyncio
+
+    shown = address_without_credentials(address)
+    what = f'[runs] executor = "dask" at {shown}'
+    if importlib.util.find_spec("distributed") is None:
+        return False, f"{what}: the dask extra is not installed (pip install 'qubithub-lite[dask]')"
+    import logging
+
+    from distributed import Client
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # doctor prints its own line
+    client = None
+    try:
+        client = Client(address, asynchronous=True, timeout=timeout, set_as_default=False, name="qubithub-lite-doctor")
+        await asyncio.wait_for(client, timeout + 5)  # connecting (bounded); closed below either way
+        info = await client.scheduler.identity()
+        workers = info.get("workers", {}) if isinstance(info, dict) else {}
+        threads = sum(int(w.get("nthreads", 0)) for w in workers.values())
+        if not workers:
+            return False, f"{what}: reachable, but NO workers are connected (runs wait until one is)"
+        return True, f"{what}: reachable, {len(workers)} worker(s), {threads} thread(s)"
+    except Exception as exc:  # noqa: BLE001 - doctor reports, never raises
+        message = f"{type(exc).__name__}: {exc}".replace(address, shown)
+        for secret in _credentials_of(address):
+            message = message.replace(secret, "***")
+        return False, f"{what}: UNREACHABLE ({message[:300]}); runs fail until it is reachable"
+    finally:
+        if client is not None:
+            try:
+                await client.close()
+            except Exception:  # noqa: BLE001
+                pass

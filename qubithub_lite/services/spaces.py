@@ -46,6 +46,7 @@ from ..schemas.spaces import (
     SORT_FIELDS, ExecuteRequest, SpaceCreate, SpaceListQuery, SpaceUpdate, VisualizeRequest,
 )
 from ..storage import BlobStore, StagedBlob, StorageAccounts, owner_key, safe_relative_path
+from ..db import execution_slots
 from ..db import resources as queries
 from . import access, permissions, social
 from .resources import IncomingFileLike, ResourceService, sort_order
@@ -121,6 +122,67 @@ class ExecutionSlots:
                 cond.notify_all()
 
 
+class SharedExecutionSlots(ExecutionSlots):
+    """:class:`ExecutionSlots` for several API processes on one PostgreSQL database: the
+    per-user cap is decided in the database (a row per running call, ``db.execution_slots``),
+    so a user's calls through every process together stay within it; the overall cap stays per
+    process (it guards this host's sandbox and CPU).
+
+    A held slot's row is renewed every ``ttl / 3`` seconds; a process killed mid-call leaves a
+    row that stops counting within ``ttl``. A call over the cap polls for a free slot (every
+    ``POLL`` seconds) for up to ``wait_seconds``, then gets the same 429 as in one process."""
+
+    TTL = 30.0
+    POLL = 0.2
+
+    def __init__(self, db: Db, overall: int, per_user: int, wait_seconds: float):
+        super().__init__(overall, per_user, wait_seconds)
+        self.db = db
+
+    def _fits(self, user_id: str) -> bool:  # the per-user part is the database's
+        return self.running < self.overall
+
+    async def _take_shared(self, user_id: str, slot_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_seconds
+        while not await execution_slots.take(self.db, slot_id, user_id, self.per_user, self.TTL):
+            if loop.time() + self.POLL > deadline:
+                raise TooManyRequests(
+                    f"too many code executions running for you (limit {self.per_user}); try again shortly",
+                    retry_after=max(1, round(self.wait_seconds) or 5),
+                )
+            async with self.db.idle():  # waiting: no pooled connection held
+                await asyncio.sleep(self.POLL)
+
+    async def _renew(self, slot_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.TTL / 3)
+            try:
+                async with self.db.scope():
+                    await execution_slots.renew(self.db, slot_id, self.TTL)
+            except Exception:  # the next beat retries; the row outlives a missed one
+                log.warning("space.slot_renew_failed", exc_info=True)
+
+    @contextlib.asynccontextmanager
+    async def slot(self, user_id: str) -> AsyncIterator[None]:
+        slot_id = new_id()
+        await self._take_shared(user_id, slot_id)
+        renewing: asyncio.Task | None = None
+        try:
+            async with super().slot(user_id):
+                renewing = asyncio.create_task(self._renew(slot_id), name="space-slot-renew")
+                async with self.db.idle():  # the call runs for up to minutes: give the connection back
+                    yield
+        finally:
+            if renewing is not None:
+                renewing.cancel()
+            try:
+                async with self.db.scope():
+                    await asyncio.shield(execution_slots.release(self.db, slot_id))
+            except Exception:  # it expires within TTL anyway
+                log.warning("space.slot_release_failed", exc_info=True)
+
+
 # The service ------------------------------------------------------------------------------
 class Spaces(ResourceService):
     """Spaces: a tree of files (each a blob reference), edited file by file, executed and
@@ -137,8 +199,12 @@ class Spaces(ResourceService):
         self.storage = storage
         self.config = config
         self.sandbox_provider = sandbox_provider
-        self.slots = ExecutionSlots(config.max_concurrent_executions, config.max_concurrent_per_user,
-                                    config.queue_wait_seconds)
+        if db.is_sqlite:  # one process: the slots are this process's
+            self.slots = ExecutionSlots(config.max_concurrent_executions, config.max_concurrent_per_user,
+                                        config.queue_wait_seconds)
+        else:  # several processes may share the database: the per-user cap is decided there
+            self.slots = SharedExecutionSlots(db, config.max_concurrent_executions, config.max_concurrent_per_user,
+                                              config.queue_wait_seconds)
 
     # Loading ----------------------------------------------------------------------------
     async def _file_for_write(self, who: Any, file_id: str) -> tuple[SpaceFile, Space]:

@@ -11,6 +11,7 @@ import json
 import os
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
 import aiohttp
@@ -234,3 +235,40 @@ def test_four_processes_starting_at_once_on_an_empty_database_all_come_up(cluste
     assert password and password not in doctor.stdout + doctor.stderr
     assert "postgresql" in (doctor.stdout + doctor.stderr).lower()
     assert all(server.process.poll() is None for server in servers)
+
+
+def test_the_space_execution_cap_per_user_holds_across_processes(cluster):
+    """One execute/visualize call at a time per user ([spaces] max_concurrent_per_user = 1): a
+    second call through the other process is refused while the first runs there, not run too."""
+    a, b = cluster(2, qubithub_lite_spaces_max_concurrent_per_user="1", qubithub_lite_spaces_queue_wait_seconds="0")
+    alice = register(a.api, "alice")
+    bob = register(b.api, "bob")
+    spaces = {}
+    for name, headers in (("alice", alice), ("bob", bob)):
+        resp = requests.post(f"{a.api}/spaces", json={"name": "lab", "title": "Lab"}, headers=headers, timeout=30)
+        assert resp.status_code == 201, resp.text
+        spaces[name] = resp.json()["id"]
+    slow_code = "import time\nprint('started', flush=True)\ntime.sleep(6)\nprint('slow done')\n"
+
+    def execute(server, headers, space, code, timeout=None):
+        body = {"code": code} if timeout is None else {"code": code, "timeout": timeout}
+        return requests.post(f"{server.api}/spaces/{space}/execute", json=body, headers=headers, timeout=120)
+
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(execute, a, alice, spaces["alice"], slow_code, 30)
+        deadline = time.monotonic() + 60
+        # the slow call holds alice's one slot once A's sandbox runs it (A started no other process)
+        while not descendants(a.process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not slow.done(), slow.result().text
+        second = execute(b, alice, spaces["alice"], "print(2)")
+        assert second.status_code == 429, second.text
+        assert pgtest.rows(a.data_dir, 'SELECT COUNT(*) FROM "space_execution_slot"') == [(1,)]
+        assert "for you" in second.json()["detail"] and int(second.headers["Retry-After"]) >= 1
+        other = execute(b, bob, spaces["bob"], "print('bob')")  # another user is not held up
+        assert other.status_code == 200 and other.json()["output"] == "bob\n", other.text
+        first = slow.result()
+    assert first.status_code == 200 and first.json()["output"] == "started\nslow done\n", first.text
+    after = execute(b, alice, spaces["alice"], "print(3)")  # the slot is free again
+    assert after.status_code == 200 and after.json()["output"] == "3\n", after.text
+    assert pgtest.rows(a.data_dir, 'SELECT COUNT(*) FROM "space_execution_slot"') == [(0,)]

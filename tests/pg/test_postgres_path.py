@@ -122,3 +122,55 @@ def test_doctor_never_prints_the_database_password(tmp_path):
         assert "database" in output and "***" in output, output
         assert password not in output, output
     assert "password authentication failed" in bad.stdout + bad.stderr
+
+
+@postgres_only
+async def test_space_slots_are_shared_and_a_dead_holder_s_slot_expires(hub, alice):
+    """The per-user execute/visualize cap is decided in the database: two slot keepers (as two
+    processes would have) share it, and a row its holder stopped renewing (killed) stops counting."""
+    from qubithub_lite.db import execution_slots
+    from qubithub_lite.errors import TooManyRequests
+    from qubithub_lite.services.spaces import SharedExecutionSlots
+
+    assert isinstance(hub.spaces.slots, SharedExecutionSlots)
+    here, there = (SharedExecutionSlots(hub.db, overall=4, per_user=1, wait_seconds=0) for _ in range(2))
+    async with here.slot(alice.id):
+        assert await execution_slots.held(hub.db, alice.id) == 1
+        with pytest.raises(TooManyRequests, match="for you"):
+            async with there.slot(alice.id):
+                pass
+        async with there.slot("someone-else"):  # per user
+            assert await execution_slots.held(hub.db, "someone-else") == 1
+    assert await execution_slots.held(hub.db, alice.id) == 0
+    # a holder that died: its row expired, the slot is free
+    assert await execution_slots.take(hub.db, "dead-holder", alice.id, 1, 0.05)
+    await asyncio.sleep(0.1)
+    async with there.slot(alice.id):
+        assert await execution_slots.held(hub.db, alice.id) == 1
+    # a caller waits for a slot that is given back meanwhile
+    waiting = SharedExecutionSlots(hub.db, overall=4, per_user=1, wait_seconds=10)
+    held_later = waiting.slot(alice.id)
+    async with here.slot(alice.id):
+        later = asyncio.create_task(asyncio.wait_for(held_later.__aenter__(), 20))
+        await asyncio.sleep(0.5)
+        assert not later.done()
+    await later
+    assert await execution_slots.held(hub.db, alice.id) == 1
+    await held_later.__aexit__(None, None, None)
+    assert await execution_slots.held(hub.db, alice.id) == 0
+
+
+@postgres_only
+def test_backup_of_a_postgresql_hub_is_refused_with_the_pg_dump_advice(tmp_path):
+    """The counterpart of tests/foundation/test_backup.py's SQLite archive tests: on PostgreSQL
+    the archive would miss the database, so ``backup`` refuses clearly and writes nothing."""
+    from tests.foundation.test_backup import cli
+
+    data = tmp_path / "data"
+    data.mkdir()
+    archive = tmp_path / "out" / "hub.tar.gz"
+    out = cli("backup", str(archive), "--data-dir", str(data), env=pgtest.cli_env(data), ok=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "pg_dump" in text and "Traceback" not in text, text
+    assert urlparse(pgtest.TEST_DATABASE).password not in text
+    assert not archive.exists()

@@ -146,6 +146,8 @@ async def test_doctor_reports_driver_and_process_limit(sandbox: Sandbox, data_di
     for bound in map(Path, report["read_only_paths"]):
         assert not data_dir.resolve().is_relative_to(bound.resolve()), bound
         assert not bound.resolve().is_relative_to(data_dir.resolve()), bound
+    checkout = str(Path(__file__).resolve().parents[2])  # the source tree (an interpreter or venv may be anywhere)
+    assert all(p != checkout and not p.startswith(checkout + "/") for p in report["read_only_paths"])
     assert "/root" not in report["read_only_paths"]
 
 

@@ -172,6 +172,40 @@ def test_edit_a_space_and_execute(web, server):
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle())
 
 
+def test_an_edit_typed_before_the_script_ran_is_saved(web, server):
+    """The editor's script is deferred: text typed before it ran fired no event it saw. Save must
+    still store it (it once compared against "an input event happened" and silently saved nothing,
+    which made the edit-and-execute test above fail whenever the page's script came late)."""
+    page, _ = web
+    register(page, server.url, "earlytypist")
+    page.goto(server.url + "/new?type=space")
+    page.get_by_label("Name", exact=True).fill("early-typist")
+    page.get_by_label("Title").fill("Early typist")
+    page.get_by_role("button", name="Create space").click()
+    page.wait_for_url(re.compile(r"/spaces/[0-9a-f-]+$"))
+    page.get_by_label("New file").fill("early.py")
+    held = []
+    script = re.compile(r"/static/app\.js")
+
+    def hold(route):
+        held.append(route)
+
+    page.route(script, hold)  # the script waits until the text is in
+    page.get_by_role("button", name="Add file").click()
+    editor = page.get_by_label("early.py")
+    editor.fill('print("typed early")\n')
+    assert held and page.locator("#visualize[hidden]").count() == 1  # the script un-hides the button
+    for route in held:
+        route.continue_()
+    page.unroute(script, hold)
+    page.locator("#visualize:not([hidden])").wait_for(state="attached")  # the script ran
+    page.get_by_role("button", name="Save").click()
+    page.locator(".save-state", has_text="saved").wait_for()
+    file_id = page.locator("#editor-form").get_attribute("data-file")
+    stored = requests.get(f"{server.api}/spaces/files/{file_id}", cookies={c["name"]: c["value"] for c in page.context.cookies()})
+    assert stored.status_code == 200 and stored.text == 'print("typed early")\n'
+
+
 def test_upload_a_circuit_by_drag_and_drop(web, server):
     page, _ = web
     register(page, server.url, "student5")

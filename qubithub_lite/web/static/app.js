@@ -159,13 +159,19 @@
   /* Space page: save, execute and visualize without leaving the editor. */
   var editor = document.getElementById("editor-form");
   if (editor) {
-    var code = document.getElementById("code"), state = editor.querySelector(".save-state"), dirty = false;
+    var code = document.getElementById("code"), state = editor.querySelector(".save-state");
     var fileId = editor.getAttribute("data-file"), spaceId = editor.getAttribute("data-space");
-    code.addEventListener("input", function () { dirty = true; if (state) state.textContent = "unsaved changes"; });
+    /* What the server has: the text the page came with, then what was last saved. Changed is
+       "differs from that", not "an input event was seen": text typed (or pasted) before this
+       deferred script ran fired no event here and must be saved all the same. */
+    var saved = code.defaultValue;
+    code.addEventListener("input", function () { if (state) state.textContent = code.value === saved ? "" : "unsaved changes"; });
     var save = function () {
-      if (!dirty) return Promise.resolve();
-      return api("PUT", "/api/spaces/files/" + fileId, { content: code.value }).then(function () {
-        dirty = false; if (state) state.textContent = "saved";
+      var content = code.value;
+      if (content === saved) return Promise.resolve();
+      return api("PUT", "/api/spaces/files/" + fileId, { content: content }).then(function () {
+        saved = content;
+        if (state) state.textContent = code.value === saved ? "saved" : "unsaved changes";
       });
     };
     editor.addEventListener("submit", function (ev) {
